@@ -1,0 +1,120 @@
+"""Activation maximisation (AM) and its inhibition variant (IAM), a layer at a time.
+
+Unlike lucent's ``render_vis``, which optimises one unit at a time through the
+whole network, every unit of a layer is optimised at once: image b of a batch
+drives only its own unit, the forward pass stops at the target layer, and the
+model is in eval mode, so images do not interact and a batch gives the same
+images as optimising each unit alone. Images live in pixel space [0, 1]
+(the model normalises inside) and are clamped to it after every Adam step.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from .errors import UserError
+from .models import unit_activations
+
+METHODS = ("am", "iam")
+
+
+@dataclass(frozen=True)
+class AMSettings:
+    steps: int = 64
+    lr: float = 0.05
+    noise_seed: int = 0
+    chunk_size: int = 256
+    optimise: str = "pre_relu"  # the ReLU has no gradient while a unit is silent
+    compare: str = "post_relu"  # the paper compares positive activations
+    trace_every: int = 8
+
+    def __post_init__(self):
+        for name in ("steps", "chunk_size", "trace_every"):
+            if int(getattr(self, name)) <= 0:
+                raise UserError(f"am.{name} must be a positive integer, got {getattr(self, name)}; fix the config")
+        if not self.lr > 0:
+            raise UserError(f"am.lr must be positive, got {self.lr}; fix the config")
+        for name in ("optimise", "compare"):
+            if getattr(self, name) not in ("pre_relu", "post_relu"):
+                raise UserError(f"am.{name} must be pre_relu or post_relu, got {getattr(self, name)!r}")
+
+
+def select_units(n_units: int, max_units=None, seed: int = 0) -> np.ndarray:
+    """All units, or a seeded, sorted subset of ``max_units`` of them."""
+    if max_units is None or max_units >= n_units:
+        return np.arange(n_units)
+    return np.sort(np.random.default_rng(seed).choice(n_units, size=max_units, replace=False))
+
+
+def starting_noise(units, image_shape, noise_seed: int) -> torch.Tensor:
+    """Uniform noise in [0, 1], one image per unit, seeded by (noise_seed, unit) so
+    that a unit's start does not depend on which other units share its batch."""
+    images = []
+    for unit in units:
+        generator = torch.Generator().manual_seed(noise_seed * 1_000_003 + int(unit))
+        images.append(torch.rand(tuple(image_shape), generator=generator))
+    return torch.stack(images)
+
+
+def objective(acts: torch.Tensor, units: torch.Tensor, method: str) -> torch.Tensor:
+    """Per image: its unit's activation (AM), minus the mean of the others (IAM)."""
+    target = acts.gather(1, units[:, None]).squeeze(1)
+    if method == "am":
+        return target
+    if method == "iam":
+        return target - (acts.sum(1) - target) / (acts.shape[1] - 1)
+    raise UserError(f"unknown method {method!r}; use am or iam")
+
+
+def layer_activations(model, images, layer, which):
+    return unit_activations(model.forward_to(images, layer, pre_relu=which == "pre_relu"))
+
+
+def optimise_chunk(model, layer, units, method, settings, image_shape, device, trace_rows):
+    """Optimise one image per unit of ``units``; return the final images (CPU)."""
+    images = starting_noise(units, image_shape, settings.noise_seed).to(device).requires_grad_(True)
+    unit_index = torch.as_tensor(units, device=device)
+    optimiser = torch.optim.Adam([images], lr=settings.lr)
+    for step in range(settings.steps + 1):
+        values = objective(layer_activations(model, images, layer, settings.optimise), unit_index, method)
+        if not torch.isfinite(values).all():
+            bad = int(units[int((~torch.isfinite(values)).nonzero()[0])])
+            raise UserError(f"{method.upper()} of {layer} unit {bad} became non-finite at step {step}; "
+                            f"lower am.lr or check the checkpoint")
+        if step % settings.trace_every == 0 or step == settings.steps:
+            trace_rows.append(pd.DataFrame({"step": step, "unit": units, "objective": values.detach().cpu().numpy()}))
+        if step == settings.steps:
+            break
+        optimiser.zero_grad(set_to_none=True)
+        (-values.sum()).backward()
+        optimiser.step()
+        with torch.no_grad():
+            images.clamp_(0, 1)
+    return images.detach().cpu()
+
+
+def maximise_layer(model, layer, units, method, settings: AMSettings, image_shape, device):
+    """AM or IAM images for ``units`` of ``layer``.
+
+    Returns (images [n, C, H, W], substitution matrix [n, n_units_in_layer] of
+    the ``settings.compare`` activations of every unit on every image, trace).
+    """
+    model = model.eval().to(device)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    trace_rows, chunks = [], []
+    starts = range(0, len(units), settings.chunk_size)
+    for start in tqdm(starts, desc=f"{method} {layer}", mininterval=5):
+        chunks.append(optimise_chunk(model, layer, units[start : start + settings.chunk_size], method,
+                                     settings, image_shape, device, trace_rows))
+    images = torch.cat(chunks)
+    with torch.no_grad():
+        substitution = torch.cat([
+            layer_activations(model, images[s : s + settings.chunk_size].to(device), layer, settings.compare).cpu()
+            for s in starts
+        ])
+    trace = pd.concat(trace_rows, ignore_index=True).sort_values(["unit", "step"], kind="stable")
+    return images, substitution, trace.reset_index(drop=True)

@@ -1,0 +1,273 @@
+"""Data sets: load a source, write the prepared splits and a manifest, serve batches.
+
+Three sources: ``digits`` (scikit-learn's embedded 8x8 digits, the offline
+default), ``cifar10`` (the official ``cifar-10-batches-py`` folder) and
+``imagefolder`` (``train/`` and ``test/`` or ``val/`` folders of class folders,
+as ImageNet is laid out). Small sets are prepared once into uint8 tensors that
+training keeps whole on the device; an image folder with ``in_memory: false``
+is streamed from disk in batches instead (ImageNet).
+"""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import UserError
+from .io import read_json, save_torch, sha256_file, write_json
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".webp", ".tif", ".tiff")
+SPLITS = ("train", "test")
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+
+
+class TensorSplit:
+    """A split held in memory as uint8 images (N, C, H, W) and int64 labels."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.images, self.labels = images, labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def subset(self, indices):
+        return TensorSplit(self.images[indices], self.labels[indices])
+
+    def batches(self, batch_size, device="cpu"):
+        """Yield (float images in [0, 1], labels) on ``device``."""
+        for start in range(0, len(self), batch_size):
+            images = self.images[start : start + batch_size].to(device)
+            yield images.float().div_(255), self.labels[start : start + batch_size].to(device)
+
+
+class StreamedSplit:
+    """A split decoded from image files batch by batch (for sets too big for memory)."""
+
+    def __init__(self, files, labels, resize=None, crop=None, workers=2):
+        self.files, self.labels = list(files), torch.as_tensor(labels, dtype=torch.int64)
+        self.resize, self.crop, self.workers = resize, crop, workers
+
+    def __len__(self):
+        return len(self.labels)
+
+    def subset(self, indices):
+        indices = torch.as_tensor(indices).tolist()
+        return StreamedSplit([self.files[i] for i in indices], self.labels[indices],
+                             self.resize, self.crop, self.workers)
+
+    def batches(self, batch_size, device="cpu"):
+        from concurrent.futures import ThreadPoolExecutor
+
+        def decode(path):
+            return _decode_image(path, self.resize, self.crop)
+
+        with ThreadPoolExecutor(self.workers) as pool:
+            for start in range(0, len(self), batch_size):
+                chunk = self.files[start : start + batch_size]
+                images = torch.stack(list(pool.map(decode, chunk))).to(device)
+                yield images.float().div_(255), self.labels[start : start + batch_size].to(device)
+
+
+# --- sources -----------------------------------------------------------------
+
+
+def load_digits(test_fraction=0.25, split_seed=0, **_):
+    """scikit-learn's digits, split train/test stratified by class with a seed."""
+    from sklearn.datasets import load_digits as sklearn_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = sklearn_digits()
+    images = np.rint(bunch.images * (255 / 16)).astype(np.uint8)[:, None]
+    train_idx, test_idx = train_test_split(
+        np.arange(len(images)), test_size=test_fraction, random_state=split_seed,
+        stratify=bunch.target,
+    )
+    splits = {
+        name: TensorSplit(torch.from_numpy(images[idx]), torch.from_numpy(bunch.target[idx]).long())
+        for name, idx in (("train", np.sort(train_idx)), ("test", np.sort(test_idx)))
+    }
+    source_hash = hashlib.sha256(images.tobytes() + bunch.target.astype(np.int64).tobytes()).hexdigest()
+    return splits, [str(c) for c in bunch.target_names], source_hash
+
+
+def load_cifar10(root, download=False, **_):
+    """The official ``cifar-10-batches-py`` folder under ``root``, read with torchvision."""
+    import torchvision
+
+    class StructuralCIFAR10(torchvision.datasets.CIFAR10):
+        # torchvision checks md5 sums of the official files; we check that they
+        # exist and unpickle, and hash them into the manifest instead.
+        def _check_integrity(self):
+            folder = Path(self.root) / self.base_folder
+            return all((folder / name).is_file() for name, _ in self.train_list + self.test_list)
+
+    folder = Path(root) / "cifar-10-batches-py"
+    fix = (f"either set download: true to fetch the official archive, or point root at the "
+           f"folder that holds cifar-10-batches-py")
+    try:
+        if download:
+            torchvision.datasets.CIFAR10(root, train=True, download=True)
+        splits = {}
+        for name in SPLITS:
+            data = StructuralCIFAR10(root, train=name == "train", download=False)
+            images = torch.from_numpy(np.ascontiguousarray(data.data.transpose(0, 3, 1, 2)))
+            splits[name] = TensorSplit(images, torch.tensor(data.targets, dtype=torch.int64))
+    except UserError:
+        raise
+    except Exception as error:  # torchvision raises RuntimeError, pickle EOFError/UnpicklingError
+        raise UserError(f"CIFAR-10 folder {folder} is missing or corrupted ({error}); {fix}") from None
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    source_hash = hashlib.sha256("".join(f"{p.name}:{sha256_file(p)}" for p in files).encode()).hexdigest()
+    return splits, list(CIFAR10_CLASSES), source_hash
+
+
+def _decode_image(path, resize=None, crop=None):
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms import functional as F
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            if resize:
+                image = F.resize(image, resize)
+            if crop:
+                image = F.center_crop(image, crop)
+            return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
+    except (UnidentifiedImageError, OSError) as error:
+        raise UserError(f"image {path} cannot be read ({error}); remove or replace it") from None
+
+
+def list_image_folder(root, max_per_class=None):
+    """Sorted class names and, per split, the (file, label) pairs of an image folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"image folder root {root} does not exist; set datasets.<name>.root to a "
+                        f"folder that holds train/ and test/ (or val/) class folders")
+    split_dirs = {"train": root / "train", "test": root / "test" if (root / "test").is_dir() else root / "val"}
+    classes = None
+    listing = {}
+    for split, folder in split_dirs.items():
+        if not folder.is_dir():
+            raise UserError(f"image folder {root} has no {folder.name}/ folder; it needs train/ and "
+                            f"test/ (or val/) folders of class folders")
+        found = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        if not found:
+            raise UserError(f"{folder} holds no class folders; put each class's images in a folder "
+                            f"named after the class")
+        if classes is None:
+            classes = found
+        elif found != classes:
+            raise UserError(f"{folder} has classes {found} but train/ has {classes}; use the same "
+                            f"class folders in every split")
+        pairs = []
+        for label, name in enumerate(classes):
+            files = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise UserError(f"class folder {folder / name} holds no image files "
+                                f"({', '.join(IMAGE_SUFFIXES)}); add images or remove the folder")
+            pairs += [(f, label) for f in files[:max_per_class]]
+        listing[split] = pairs
+    return classes, listing
+
+
+def load_image_folder(root, resize=None, crop=None, max_per_class=None, in_memory=True, workers=2, **_):
+    classes, listing = list_image_folder(root, max_per_class)
+    digest = hashlib.sha256()
+    splits = {}
+    for split, pairs in listing.items():
+        files, labels = zip(*pairs)
+        streamed = StreamedSplit(files, labels, resize, crop, workers)
+        if in_memory:
+            for path in files:
+                digest.update(f"{split}/{path.relative_to(root)}:".encode() + path.read_bytes())
+            images = torch.cat([x for x, _ in streamed.batches(1024)]).mul_(255).round_().to(torch.uint8)
+            splits[split] = TensorSplit(images, streamed.labels)
+        else:  # hashing a big set's bytes would take hours: hash names and sizes instead
+            for path in files:
+                digest.update(f"{split}/{path.relative_to(root)}:{path.stat().st_size}".encode())
+            splits[split] = streamed
+    return splits, classes, digest.hexdigest()
+
+
+SOURCES = {"digits": load_digits, "cifar10": load_cifar10, "imagefolder": load_image_folder}
+
+
+# --- prepared data on disk -------------------------------------------------------
+
+
+def channel_stats(split, batch_size=1024):
+    """Per-channel mean and std of a split's pixels in [0, 1], in float64."""
+    total, total_sq, count = 0.0, 0.0, 0
+    for images, _ in split.batches(batch_size):
+        x = images.double()
+        total = total + x.sum(dim=(0, 2, 3))
+        total_sq = total_sq + (x * x).sum(dim=(0, 2, 3))
+        count += x.shape[0] * x.shape[2] * x.shape[3]
+    mean = total / count
+    std = (total_sq / count - mean * mean).clamp_min(1e-12).sqrt()
+    return [round(v, 6) for v in mean.tolist()], [round(v, 6) for v in std.tolist()]
+
+
+def prepare(spec: dict, out_dir) -> dict:
+    """Load ``spec``'s source, write its splits and ``manifest.json`` into ``out_dir``."""
+    out_dir = Path(out_dir)
+    source = spec["source"]
+    if source not in SOURCES:
+        raise UserError(f"unknown data source {source!r}; use one of {', '.join(SOURCES)}")
+    options = {k: v for k, v in spec.items() if k != "source"}
+    splits, classes, source_hash = SOURCES[source](**options)
+    manifest = {
+        "source": source,
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in options.items()},
+        "classes": classes,
+        "counts": {name: len(split) for name, split in splits.items()},
+        "source_sha256": source_hash,
+        "in_memory": isinstance(splits["train"], TensorSplit),
+    }
+    first, _ = next(splits["train"].batches(1))
+    manifest["image_shape"] = list(first.shape[1:])
+    manifest["mean"], manifest["std"] = channel_stats(splits["train"])
+    if manifest["in_memory"]:
+        for name, split in splits.items():
+            save_torch(out_dir / f"{name}.pt", {"images": split.images, "labels": split.labels})
+    write_json(out_dir / "manifest.json", manifest)
+    return manifest
+
+
+def manifest_hash(manifest_path) -> str:
+    return sha256_file(manifest_path)
+
+
+def load_split(manifest_path, split: str):
+    """A prepared split (``train`` or ``test``) named by its manifest."""
+    manifest_path = Path(manifest_path)
+    if not manifest_path.is_file():
+        raise UserError(f"data manifest {manifest_path} does not exist; run the prepare step first")
+    manifest = read_json(manifest_path)
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r}; use train or test")
+    if manifest["in_memory"]:
+        data = torch.load(manifest_path.parent / f"{split}.pt", weights_only=True)
+        return TensorSplit(data["images"], data["labels"])
+    options = manifest["options"]
+    _, listing = list_image_folder(options["root"], options.get("max_per_class"))
+    files, labels = zip(*listing[split])
+    return StreamedSplit(files, labels, options.get("resize"), options.get("crop"), options.get("workers", 2))
+
+
+def stratified_subset(split, max_images, seed=0):
+    """At most ``max_images`` of ``split``, the same share of each class, chosen with ``seed``."""
+    if max_images is None or max_images >= len(split):
+        return split
+    labels = split.labels.numpy()
+    generator = np.random.default_rng(seed)
+    share = max_images / len(labels)
+    keep = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        count = max(1, int(round(share * len(members))))
+        keep.append(generator.choice(members, size=min(count, len(members)), replace=False))
+    return split.subset(torch.from_numpy(np.sort(np.concatenate(keep))))

@@ -1,0 +1,174 @@
+"""The four model families as chains of named blocks.
+
+Every analysable layer ends a block with a ReLU, so a model can stop at a layer
+(``forward_to``), continue from it (``forward_from``) or return the value just
+before its ReLU (``pre_relu=True``), and the pieces compose exactly to
+``forward``. Models take pixels in [0, 1] and normalise inside, so activation
+maximisation can optimise plain pixels.
+"""
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from .architectures import LAYERS, VGG16_CONV_WIDTHS, check_layer
+from .errors import UserError
+
+HEAD = "head"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+VGG16_POOL_AFTER = {2, 4, 7, 10, 13}
+
+
+class Normalize(nn.Module):
+    def __init__(self, mean, std):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x):
+        return (x - self.mean) / self.std
+
+
+class LayeredNet(nn.Module):
+    """A network whose blocks end at the named analysable layers, then a head."""
+
+    def __init__(self, name: str, blocks: "OrderedDict[str, nn.Sequential]"):
+        super().__init__()
+        self.name = name
+        self.blocks = nn.ModuleDict(blocks)
+        self.layers = tuple(k for k in blocks if k != HEAD)
+        if self.layers != LAYERS[name]:
+            raise AssertionError(f"{name}: blocks {self.layers} != {LAYERS[name]}")
+
+    def forward(self, x):
+        for block in self.blocks.values():
+            x = block(x)
+        return x
+
+    def forward_to(self, x, layer: str, pre_relu: bool = False):
+        """Activations of ``layer`` (post-ReLU unless ``pre_relu``)."""
+        check_layer(self.name, layer)
+        for name, block in self.blocks.items():
+            if name == layer:
+                return block[:-1](x) if pre_relu else block(x)
+            x = block(x)
+
+    def forward_from(self, h, layer: str):
+        """Logits, given the post-ReLU activations ``h`` of ``layer``."""
+        check_layer(self.name, layer)
+        names = list(self.blocks)
+        for name in names[names.index(layer) + 1 :]:
+            h = self.blocks[name](h)
+        return h
+
+
+def unit_activations(h: torch.Tensor) -> torch.Tensor:
+    """One value per unit: a conv channel is the spatial mean of its feature map."""
+    return h.mean(dim=(2, 3)) if h.dim() == 4 else h
+
+
+def _conv_block(c_in, c_out, batch_norm, pool_first=False, normalize=None):
+    parts = [normalize] if normalize is not None else []
+    if pool_first:
+        parts.append(nn.MaxPool2d(2))
+    parts.append(nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm))
+    if batch_norm:
+        parts.append(nn.BatchNorm2d(c_out))
+    parts.append(nn.ReLU())
+    return nn.Sequential(*parts)
+
+
+def mlp(in_shape, n_classes, mean, std, widths=(128, 512, 2048, 2048)):
+    blocks = OrderedDict()
+    width_in = in_shape[0] * in_shape[1] * in_shape[2]
+    for i, width in enumerate(widths, start=1):
+        lead = [Normalize(mean, std), nn.Flatten()] if i == 1 else []
+        blocks[f"fc{i}"] = nn.Sequential(*lead, nn.Linear(width_in, width), nn.ReLU())
+        width_in = width
+    blocks[HEAD] = nn.Sequential(nn.Linear(width_in, n_classes))
+    return LayeredNet("mlp", blocks)
+
+
+def shallow_cnn(in_shape, n_classes, mean, std, batch_norm=True, fc_width=256):
+    channels, height, width = in_shape
+    if height % 4 or width % 4:
+        raise UserError(f"shallow_cnn needs image sides divisible by 4, got {height}x{width}")
+    blocks = OrderedDict(
+        conv1=_conv_block(channels, 64, batch_norm, normalize=Normalize(mean, std)),
+        conv2=_conv_block(64, 64, batch_norm),
+        conv3=_conv_block(64, 128, batch_norm, pool_first=True),
+        conv4=_conv_block(128, 128, batch_norm),
+    )
+    flat = 128 * (height // 4) * (width // 4)
+    blocks["fc1"] = nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(flat, fc_width), nn.ReLU())
+    blocks[HEAD] = nn.Sequential(nn.Linear(fc_width, n_classes))
+    return LayeredNet("shallow_cnn", blocks)
+
+
+def vgg16(in_shape, n_classes, mean, std, batch_norm=True, fc_width=512):
+    """VGG16 for 32x32 inputs: 13 conv layers, five 2x2 pools, one hidden FC layer."""
+    channels, height, width = in_shape
+    if height % 32 or width % 32:
+        raise UserError(f"vgg16 needs image sides divisible by 32, got {height}x{width}")
+    blocks = OrderedDict()
+    c_in = channels
+    for i, c_out in enumerate(VGG16_CONV_WIDTHS, start=1):
+        blocks[f"conv{i}"] = _conv_block(
+            c_in, c_out, batch_norm,
+            pool_first=(i - 1) in VGG16_POOL_AFTER,
+            normalize=Normalize(mean, std) if i == 1 else None,
+        )
+        c_in = c_out
+    flat = c_in * (height // 32) * (width // 32)
+    blocks["fc1"] = nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(flat, fc_width), nn.ReLU())
+    blocks[HEAD] = nn.Sequential(nn.Linear(fc_width, n_classes))
+    return LayeredNet("vgg16", blocks)
+
+
+def vgg16_imagenet(weights=None):
+    """torchvision's VGG16, re-cut into named blocks; ``weights`` is a torchvision
+    weights name (e.g. ``IMAGENET1K_V1``), a local state-dict file, or None."""
+    import torchvision
+
+    from .checkpoint import load_state_dict_file
+
+    local_file = weights is not None and str(weights).endswith((".pt", ".pth"))
+    net = torchvision.models.vgg16(weights=None if local_file else weights)
+    if local_file:
+        net.load_state_dict(load_state_dict_file(weights))
+    blocks = OrderedDict()
+    pending = [Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    conv_index = 0
+    for module in net.features:
+        pending.append(module)
+        if isinstance(module, nn.ReLU):
+            conv_index += 1
+            blocks[f"conv{conv_index}"] = nn.Sequential(*pending)
+            pending = []
+    fc1, relu1, drop1, fc2, relu2, drop2, classifier = net.classifier
+    blocks["fc1"] = nn.Sequential(*pending, net.avgpool, nn.Flatten(), fc1, relu1)
+    blocks["fc2"] = nn.Sequential(drop1, fc2, relu2)
+    blocks[HEAD] = nn.Sequential(drop2, classifier)
+    return LayeredNet("vgg16_imagenet", blocks)
+
+
+def build_model(name, in_shape=None, n_classes=None, mean=None, std=None, **options):
+    """Build model ``name`` for images of ``in_shape`` (C, H, W) and ``n_classes``."""
+    if name == "vgg16_imagenet":
+        return vgg16_imagenet(**options)
+    builders = {"mlp": mlp, "shallow_cnn": shallow_cnn, "vgg16": vgg16}
+    if name not in builders:
+        raise UserError(f"unknown model {name!r}; use one of {', '.join(sorted(LAYERS))}")
+    return builders[name](tuple(in_shape), n_classes, mean, std, **options)
+
+
+def all_layer_activations(model: LayeredNet, x):
+    """Post-ReLU activations of every analysable layer, from one forward pass."""
+    out = {}
+    for name, block in model.blocks.items():
+        x = block(x)
+        if name != HEAD:
+            out[name] = x
+    return out

@@ -1,0 +1,30 @@
+"""Contact sheets: a grid of images, each labelled with its unit id."""
+
+import math
+
+import numpy as np
+
+
+def as_display(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) in [0, 1] to something ``imshow`` shows: (H, W) or (H, W, 3)."""
+    return image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
+
+
+def contact_sheet(images: np.ndarray, units, title: str, max_images: int = 64):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = min(len(images), max_images)
+    columns = min(8, shown)
+    rows = math.ceil(shown / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(1.2 * columns, 1.35 * rows + 0.4), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < shown:
+            ax.imshow(as_display(images[k]), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_title(f"unit {units[k]}", fontsize=7)
+    suffix = f" (first {shown} of {len(images)})" if shown < len(images) else ""
+    figure.suptitle(title + suffix, fontsize=9)
+    return figure

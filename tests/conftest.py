@@ -1,0 +1,84 @@
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from repsub.data import prepare
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def digits_manifest(tmp_path_factory):
+    """The real digits data set, prepared once per test session."""
+    out = tmp_path_factory.mktemp("digits")
+    prepare({"source": "digits", "test_fraction": 0.25, "split_seed": 0}, out)
+    return out / "manifest.json"
+
+
+def write_cifar_batches(root, n_per_batch=20, seed=0):
+    """A tiny cifar-10-batches-py folder in the official pickle format."""
+    folder = Path(root) / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        batch = {b"data": rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8),
+                 b"labels": [int(v) for v in rng.integers(0, 10, n_per_batch)]}
+        with open(folder / name, "wb") as handle:
+            pickle.dump(batch, handle)
+    meta = {b"label_names": [c.encode() for c in ("airplane", "automobile", "bird", "cat", "deer", "dog",
+                                                   "frog", "horse", "ship", "truck")]}
+    with open(folder / "batches.meta", "wb") as handle:
+        pickle.dump(meta, handle)
+    return folder
+
+
+def write_image_folder(root, classes=("cat", "dog", "emu"), per_class=4, size=12, test_name="test", seed=0):
+    """A tiny image-folder tree with PNG and JPEG files."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split in ("train", test_name):
+        for k, name in enumerate(classes):
+            folder = Path(root) / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+                suffix = ".png" if i % 2 == 0 else ".jpg"
+                Image.fromarray(pixels).save(folder / f"{i:04d}{suffix}")
+    return Path(root)
+
+
+def tiny_config(results, **overrides):
+    """A seconds-long study on digits: few epochs, AM steps and units."""
+    config = {
+        "results": str(results),
+        "device": "cpu",
+        "datasets": {"digits": {"source": "digits", "test_fraction": 0.25, "split_seed": 0}},
+        "runs": [
+            {"dataset": "digits", "model": "mlp", "seeds": [0], "layers": ["fc3", "fc4"],
+             "train": {"epochs": 2, "batch_size": 128, "lr": 0.05}},
+            {"dataset": "digits", "model": "shallow_cnn", "seeds": [0],
+             "train": {"epochs": 3, "batch_size": 64, "lr": 0.05}},
+        ],
+        "analysis": {
+            "am": {"steps": 6, "trace_every": 3, "max_units_per_layer": 24},
+            "ablation": {"max_images": 120, "random_repeats": 2, "fractions": [0, 0.5, 1]},
+        },
+    }
+    config.update(overrides)
+    return config
+
+
+def write_config(path, config):
+    Path(path).write_text(json.dumps(config))
+    return path
+
+
+@pytest.fixture
+def seeded():
+    torch.manual_seed(0)

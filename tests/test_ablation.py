@@ -1,0 +1,63 @@
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from repsub.ablation import ablation_orders, cumulative_masks, evaluate_masks, intact_and_masks, single_unit_table
+from repsub.data import load_split, stratified_subset
+from repsub.io import read_json
+from repsub.models import build_model
+
+
+def naive_single_unit(model, images, labels, layer, unit):
+    """The naive way: a full forward pass with a hook that zeroes one unit."""
+    def zero(module, inputs, output):
+        output = output.clone()
+        output[:, unit] = 0
+        return output
+
+    handle = model.blocks[layer].register_forward_hook(zero)
+    with torch.no_grad():
+        logits = model(images)
+    handle.remove()
+    return F.cross_entropy(logits, labels, reduction="sum").double().item(), (logits.argmax(1) == labels).sum().item()
+
+
+def test_batched_ablation_equals_the_naive_hook_exactly(digits_manifest):
+    manifest = read_json(digits_manifest)
+    torch.manual_seed(0)
+    model = build_model("shallow_cnn", manifest["image_shape"], 10, manifest["mean"], manifest["std"]).eval()
+    split = stratified_subset(load_split(digits_manifest, "test"), 90)
+    images, labels = next(split.batches(len(split)))
+    for layer, units in (("conv2", [0, 7, 63]), ("conv4", [3, 100]), ("fc1", [0, 255])):
+        loss_sum, correct, counts = evaluate_masks(model, split, layer, intact_and_masks(
+            model.forward_to(images[:1], layer).shape[1], units), 10, len(split), 2, "cpu")
+        for k, unit in enumerate(units, start=1):
+            loss, hits = naive_single_unit(model, images, labels, layer, unit)
+            assert correct[k].sum() == hits, (layer, unit)
+            assert loss_sum[k] == loss, (layer, unit)
+        with torch.no_grad():
+            intact = model(images)
+        assert correct[0].sum() == (intact.argmax(1) == labels).sum().item()
+
+
+def test_single_unit_table_reports_drops_against_the_intact_model():
+    loss_sum = np.array([10.0, 12.0, 9.0])
+    correct = np.array([[5.0, 5.0], [5.0, 3.0], [5.0, 5.0]])
+    table = single_unit_table("fc1", [4, 9], loss_sum, correct, np.array([5.0, 5.0]), ["a", "b"])
+    assert table.accuracy.tolist() == [0.8, 1.0]
+    assert table.accuracy_drop.tolist() == [0.19999999999999996, 0.0]
+    assert table.loss_increase.tolist() == [0.2, -0.1]
+    assert table.max_class_accuracy_drop.tolist()[0] == 0.4 and table.max_drop_class.tolist()[0] == "b"
+
+
+def test_orders_and_cumulative_masks():
+    scores = pd.DataFrame({"unit": [0, 1, 2, 3], "selectivity": [0.1, np.nan, 0.9, 0.5], "rs": [0.0, 0.5, 0.25, np.nan]})
+    orders = ablation_orders(scores, 4, random_repeats=2, seed=0)
+    assert orders[("selectivity_high_to_low", 0)].tolist() == [2, 3, 0, 1]  # dead unit last
+    assert orders[("selectivity_low_to_high", 0)].tolist() == [0, 3, 2, 1]
+    assert orders[("rs_high_to_low", 0)].tolist() == [1, 2, 0, 3]
+    assert sorted(orders[("random", 1)].tolist()) == [0, 1, 2, 3]
+    keys, masks = cumulative_masks({("x", 0): np.array([2, 0, 1, 3])}, 4, [0, 0.5, 1])
+    assert keys.n_ablated.tolist() == [0, 2, 4]
+    assert masks.tolist() == [[1, 1, 1, 1], [0, 1, 0, 1], [0, 0, 0, 0]]

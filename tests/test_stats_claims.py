@@ -1,0 +1,72 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from repsub.claims import NOT_REPRODUCED, REPRODUCED, claims_table
+from repsub.stats import layer_statistics, pool_seeds, spearman
+
+
+def test_spearman_reports_n_r_ci_and_p():
+    x = np.arange(20.0)
+    result = spearman(x, x ** 3)
+    assert result["n"] == 20 and result["r"] == pytest.approx(1.0)
+    result = spearman(x, np.r_[x[:10], x[:10]])
+    assert result["ci_low"] < result["r"] < result["ci_high"] and 0 < result["p"] < 1
+    assert np.isnan(spearman(x, np.ones(20))["r"])  # constant input: undefined, not an error
+
+
+def synthetic_units(r_sign, seeds=(0,), n=60):
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in seeds:
+        for depth, layer in enumerate(["conv1", "conv2", "fc1"], start=1):
+            selectivity = rng.uniform(0, 1, n)
+            noise = rng.normal(0, 0.05, n)
+            rs = np.clip(0.5 + r_sign * (selectivity - 0.5) / depth + noise, 0, 1)
+            rows.append(pd.DataFrame({
+                "dataset": "d", "model": "shallow_cnn", "seed": seed, "depth": depth, "layer": layer,
+                "unit": np.arange(n), "selectivity": selectivity, "dead": np.arange(n) < 2,
+                "rs_am": rs, "rs_iam": rs * 0.9, "accuracy_drop": -r_sign * rs + noise,
+            }))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_dead_units_are_excluded_and_counted():
+    stats = layer_statistics(synthetic_units(+1))
+    row = stats[(stats.statistic == "spearman") & (stats.x == "selectivity") & (stats.y == "rs_iam")].iloc[0]
+    assert row.n == 58 and row.n_excluded == 2
+
+
+def test_pooling_over_seeds_gives_mean_and_spread():
+    stats = pool_seeds(layer_statistics(synthetic_units(+1, seeds=(0, 1, 2))))
+    pooled = stats[(stats.seed == "pooled") & (stats.statistic == "spearman") & (stats.y == "rs_iam")
+                   & (stats.x == "selectivity") & (stats.layer == "conv1")].iloc[0]
+    per_seed = stats[(stats.seed.isin(["0", "1", "2"])) & (stats.statistic == "spearman") & (stats.y == "rs_iam")
+                     & (stats.x == "selectivity") & (stats.layer == "conv1")]
+    assert pooled.value == pytest.approx(per_seed.value.mean())
+    assert pooled.n_seeds == 3 and pooled.seed_sd > 0 and pooled.ci_low < pooled.value < pooled.ci_high
+
+
+def verdicts(units):
+    claims = claims_table(pool_seeds(layer_statistics(units)))
+    return claims.set_index(["claim_id", "claim"]).verdict
+
+
+def test_claims_follow_the_data_both_ways():
+    positive = verdicts(synthetic_units(+1))
+    negative = verdicts(synthetic_units(-1))
+    c1 = "High-selectivity units have high RS (IAM)"
+    assert positive[("C1", c1)] == REPRODUCED and negative[("C1", c1)] == NOT_REPRODUCED
+    fades = [k for k in positive.index if k[0] == "C2"][0]
+    assert positive[fades] == REPRODUCED and negative[fades] == NOT_REPRODUCED
+    iam_below = [k for k in positive.index if k[0] == "C4"][0]
+    assert positive[iam_below] == REPRODUCED
+    e1 = [k for k in positive.index if k[0] == "E1"][0]
+    assert positive[e1] == REPRODUCED and negative[e1] == NOT_REPRODUCED
+
+
+def test_every_claim_row_states_its_rule_and_values():
+    claims = claims_table(pool_seeds(layer_statistics(synthetic_units(+1))))
+    assert {"C1", "C2", "C3", "C4", "E1", "E2"} <= set(claims.claim_id)
+    assert claims.rule.str.len().min() > 40 and claims["values"].str.len().min() > 5
+    assert set(claims.verdict) <= {"reproduced", "not reproduced", "inconclusive"}

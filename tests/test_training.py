@@ -1,0 +1,98 @@
+import pytest
+import torch
+
+import repsub.training as training
+from repsub.data import load_split, stratified_subset
+from repsub.devices import seed_everything
+from repsub.errors import UserError
+from repsub.io import read_json
+from repsub.models import build_model
+from repsub.training import random_crop_flip, train
+
+PARAMS = {"epochs": 3, "batch_size": 64, "lr": 0.05, "crop_padding": 1, "flip": True}
+
+
+def setup(manifest_path, seed=0):
+    manifest = read_json(manifest_path)
+    generator = seed_everything(seed)
+    model = build_model("shallow_cnn", manifest["image_shape"], 10, manifest["mean"], manifest["std"])
+    train_split = stratified_subset(load_split(manifest_path, "train"), 400)
+    test_split = stratified_subset(load_split(manifest_path, "test"), 150)
+    return model, train_split, test_split, generator
+
+
+def test_training_lowers_the_loss_and_learns(digits_manifest):
+    model, train_split, test_split, generator = setup(digits_manifest)
+    metrics = train(model, train_split, test_split, PARAMS, torch.device("cpu"), generator)
+    assert list(metrics.epoch) == [1, 2, 3]
+    assert metrics.train_loss.iloc[-1] < metrics.train_loss.iloc[0]
+    assert metrics.test_accuracy.iloc[-1] > 0.5
+
+
+def test_training_is_bitwise_reproducible_for_a_seed(digits_manifest):
+    states = []
+    for _ in range(2):
+        model, train_split, test_split, generator = setup(digits_manifest)
+        train(model, train_split, test_split, PARAMS, torch.device("cpu"), generator)
+        states.append(model.state_dict())
+    for key in states[0]:
+        assert torch.equal(states[0][key], states[1][key]), key
+
+
+def test_resume_after_a_kill_gives_the_same_weights(digits_manifest, tmp_path, monkeypatch):
+    model, train_split, test_split, generator = setup(digits_manifest)
+    train(model, train_split, test_split, PARAMS, torch.device("cpu"), generator)
+    uninterrupted = model.state_dict()
+
+    real_evaluate, calls = training.evaluate, []
+
+    def evaluate_then_die(*args, **kwargs):  # dies at the end of epoch 2, after its state was saved
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    resume = tmp_path / "checkpoint.pt.resume.pt"
+    model, train_split, test_split, generator = setup(digits_manifest)
+    monkeypatch.setattr(training, "evaluate", evaluate_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(model, train_split, test_split, PARAMS, torch.device("cpu"), generator, resume)
+    monkeypatch.setattr(training, "evaluate", real_evaluate)
+    assert torch.load(resume, weights_only=True)["epoch"] == 2
+
+    model, train_split, test_split, generator = setup(digits_manifest)
+    metrics = train(model, train_split, test_split, PARAMS, torch.device("cpu"), generator, resume)
+    assert list(metrics.epoch) == [1, 2, 3]
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, uninterrupted[key]), key
+
+
+def test_divergence_stops_with_the_step_named(digits_manifest):
+    model, train_split, test_split, generator = setup(digits_manifest)
+    with pytest.raises(UserError, match="loss became nan at epoch 1, step 1"):
+        train(model, train_split, test_split, {**PARAMS, "lr": float("nan")}, torch.device("cpu"), generator)
+
+
+@pytest.mark.parametrize("key", ["epochs", "batch_size"])
+def test_non_positive_settings_are_rejected(digits_manifest, key):
+    model, train_split, test_split, generator = setup(digits_manifest)
+    with pytest.raises(UserError, match=f"training.{key} must be a positive integer"):
+        train(model, train_split, test_split, {**PARAMS, key: 0}, torch.device("cpu"), generator)
+
+
+def test_crop_and_flip_move_pixels_but_keep_content():
+    images = torch.rand(64, 3, 8, 8)
+    generator = torch.Generator().manual_seed(0)
+    flipped = random_crop_flip(images, 0, True, generator)
+    same = (flipped == images).flatten(1).all(1)
+    mirrored = (flipped == images.flip(3)).flatten(1).all(1)
+    assert (same | mirrored).all() and 10 < mirrored.sum() < 54
+    shifted = random_crop_flip(images, 2, False, generator)
+    padded = torch.nn.functional.pad(images, (2, 2, 2, 2), mode="reflect")
+    offsets = set()
+    for k in range(len(images)):
+        matches = [(dy, dx) for dy in range(5) for dx in range(5)
+                   if torch.equal(shifted[k], padded[k, :, dy : dy + 8, dx : dx + 8])]
+        assert matches, f"image {k} is not a window of its padded original"
+        offsets.add(matches[0])
+    assert len(offsets) > 5  # offsets really vary

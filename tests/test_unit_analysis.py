@@ -1,0 +1,131 @@
+import numpy as np
+import pytest
+import torch
+
+from repsub.am import AMSettings, maximise_layer, select_units, starting_noise
+from repsub.errors import UserError
+from repsub.models import build_model, unit_activations
+from repsub.rs import rs_table, top_substitutes
+from repsub.selectivity import class_means, selectivity_index, selectivity_table
+
+
+def test_selectivity_known_answers():
+    means = np.array([
+        [2.0, 1.0, 0.0, 3.0],
+        [0.0, 1.0, 0.0, 1.0],
+        [0.0, 1.0, 0.0, 1.0],
+    ])
+    selectivity, mu_max, mu_rest, preferred, dead = selectivity_index(means)
+    assert selectivity[0] == 1.0  # fires for one class only
+    assert selectivity[1] == 0.0  # same for every class
+    assert dead.tolist() == [False, False, True, False] and np.isnan(selectivity[2])
+    assert selectivity[3] == pytest.approx((3 - 1) / (3 + 1))
+    assert preferred[3] == 0 and mu_rest[3] == 1.0 and mu_max[3] == 3.0
+
+
+def test_class_means_match_a_direct_computation(digits_manifest):
+    from repsub.data import load_split
+    from repsub.io import read_json
+
+    manifest = read_json(digits_manifest)
+    torch.manual_seed(0)
+    model = build_model("shallow_cnn", manifest["image_shape"], 10, manifest["mean"], manifest["std"]).eval()
+    test = load_split(digits_manifest, "test")
+    means, counts = class_means(model, test, 10, 97, "cpu")  # odd batch size on purpose
+    images = test.images.float() / 255
+    with torch.no_grad():
+        acts = unit_activations(model.forward_to(images, "conv3")).double().numpy()
+    labels = test.labels.numpy()
+    expected = np.stack([acts[labels == c].mean(0) for c in range(10)])
+    np.testing.assert_allclose(means["conv3"], expected, rtol=1e-9, atol=1e-12)
+    assert counts.sum() == len(test)
+    table = selectivity_table(means, counts, manifest["classes"])
+    assert set(table.columns) >= {"layer", "unit", "selectivity", "mu_max", "mu_rest", "preferred_class",
+                                  "mean_activation", "dead"}
+    assert len(table) == 64 + 64 + 128 + 128 + 256
+
+
+def test_rs_on_a_hand_built_layer():
+    # substitution[k, j]: unit j's activation on unit units[k]'s image
+    substitution = np.array([
+        [5.0, 1.0, 2.0, 0.0],  # unit 0 is the strongest on its image: RS 0
+        [3.0, 1.0, 4.0, 1.0],  # unit 1: units 0 and 2 are greater, unit 3 only equal: RS 2/4
+        [9.0, 9.0, 1.0, 9.0],  # unit 2: every other unit is greater: RS 3/4
+    ])
+    table = rs_table(substitution, np.array([0, 1, 2]), "fc1", "am")
+    assert table.rs.tolist() == [0.0, 0.5, 0.75]
+    assert table.n_greater.tolist() == [0, 2, 3] and table.n_units.tolist() == [4, 4, 4]
+    assert table.target_activation.tolist() == [5.0, 1.0, 1.0]
+    assert top_substitutes(substitution[1], 1) == [2, 0]
+
+
+def test_unit_subset_is_seeded_sorted_and_optional():
+    assert select_units(5).tolist() == [0, 1, 2, 3, 4]
+    subset = select_units(100, 10, seed=3)
+    assert len(subset) == 10 and (np.diff(subset) > 0).all()
+    assert subset.tolist() == select_units(100, 10, seed=3).tolist()
+
+
+def test_starting_noise_depends_only_on_seed_and_unit():
+    together = starting_noise([3, 7], (1, 4, 4), noise_seed=1)
+    alone = starting_noise([7], (1, 4, 4), noise_seed=1)
+    assert torch.equal(together[1], alone[0])
+    assert not torch.equal(together[0], together[1])
+    assert 0 <= together.min() and together.max() <= 1
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    torch.manual_seed(0)
+    return build_model("shallow_cnn", (1, 8, 8), 10, [0.3], [0.3]).eval()
+
+
+SETTINGS = AMSettings(steps=20, lr=0.05, chunk_size=16, trace_every=5)
+
+
+def test_am_raises_each_target_above_its_value_on_the_starting_noise(cnn):
+    units = np.arange(0, 64, 8)
+    images, substitution, trace = maximise_layer(cnn, "conv2", units, "am", SETTINGS, (1, 8, 8), "cpu")
+    start = trace[trace.step == 0].set_index("unit").objective
+    end = trace[trace.step == 20].set_index("unit").objective
+    assert (end > start).all()
+    assert images.shape == (8, 1, 8, 8) and substitution.shape == (8, 64)
+    assert 0 <= images.min() and images.max() <= 1
+
+
+def test_iam_lowers_the_other_units_relative_to_am(cnn):
+    units = np.arange(0, 64, 4)
+    _, am, _ = maximise_layer(cnn, "conv3", units, "am", SETTINGS, (1, 8, 8), "cpu")
+    _, iam, _ = maximise_layer(cnn, "conv3", units, "iam", SETTINGS, (1, 8, 8), "cpu")
+
+    def others_mean(subst):
+        mask = np.ones(subst.shape, bool)
+        mask[np.arange(len(units)), units] = False
+        return subst.numpy()[mask].mean()
+
+    assert others_mean(iam) < others_mean(am)
+
+
+@pytest.mark.parametrize("method", ["am", "iam"])
+def test_batched_optimisation_equals_one_unit_at_a_time(cnn, method):
+    units = np.array([1, 5, 9, 30])
+    batched, subst_batched, _ = maximise_layer(cnn, "conv4", units, method, SETTINGS, (1, 8, 8), "cpu")
+    for k, unit in enumerate(units):
+        alone, subst_alone, _ = maximise_layer(cnn, "conv4", np.array([unit]), method, SETTINGS, (1, 8, 8), "cpu")
+        torch.testing.assert_close(batched[k : k + 1], alone, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(subst_batched[k : k + 1], subst_alone, rtol=1e-4, atol=1e-5)
+
+
+def test_bad_am_settings_are_rejected():
+    with pytest.raises(UserError, match="am.lr must be positive"):
+        AMSettings(lr=0.0)
+    with pytest.raises(UserError, match="am.steps must be a positive integer"):
+        AMSettings(steps=0)
+
+
+def test_non_finite_objective_names_unit_and_step():
+    model = build_model("mlp", (1, 8, 8), 10, [0.3], [0.3]).eval()
+    with torch.no_grad():
+        model.blocks["fc1"][2].weight[5] = float("nan")
+    with pytest.raises(UserError, match="AM of fc1 unit 5 became non-finite at step 0"):
+        maximise_layer(model, "fc1", np.array([5]), "am", SETTINGS, (1, 8, 8), "cpu")

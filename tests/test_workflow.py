@@ -1,0 +1,143 @@
+"""The Snakemake workflow: config validation, dry runs of every preset, and real runs."""
+
+import filecmp
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, tiny_config, write_config
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+
+
+def snakemake(workdir, *args, check=True, **kwargs):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True,
+                            env=env, **kwargs)
+    if check and result.returncode != 0:
+        raise AssertionError(result.stdout[-3000:] + result.stderr[-3000:])
+    return result
+
+
+@pytest.mark.parametrize("configs", [
+    ["config.yaml"],
+    ["configs/cifar10.yaml"],
+    ["configs/cifar10.yaml", "configs/cifar10-imagefolder.yaml"],
+    ["configs/paper.yaml"],
+])
+def test_every_preset_builds_its_dag(tmp_path, configs):
+    result = snakemake(tmp_path, "-n", "--quiet", "rules", "--configfile", *[str(REPO / c) for c in configs])
+    assert "train" in result.stdout or "prepare_data" in result.stdout
+
+
+def test_paper_preset_with_imagenet_on_includes_the_pretrained_vgg(tmp_path):
+    overlay = write_config(tmp_path / "imagenet.json", {"datasets": {"imagenet": {"root": str(tmp_path)}}})
+    off = snakemake(tmp_path, "-n", "--configfile", str(REPO / "configs/paper.yaml"))
+    on = snakemake(tmp_path, "-n", "--configfile", str(REPO / "configs/paper.yaml"), str(overlay))
+    assert "pretrained_checkpoint" not in off.stdout and "root: null" in off.stderr
+    assert "pretrained_checkpoint" in on.stdout
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"runs": [{"dataset": "digits", "model": "resnet", "seeds": [0]}]}, "resnet"),
+    ({"analysis": {"am": {"steps": 0}}}, "steps"),
+    ({"analysis": {"ablation": {"max_images": -5}}}, "max_images"),
+    ({"datasets": {"digits": {"source": "digits", "colour": True}}}, "colour"),
+    ({"analysis": {"am": {"methods": ["xam"]}}}, "xam"),
+    ({"runs": [{"dataset": "digits", "model": "mlp", "seeds": [0], "train": {"epochs": -1}}]}, "epochs"),
+])
+def test_schema_rejects_bad_configs_naming_the_key(tmp_path, change, named):
+    config = tiny_config(tmp_path / "results")
+    config.update(change)
+    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path / "bad.json", config)), check=False)
+    assert result.returncode != 0
+    assert named in result.stderr + result.stdout
+    assert not (tmp_path / "results").exists()
+
+
+def run_tiny_study(workdir):
+    config = write_config(workdir / "tiny.json", tiny_config(workdir / "results"))
+    snakemake(workdir, "--cores", "2", "--configfile", str(config))
+    return workdir / "results"
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    return run_tiny_study(tmp_path_factory.mktemp("study"))
+
+
+def test_tiny_study_writes_every_artifact(tiny_study):
+    run = tiny_study / "digits" / "shallow_cnn" / "seed0"
+    for path in [run / "checkpoint.pt", run / "metrics.csv", run / "selectivity.csv",
+                 run / "conv2" / "ablation.csv", run / "conv2" / "cumulative.csv",
+                 *[run / "conv1" / m / f for m in ("am", "iam") for f in
+                   ("images.npy", "units.npy", "substitution.npy", "trace.csv", "rs.csv", "contact_sheet.png")],
+                 tiny_study / "stats.csv", tiny_study / "claims.csv",
+                 tiny_study / "figures" / "fig3b_correlation_vs_depth.png",
+                 tiny_study / "figures" / "digits" / "mlp" / "fig1_selectivity_vs_rs.pdf",
+                 tiny_study / "logs" / "digits" / "shallow_cnn" / "seed0" / "train.log",
+                 tiny_study / "benchmarks" / "digits" / "shallow_cnn" / "seed0" / "train.tsv"]:
+        assert path.is_file(), path
+        if path.suffix != ".log" and "benchmarks" not in path.parts:
+            assert Path(str(path) + ".prov.json").is_file(), path
+
+
+def test_tiny_study_rs_table_matches_its_layer(tiny_study):
+    import pandas as pd
+
+    rs = pd.read_csv(tiny_study / "digits" / "shallow_cnn" / "seed0" / "conv3" / "iam" / "rs.csv")
+    assert len(rs) == 24 and set(rs.n_units) == {128}  # max_units_per_layer: 24 of 128
+    assert ((rs.rs >= 0) & (rs.rs <= 1)).all()
+    assert (rs.rs == rs.n_greater / rs.n_units).all()
+
+
+def test_report_is_self_contained(tiny_study):
+    workdir = tiny_study.parent
+    config = workdir / "tiny.json"
+    snakemake(workdir, "--configfile", str(config), "--report", str(workdir / "report.html"))
+    html = (workdir / "report.html").read_text(errors="replace")
+    assert "claims" in html and len(html) > 100_000
+
+
+def test_audit_walks_back_to_the_data(tiny_study):
+    rs = tiny_study / "digits" / "shallow_cnn" / "seed0" / "conv1" / "iam" / "rs.csv"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "repsub", "audit", str(rs)], capture_output=True, text=True,
+                            env=env, cwd=tiny_study.parent)
+    assert result.returncode == 0, result.stderr
+    assert "checkpoint.pt: ok" in result.stdout and "manifest.json: ok" in result.stdout
+
+
+def test_study_is_byte_identical_when_rerun_from_scratch(tiny_study, tmp_path):
+    again = run_tiny_study(tmp_path)
+    names = [p.relative_to(tiny_study) for p in tiny_study.rglob("*")
+             if p.suffix in (".csv", ".pt", ".npy") and "benchmarks" not in p.parts]
+    assert len(names) > 50
+    different = [str(n) for n in names if not filecmp.cmp(tiny_study / n, again / n, shallow=False)]
+    assert different == []
+
+
+def test_killed_run_resumes_to_the_same_tables(tiny_study, tmp_path):
+    config = write_config(tmp_path / "tiny.json", tiny_config(tmp_path / "results"))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    process = subprocess.Popen([*SNAKEMAKE, "--directory", str(tmp_path), "--cores", "2", "--configfile",
+                                str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                               start_new_session=True)
+    deadline = time.time() + 300
+    while not list((tmp_path / "results").rglob("iam/rs.csv")) and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # Snakemake and the job it runs, mid-stage
+    process.wait()
+    assert not (tmp_path / "results" / "claims.csv").exists()
+    result = snakemake(tmp_path, "--cores", "2", "--configfile", str(config), "--rerun-incomplete", check=False)
+    if "LockException" in result.stderr + result.stdout or "locked" in result.stderr:
+        snakemake(tmp_path, "--unlock", "--configfile", str(config))
+        snakemake(tmp_path, "--cores", "2", "--configfile", str(config), "--rerun-incomplete")
+    for name in ("stats.csv", "claims.csv"):
+        assert filecmp.cmp(tiny_study / name, tmp_path / "results" / name, shallow=False), name

@@ -1,0 +1,75 @@
+ABLATION = config["analysis"]["ablation"]
+LAYER_DIR = f"{RESULTS}/{{dataset}}/{{model}}/seed{{seed}}/{{layer}}"
+
+
+rule single_unit_ablation:
+    input:
+        checkpoint=CHECKPOINT,
+        manifest=MANIFEST,
+    output:
+        table=report(
+            f"{LAYER_DIR}/ablation.csv",
+            caption="../report/ablation.rst",
+            category="Unit tables",
+            subcategory="{model} {layer}",
+            labels={"data": "{dataset}", "model": "{model}", "seed": "{seed}", "table": "ablation"},
+        ),
+    params:
+        split=config["analysis"]["split"],
+        max_images=ABLATION["max_images"] or "all",
+        batch_size=config["analysis"]["batch_size"],
+        masks_per_pass=ABLATION["masks_per_pass"],
+        device=config["device"],
+    log:
+        f"{RESULTS}/logs/{{dataset}}/{{model}}/seed{{seed}}/{{layer}}/ablation.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{dataset}}/{{model}}/seed{{seed}}/{{layer}}/ablation.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=1,
+    shell:
+        "{PY} ablate --checkpoint {input.checkpoint} --manifest {input.manifest}"
+        " --layer {wildcards.layer} --split {params.split} --max-images {params.max_images}"
+        " --batch-size {params.batch_size} --masks-per-pass {params.masks_per_pass}"
+        " --out {output.table} --device {params.device} --threads {threads} 2> {log}"
+
+
+rule cumulative_ablation:
+    input:
+        checkpoint=CHECKPOINT,
+        manifest=MANIFEST,
+        selectivity=rules.selectivity.output.table,
+        rs=f"{LAYER_DIR}/iam/rs.csv",
+    output:
+        table=f"{LAYER_DIR}/cumulative.csv",
+    params:
+        split=config["analysis"]["split"],
+        max_images=ABLATION["max_images"] or "all",
+        batch_size=config["analysis"]["batch_size"],
+        masks_per_pass=ABLATION["masks_per_pass"],
+        fractions=" ".join(str(f) for f in ABLATION["fractions"]),
+        repeats=ABLATION["random_repeats"],
+        seed=ABLATION["seed"],
+        device=config["device"],
+    log:
+        f"{RESULTS}/logs/{{dataset}}/{{model}}/seed{{seed}}/{{layer}}/cumulative.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{dataset}}/{{model}}/seed{{seed}}/{{layer}}/cumulative.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=1,
+    shell:
+        "{PY} cumulative --checkpoint {input.checkpoint} --manifest {input.manifest}"
+        " --layer {wildcards.layer} --selectivity {input.selectivity} --rs {input.rs}"
+        " --split {params.split} --max-images {params.max_images} --batch-size {params.batch_size}"
+        " --masks-per-pass {params.masks_per_pass} --fractions {params.fractions}"
+        " --random-repeats {params.repeats} --seed {params.seed}"
+        " --out {output.table} --device {params.device} --threads {threads} 2> {log}"

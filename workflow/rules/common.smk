@@ -1,0 +1,124 @@
+import json
+import os
+import sys
+
+from snakemake.utils import validate
+
+# The science package lives at the repository root; jobs import it from there.
+sys.path.insert(0, workflow.basedir)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")])
+)
+
+from repsub import layout
+from repsub.architectures import TRAINABLE, layer_names
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+RESULTS = config["results"]
+PY = "python -m repsub"
+
+
+def _active_runs():
+    """The configured runs whose data set is switched on (a null root turns it off)."""
+    runs, seen = [], set()
+    for run in config["runs"]:
+        if run["dataset"] not in config["datasets"]:
+            raise ValueError(
+                f"runs: data set {run['dataset']!r} is not defined under datasets; "
+                f"add it there or fix the name"
+            )
+        if (run["dataset"], run["model"]) in seen:
+            raise ValueError(
+                f"runs: {run['model']} on {run['dataset']} is listed twice; merge the seeds"
+            )
+        seen.add((run["dataset"], run["model"]))
+        spec = config["datasets"][run["dataset"]]
+        if spec["source"] != "digits" and spec.get("root") is None:
+            print(
+                f"repsub: data set {run['dataset']!r} has root: null, so its "
+                f"{run['model']} run is off; set datasets.{run['dataset']}.root to switch it on",
+                file=sys.stderr,
+            )
+            continue
+        if run["model"] in TRAINABLE and "train" not in run:
+            raise ValueError(f"runs: {run['model']} on {run['dataset']} needs a train: block")
+        runs.append(run)
+    return runs
+
+
+RUNS = _active_runs()
+
+
+def run_of(dataset, model):
+    for run in RUNS:
+        if run["dataset"] == dataset and run["model"] == model:
+            return run
+    raise ValueError(f"no run of {model} on {dataset} in the config")
+
+
+def layers_of(run):
+    return run.get("layers") or list(layer_names(run["model"]))
+
+
+def as_json(value):
+    """Config values travel to the commands as JSON data, never as code."""
+    return json.dumps(value, sort_keys=True)
+
+
+def seed_paths(path_of, **extra):
+    """Per active run and seed, the paths that ``path_of`` gives."""
+    return [
+        path_of(RESULTS, run["dataset"], run["model"], seed, **extra)
+        for run in RUNS
+        for seed in run["seeds"]
+    ]
+
+
+def layer_paths(path_of, run, **extra):
+    return [
+        path_of(RESULTS, run["dataset"], run["model"], seed, layer, **extra)
+        for seed in run["seeds"]
+        for layer in layers_of(run)
+    ]
+
+
+def run_inputs(wildcards):
+    """Every per-seed, per-layer table that statistics and figures read for one run."""
+    run = run_of(wildcards.dataset, wildcards.model)
+    inputs = {
+        "metrics": [layout.metrics(RESULTS, run["dataset"], run["model"], s) for s in run["seeds"]],
+        "selectivity": [
+            layout.selectivity(RESULTS, run["dataset"], run["model"], s) for s in run["seeds"]
+        ],
+        "ablation": layer_paths(layout.ablation, run),
+        "cumulative": layer_paths(layout.cumulative, run),
+    }
+    for method in config["analysis"]["am"]["methods"]:
+        for kind in ("rs", "substitution", "images", "units"):
+            inputs[f"{method}_{kind}"] = layer_paths(layout.am_file, run, method=method, kind=kind)
+    return inputs
+
+
+def all_targets():
+    targets = [layout.study_stats(RESULTS), layout.claims(RESULTS)]
+    targets += [layout.study_figure(RESULTS, name) for name in layout.STUDY_FIGURES]
+    for run in RUNS:
+        targets.append(layout.model_stats(RESULTS, run["dataset"], run["model"]))
+        targets += [
+            layout.figure(RESULTS, run["dataset"], run["model"], name)
+            for name in layout.MODEL_FIGURES
+        ]
+        for method in config["analysis"]["am"]["methods"]:
+            targets += layer_paths(layout.am_file, run, method=method, kind="sheet")
+    return [str(t) for t in targets]
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_\-]+",
+    model=r"mlp|shallow_cnn|vgg16|vgg16_imagenet",
+    trainable=r"mlp|shallow_cnn|vgg16",
+    seed=r"\d+",
+    layer=r"(conv|fc)\d+",
+    method=r"am|iam",

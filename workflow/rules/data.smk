@@ -1,0 +1,17 @@
+rule prepare_data:
+    output:
+        manifest=f"{RESULTS}/{{dataset}}/data/manifest.json",
+    params:
+        spec=lambda wc: as_json(config["datasets"][wc.dataset]),
+    log:
+        f"{RESULTS}/logs/{{dataset}}/prepare_data.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{dataset}}/prepare_data.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    shell:
+        "{PY} prepare --spec '{params.spec}' --manifest {output.manifest} 2> {log}"

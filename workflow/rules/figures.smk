@@ -1,0 +1,71 @@
+FIGURE_DIR = f"{RESULTS}/figures/{{dataset}}/{{model}}"
+FIGURE_LABELS = {"data": "{dataset}", "model": "{model}"}
+
+
+def model_figure(name, category):
+    return report(
+        f"{FIGURE_DIR}/{name}.png",
+        caption=f"../report/{name}.rst",
+        category=category,
+        subcategory="{model} on {dataset}",
+        labels={**FIGURE_LABELS, "figure": name},
+    )
+
+
+rule run_figures:
+    input:
+        unpack(run_inputs),
+        units=rules.run_statistics.output.units,
+    output:
+        fig1=model_figure("fig1_selectivity_vs_rs", "Figures"),
+        fig2=model_figure("fig2_substitutes", "Figures"),
+        fig3a=model_figure("fig3a_fc_selectivity_vs_rs", "Figures"),
+        ablation=model_figure("ablation_drop_vs_scores", "Ablation"),
+        cumulative=model_figure("cumulative_ablation", "Ablation"),
+        training=model_figure("training_curves", "Training"),
+        pdfs=[f"{FIGURE_DIR}/{name}.pdf" for name in layout.MODEL_FIGURES],
+    params:
+        seeds=rules.run_statistics.params.seeds,
+        layers=rules.run_statistics.params.layers,
+        methods=" ".join(METHODS),
+        out_dir=lambda wc: layout.figures_dir(RESULTS, wc.dataset, wc.model),
+    log:
+        f"{RESULTS}/logs/{{dataset}}/{{model}}/figures.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{dataset}}/{{model}}/figures.tsv"
+    conda:
+        "../../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "{PY} figures --results {RESULTS} --dataset {wildcards.dataset} --model {wildcards.model}"
+        " --seeds {params.seeds} --layers {params.layers} --methods {params.methods}"
+        " --units {input.units} --out-dir {params.out_dir} 2> {log}"
+
+
+rule study_figures:
+    input:
+        stats=rules.study_statistics.output.stats,
+    output:
+        fig3b=report(
+            layout.study_figure(RESULTS, "fig3b_correlation_vs_depth"),
+            caption="../report/fig3b_correlation_vs_depth.rst",
+            category="Figures",
+            subcategory="Across models",
+            labels={"figure": "fig3b_correlation_vs_depth"},
+        ),
+        pdf=layout.study_figure(RESULTS, "fig3b_correlation_vs_depth", "pdf"),
+    log:
+        f"{RESULTS}/logs/study_figures.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/study_figures.tsv"
+    conda:
+        "../../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "{PY} study-figures --stats {input.stats} --out {output.fig3b} 2> {log}"

@@ -1,0 +1,67 @@
+METHODS = config["analysis"]["am"]["methods"]
+
+
+rule run_statistics:
+    input:
+        unpack(run_inputs),
+    output:
+        units=report(
+            f"{RESULTS}/{{dataset}}/{{model}}/units.csv",
+            caption="../report/units.rst",
+            category="Statistics",
+            labels={"data": "{dataset}", "model": "{model}", "table": "per-unit"},
+        ),
+        stats=report(
+            f"{RESULTS}/{{dataset}}/{{model}}/stats.csv",
+            caption="../report/stats.rst",
+            category="Statistics",
+            labels={"data": "{dataset}", "model": "{model}", "table": "statistics"},
+        ),
+    params:
+        seeds=lambda wc: " ".join(str(s) for s in run_of(wc.dataset, wc.model)["seeds"]),
+        layers=lambda wc: " ".join(layers_of(run_of(wc.dataset, wc.model))),
+        methods=" ".join(METHODS),
+    log:
+        f"{RESULTS}/logs/{{dataset}}/{{model}}/stats.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{dataset}}/{{model}}/stats.tsv"
+    conda:
+        "../../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "{PY} stats --results {RESULTS} --dataset {wildcards.dataset} --model {wildcards.model}"
+        " --seeds {params.seeds} --layers {params.layers} --methods {params.methods}"
+        " --units {output.units} --out {output.stats} 2> {log}"
+
+
+rule study_statistics:
+    input:
+        [layout.model_stats(RESULTS, run["dataset"], run["model"]) for run in RUNS],
+    output:
+        stats=report(
+            layout.study_stats(RESULTS),
+            caption="../report/study_stats.rst",
+            category="Statistics",
+            labels={"table": "study statistics"},
+        ),
+        claims=report(
+            layout.claims(RESULTS),
+            caption="../report/claims.rst",
+            category="Claims",
+            labels={"table": "claims"},
+        ),
+    log:
+        f"{RESULTS}/logs/study_statistics.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/study_statistics.tsv"
+    conda:
+        "../../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "{PY} study-stats --inputs {input} --out {output.stats} --claims {output.claims} 2> {log}"
