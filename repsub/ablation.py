@@ -32,10 +32,10 @@ def evaluate_masks(model, split, layer, masks: torch.Tensor, n_classes, batch_si
         for start in range(0, n_masks, masks_per_pass):
             chunk = masks[start : start + masks_per_pass]
             ablated = (h[None] * chunk.view(len(chunk), 1, -1, *shape)).flatten(0, 1)
-            logits = model.forward_from(ablated, layer).view(len(chunk), len(labels), -1)
-            losses = F.cross_entropy(logits.transpose(1, 2), labels.expand(len(chunk), -1), reduction="none")
+            logits = model.forward_from(ablated, layer)
+            losses = F.cross_entropy(logits, labels.repeat(len(chunk)), reduction="none").view(len(chunk), -1)
             loss_sum[start : start + len(chunk)] += losses.double().sum(1)
-            hits = (logits.argmax(2) == labels).double()
+            hits = (logits.argmax(1).view(len(chunk), -1) == labels).double()
             correct[start : start + len(chunk)].index_add_(1, labels, hits)
     return loss_sum.cpu().numpy(), correct.cpu().numpy(), class_counts.cpu().numpy()
 

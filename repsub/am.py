@@ -75,7 +75,8 @@ def layer_activations(model, images, layer, which):
 
 def optimise_chunk(model, layer, units, method, settings, image_shape, device, trace_rows):
     """Optimise one image per unit of ``units``; return the final images (CPU)."""
-    images = starting_noise(units, image_shape, settings.noise_seed).to(device).requires_grad_(True)
+    dtype = next(model.parameters()).dtype  # float32 normally; tests use float64
+    images = starting_noise(units, image_shape, settings.noise_seed).to(device, dtype).requires_grad_(True)
     unit_index = torch.as_tensor(units, device=device)
     optimiser = torch.optim.Adam([images], lr=settings.lr)
     for step in range(settings.steps + 1):

@@ -9,6 +9,7 @@ is streamed from disk in batches instead (ImageNet).
 """
 
 import hashlib
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +20,6 @@ from .io import read_json, save_torch, sha256_file, write_json
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".webp", ".tif", ".tiff")
 SPLITS = ("train", "test")
-CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)
 
 
 class TensorSplit:
@@ -98,11 +96,16 @@ def load_cifar10(root, download=False, **_):
     import torchvision
 
     class StructuralCIFAR10(torchvision.datasets.CIFAR10):
-        # torchvision checks md5 sums of the official files; we check that they
-        # exist and unpickle, and hash them into the manifest instead.
+        # torchvision checks the official files' md5 sums; we check that they exist
+        # and unpickle, and record their sha256 in the manifest instead, so that a
+        # re-packed copy in the same format also reads.
         def _check_integrity(self):
             folder = Path(self.root) / self.base_folder
             return all((folder / name).is_file() for name, _ in self.train_list + self.test_list)
+
+        def _load_meta(self):
+            with open(Path(self.root) / self.base_folder / self.meta["filename"], "rb") as handle:
+                self.classes = pickle.load(handle, encoding="latin1")[self.meta["key"]]
 
     folder = Path(root) / "cifar-10-batches-py"
     fix = (f"either set download: true to fetch the official archive, or point root at the "
@@ -121,7 +124,7 @@ def load_cifar10(root, download=False, **_):
         raise UserError(f"CIFAR-10 folder {folder} is missing or corrupted ({error}); {fix}") from None
     files = sorted(p for p in folder.iterdir() if p.is_file())
     source_hash = hashlib.sha256("".join(f"{p.name}:{sha256_file(p)}" for p in files).encode()).hexdigest()
-    return splits, list(CIFAR10_CLASSES), source_hash
+    return splits, list(data.classes), source_hash
 
 
 def _decode_image(path, resize=None, crop=None):

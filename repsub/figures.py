@@ -60,7 +60,7 @@ def substitutes(images_by_layer: dict, title: str):
         activations = substitution[position[unit]]
         shown = [unit, *top_substitutes(activations, unit, k=2)]
         for ax, shown_unit, role in zip(row, shown, ("target", "substitute 1", "substitute 2")):
-            ax.axis("off")
+            ax.set(xticks=[], yticks=[])  # keep the frame: a saturated image is all white
             if shown_unit in position:
                 ax.imshow(as_display(images[position[shown_unit]]), cmap="gray", vmin=0, vmax=1,
                           interpolation="nearest")

@@ -67,7 +67,8 @@ def run_figures(args):
     method = "iam" if "iam" in args.methods else args.methods[0]
     panels = {}
     for layer in args.layers:
-        alive = seed_units[(seed_units.layer == layer) & ~seed_units.dead.astype(bool)]
+        alive = seed_units[(seed_units.layer == layer) & ~seed_units.dead.astype(bool)
+                           & seed_units[f"rs_{method}"].notna()]  # units that have an AM image
         if alive.selectivity.notna().any():
             def load(kind):
                 return np.load(layout.am_file(args.results, args.dataset, args.model, seed, layer, method, kind))

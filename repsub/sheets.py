@@ -21,8 +21,10 @@ def contact_sheet(images: np.ndarray, units, title: str, max_images: int = 64):
     rows = math.ceil(shown / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(1.2 * columns, 1.35 * rows + 0.4), squeeze=False)
     for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < shown:
+        ax.set(xticks=[], yticks=[])  # keep the frame: a saturated image is all white
+        if k >= shown:
+            ax.axis("off")
+        else:
             ax.imshow(as_display(images[k]), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             ax.set_title(f"unit {units[k]}", fontsize=7)
     suffix = f" (first {shown} of {len(images)})" if shown < len(images) else ""

@@ -20,17 +20,18 @@ def digits_manifest(tmp_path_factory):
 
 
 def write_cifar_batches(root, n_per_batch=20, seed=0):
-    """A tiny cifar-10-batches-py folder in the official pickle format."""
+    """A tiny cifar-10-batches-py folder in the official pickle format (str keys, as
+    Python 3 reads the official Python 2 pickles with encoding='latin1')."""
     folder = Path(root) / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(seed)
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     for name in names:
-        batch = {b"data": rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8),
-                 b"labels": [int(v) for v in rng.integers(0, 10, n_per_batch)]}
+        batch = {"data": rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8),
+                 "labels": [int(v) for v in rng.integers(0, 10, n_per_batch)]}
         with open(folder / name, "wb") as handle:
             pickle.dump(batch, handle)
-    meta = {b"label_names": [c.encode() for c in ("airplane", "automobile", "bird", "cat", "deer", "dog",
+    meta = {"label_names": [c for c in ("airplane", "automobile", "bird", "cat", "deer", "dog",
                                                    "frog", "horse", "ship", "truck")]}
     with open(folder / "batches.meta", "wb") as handle:
         pickle.dump(meta, handle)
@@ -60,7 +61,7 @@ def tiny_config(results, **overrides):
         "device": "cpu",
         "datasets": {"digits": {"source": "digits", "test_fraction": 0.25, "split_seed": 0}},
         "runs": [
-            {"dataset": "digits", "model": "mlp", "seeds": [0], "layers": ["fc3", "fc4"],
+            {"dataset": "digits", "model": "mlp", "seeds": [0], "layers": ["fc1", "fc4"],
              "train": {"epochs": 2, "batch_size": 128, "lr": 0.05}},
             {"dataset": "digits", "model": "shallow_cnn", "seeds": [0],
              "train": {"epochs": 3, "batch_size": 64, "lr": 0.05}},

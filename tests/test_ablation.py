@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -20,7 +21,8 @@ def naive_single_unit(model, images, labels, layer, unit):
     with torch.no_grad():
         logits = model(images)
     handle.remove()
-    return F.cross_entropy(logits, labels, reduction="sum").double().item(), (logits.argmax(1) == labels).sum().item()
+    loss = F.cross_entropy(logits, labels, reduction="none").double().sum().item()
+    return loss, (logits.argmax(1) == labels).sum().item()
 
 
 def test_batched_ablation_equals_the_naive_hook_exactly(digits_manifest):
@@ -46,8 +48,8 @@ def test_single_unit_table_reports_drops_against_the_intact_model():
     correct = np.array([[5.0, 5.0], [5.0, 3.0], [5.0, 5.0]])
     table = single_unit_table("fc1", [4, 9], loss_sum, correct, np.array([5.0, 5.0]), ["a", "b"])
     assert table.accuracy.tolist() == [0.8, 1.0]
-    assert table.accuracy_drop.tolist() == [0.19999999999999996, 0.0]
-    assert table.loss_increase.tolist() == [0.2, -0.1]
+    assert table.accuracy_drop.tolist() == pytest.approx([0.2, 0.0])
+    assert table.loss_increase.tolist() == pytest.approx([0.2, -0.1])
     assert table.max_class_accuracy_drop.tolist()[0] == 0.4 and table.max_drop_class.tolist()[0] == "b"
 
 

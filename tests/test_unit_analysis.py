@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -108,12 +110,15 @@ def test_iam_lowers_the_other_units_relative_to_am(cnn):
 
 @pytest.mark.parametrize("method", ["am", "iam"])
 def test_batched_optimisation_equals_one_unit_at_a_time(cnn, method):
+    # In float64: in float32, summation-order noise can flip a max-pool tie
+    # and send one unit's trajectory elsewhere, which says nothing about batching.
+    model = copy.deepcopy(cnn).double()
     units = np.array([1, 5, 9, 30])
-    batched, subst_batched, _ = maximise_layer(cnn, "conv4", units, method, SETTINGS, (1, 8, 8), "cpu")
+    batched, subst_batched, _ = maximise_layer(model, "conv4", units, method, SETTINGS, (1, 8, 8), "cpu")
     for k, unit in enumerate(units):
-        alone, subst_alone, _ = maximise_layer(cnn, "conv4", np.array([unit]), method, SETTINGS, (1, 8, 8), "cpu")
-        torch.testing.assert_close(batched[k : k + 1], alone, rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(subst_batched[k : k + 1], subst_alone, rtol=1e-4, atol=1e-5)
+        alone, subst_alone, _ = maximise_layer(model, "conv4", np.array([unit]), method, SETTINGS, (1, 8, 8), "cpu")
+        torch.testing.assert_close(batched[k : k + 1], alone, rtol=1e-9, atol=1e-10)
+        torch.testing.assert_close(subst_batched[k : k + 1], subst_alone, rtol=1e-9, atol=1e-10)
 
 
 def test_bad_am_settings_are_rejected():

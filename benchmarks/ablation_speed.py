@@ -1,0 +1,74 @@
+"""Batched single-unit ablation against the naive way, per layer of the shallow CNN.
+
+Naive: for every unit, a full forward pass over the images with a hook that
+zeroes that unit. Ours: the activations entering the layer's successors are
+computed once per batch, and several ablations share one batched pass through
+the rest of the network. Both give identical results (tests/test_ablation.py).
+"""
+
+import argparse
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from common import describe, timed
+
+from repsub.ablation import evaluate_masks, intact_and_masks
+from repsub.data import TensorSplit
+from repsub.devices import pick_device
+from repsub.models import build_model
+
+
+def naive_ablation(model, split, layer, units, batch_size, device):
+    results = []
+    for unit in units:
+        def zero(module, inputs, output, unit=unit):
+            output = output.clone()
+            output[:, unit] = 0
+            return output
+
+        handle = model.blocks[layer].register_forward_hook(zero)
+        loss, correct = 0.0, 0
+        with torch.no_grad():
+            for images, labels in split.batches(batch_size, device):
+                logits = model(images)
+                loss += F.cross_entropy(logits, labels, reduction="sum").item()
+                correct += (logits.argmax(1) == labels).sum().item()
+        handle.remove()
+        results.append((loss, correct))
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--masks-per-pass", type=int, default=16)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    device = pick_device(args.device)
+    print(describe(device))
+    torch.manual_seed(0)
+    model = build_model("shallow_cnn", (3, 32, 32), 10, [0.5] * 3, [0.25] * 3).eval().to(device)
+    generator = torch.Generator().manual_seed(0)
+    split = TensorSplit(torch.randint(0, 256, (args.images, 3, 32, 32), dtype=torch.uint8, generator=generator),
+                        torch.randint(0, 10, (args.images,), generator=generator))
+    totals = {"ours": 0.0, "naive": 0.0}
+    print(f"{'layer':<6} {'units':>5} {'ours s':>8} {'naive s':>8} {'ratio':>6}")
+    for layer in model.layers:
+        with torch.no_grad():
+            n_units = model.forward_to(torch.zeros(1, 3, 32, 32, device=device), layer).shape[1]
+        units = np.arange(n_units)
+        masks = intact_and_masks(n_units, units)
+        ours = timed(lambda: evaluate_masks(model, split, layer, masks, 10, args.batch_size, args.masks_per_pass,
+                                            device), device)
+        naive = timed(lambda: naive_ablation(model, split, layer, units, args.batch_size, device), device)
+        totals["ours"] += ours
+        totals["naive"] += naive
+        print(f"{layer:<6} {n_units:>5} {ours:>8.2f} {naive:>8.2f} {naive / ours:>5.1f}x")
+    print(f"{'total':<6} {'':>5} {totals['ours']:>8.2f} {totals['naive']:>8.2f} "
+          f"{totals['naive'] / totals['ours']:>5.1f}x")
+
+
+if __name__ == "__main__":
+    main()

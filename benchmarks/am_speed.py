@@ -1,0 +1,68 @@
+"""Batched, truncated AM against the naive way, per layer of the shallow CNN.
+
+Naive (as lucent's render_vis with a channel objective): one unit at a time,
+every step a forward pass through the whole network, the layer's value caught
+by a forward hook. Ours: all units of the layer in one batch, the forward pass
+stopping at the layer. Same units, steps, learning rate and starting noise.
+"""
+
+import argparse
+
+import numpy as np
+import torch
+from common import describe, timed
+
+from repsub.am import AMSettings, maximise_layer, starting_noise
+from repsub.devices import pick_device
+from repsub.models import build_model
+
+
+def naive_am(model, layer, units, settings, image_shape, device):
+    caught = {}
+    pre_relu = model.blocks[layer][-2]  # the module just before the layer's ReLU
+    handle = pre_relu.register_forward_hook(lambda module, inputs, output: caught.__setitem__("h", output))
+    images = []
+    for unit in units:
+        image = starting_noise([unit], image_shape, settings.noise_seed).to(device).requires_grad_(True)
+        optimiser = torch.optim.Adam([image], lr=settings.lr)
+        for _ in range(settings.steps):
+            model(image)
+            value = caught["h"][0, unit].mean()
+            optimiser.zero_grad(set_to_none=True)
+            (-value).backward()
+            optimiser.step()
+            with torch.no_grad():
+                image.clamp_(0, 1)
+        images.append(image.detach())
+    handle.remove()
+    return torch.cat(images)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=32, help="units per layer (the first N)")
+    parser.add_argument("--steps", type=int, default=32)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    device = pick_device(args.device)
+    print(describe(device))
+    torch.manual_seed(0)
+    model = build_model("shallow_cnn", (3, 32, 32), 10, [0.5] * 3, [0.25] * 3).eval().to(device)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    settings = AMSettings(steps=args.steps, chunk_size=256, trace_every=args.steps)
+    totals = {"ours": 0.0, "naive": 0.0}
+    print(f"{'layer':<6} {'units':>5} {'ours s':>8} {'naive s':>8} {'ratio':>6}")
+    for layer in model.layers:
+        units = np.arange(args.units)
+        ours = timed(lambda: maximise_layer(model, layer, units, "am", settings, (3, 32, 32), device), device)
+        naive = timed(lambda: naive_am(model, layer, units, settings, (3, 32, 32), device), device)
+        totals["ours"] += ours
+        totals["naive"] += naive
+        print(f"{layer:<6} {len(units):>5} {ours:>8.2f} {naive:>8.2f} {naive / ours:>5.1f}x")
+    print(f"{'total':<6} {'':>5} {totals['ours']:>8.2f} {totals['naive']:>8.2f} "
+          f"{totals['naive'] / totals['ours']:>5.1f}x")
+
+
+if __name__ == "__main__":
+    main()
