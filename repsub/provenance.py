@@ -7,6 +7,7 @@ any artifact back to the data and re-check every hash on the way.
 
 import datetime
 import importlib.metadata
+import os
 import platform
 import subprocess
 import sys
@@ -58,6 +59,7 @@ def write_records(command, parameters, inputs, outputs, started, device=None):
         "packages": package_versions(),
         "device": device,
         "host": platform.node(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "started": started,
         "ended": now(),
     }

@@ -16,8 +16,9 @@ from conftest import REPO, tiny_config, write_config
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 
 
-def snakemake(workdir, *args, check=True, **kwargs):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+def snakemake(workdir, *args, check=True, env=None, **kwargs):
+    env = env or os.environ
+    env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"}
     result = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True,
                             env=env, **kwargs)
     if check and result.returncode != 0:

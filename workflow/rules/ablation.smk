@@ -30,7 +30,6 @@ rule single_unit_ablation:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=1,
     shell:
         "{PY} ablate --checkpoint {input.checkpoint} --manifest {input.manifest}"
         " --layer {wildcards.layer} --split {params.split} --max-images {params.max_images}"
@@ -65,7 +64,6 @@ rule cumulative_ablation:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=1,
     shell:
         "{PY} cumulative --checkpoint {input.checkpoint} --manifest {input.manifest}"
         " --layer {wildcards.layer} --selectivity {input.selectivity} --rs {input.rs}"

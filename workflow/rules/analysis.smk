@@ -29,7 +29,6 @@ rule selectivity:
     resources:
         mem_mb=8000,
         runtime=60,
-        gpu=1,
     shell:
         "{PY} selectivity --checkpoint {input.checkpoint} --manifest {input.manifest}"
         " --split {params.split} --batch-size {params.batch_size} --out {output.table}"
@@ -73,7 +72,6 @@ rule activation_maximisation:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=1,
     shell:
         "{PY} am --checkpoint {input.checkpoint} --manifest {input.manifest}"
         " --layer {wildcards.layer} --method {wildcards.method} --settings '{params.settings}'"

@@ -23,7 +23,6 @@ rule train:
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=1,
     shell:
         "{PY} train --manifest {input.manifest} --model {wildcards.trainable}"
         " --seed {wildcards.seed} --params '{params.train}' --model-options '{params.options}'"
@@ -53,7 +52,6 @@ rule pretrained_checkpoint:
     resources:
         mem_mb=16000,
         runtime=240,
-        gpu=1,
     shell:
         "{PY} pretrained --manifest {input.manifest} --weights '{params.weights}'"
         " --checkpoint {output.checkpoint} --metrics {output.metrics}"

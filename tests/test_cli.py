@@ -1,0 +1,130 @@
+"""Bad input at the command line: one clear sentence, exit status 2, no partial output."""
+
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO
+
+
+def repsub(*args, cwd=None):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "repsub", *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=cwd)
+
+
+def assert_one_sentence_error(result, pattern):
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip() and "it/s]" not in line]
+    assert len(lines) == 1 or lines[0].startswith("usage:"), result.stderr
+    assert "Traceback" not in result.stderr
+    import re
+
+    assert re.search(pattern, result.stderr), result.stderr
+
+
+@pytest.fixture(scope="module")
+def trained(digits_manifest, tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained")
+    result = repsub("train", "--manifest", digits_manifest, "--model", "shallow_cnn", "--seed", "0",
+                    "--params", '{"epochs": 1, "batch_size": 128}', "--checkpoint", out / "cnn.pt",
+                    "--metrics", out / "metrics.csv")
+    assert result.returncode == 0, result.stderr
+    return out / "cnn.pt"
+
+
+def am_outputs(folder):
+    return ["--images", folder / "i.npy", "--units", folder / "u.npy", "--substitution", folder / "s.npy",
+            "--trace", folder / "t.csv", "--rs", folder / "rs.csv", "--sheet", folder / "sheet.png"]
+
+
+def test_unknown_model(digits_manifest, tmp_path):
+    result = repsub("train", "--manifest", digits_manifest, "--model", "resnet50", "--seed", "0",
+                    "--checkpoint", tmp_path / "c.pt", "--metrics", tmp_path / "m.csv")
+    assert_one_sentence_error(result, "unknown model 'resnet50'; use one of")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("params, key", [('{"epochs": 0}', "epochs"), ('{"batch_size": -3}', "batch_size")])
+def test_non_positive_training_settings(digits_manifest, tmp_path, params, key):
+    result = repsub("train", "--manifest", digits_manifest, "--model", "mlp", "--seed", "0", "--params", params,
+                    "--checkpoint", tmp_path / "c.pt", "--metrics", tmp_path / "m.csv")
+    assert_one_sentence_error(result, f"training.{key} must be a positive integer")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_params_must_be_json_data(digits_manifest, tmp_path):
+    result = repsub("train", "--manifest", digits_manifest, "--model", "mlp", "--seed", "0",
+                    "--params", "__import__('os').system('touch pwned')", "--checkpoint", tmp_path / "c.pt",
+                    "--metrics", tmp_path / "m.csv", cwd=tmp_path)
+    assert_one_sentence_error(result, "not valid JSON")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("flag, value, pattern", [
+    ("--layer", "conv9", "has no layer 'conv9'; its layers are conv1"),
+    ("--method", "xam", "invalid choice: 'xam'"),
+    ("--max-units", "0", "--max-units must be a positive integer"),
+])
+def test_bad_am_arguments(trained, digits_manifest, tmp_path, flag, value, pattern):
+    args = {"--layer": "conv1", "--method": "am", flag: value}
+    result = repsub("am", "--checkpoint", trained, "--manifest", digits_manifest,
+                    *[x for kv in args.items() for x in kv], *am_outputs(tmp_path))
+    assert_one_sentence_error(result, pattern)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_data_root(tmp_path):
+    result = repsub("prepare", "--spec", f'{{"source": "imagefolder", "root": "{tmp_path / "nowhere"}"}}',
+                    "--manifest", tmp_path / "out" / "manifest.json")
+    assert_one_sentence_error(result, "nowhere does not exist")
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "code"])
+def test_damaged_or_unsafe_checkpoint(trained, digits_manifest, tmp_path, damage):
+    bad = tmp_path / "bad.pt"
+    if damage == "truncated":
+        bad.write_bytes(trained.read_bytes()[:5000])
+    elif damage == "garbage":
+        bad.write_bytes(os.urandom(4096))
+    else:  # a pickle that would run code when unpickled without weights_only
+        bad.write_bytes(pickle.dumps(type("Evil", (), {"__reduce__": lambda self: (os.system, ("touch pwned",))})()))
+    result = repsub("selectivity", "--checkpoint", bad, "--manifest", digits_manifest, "--out", tmp_path / "s.csv",
+                    cwd=tmp_path)
+    assert_one_sentence_error(result, "truncated, corrupted or not a weights-only torch file")
+    assert not (tmp_path / "s.csv").exists() and not (tmp_path / "pwned").exists()
+
+
+def test_checkpoint_of_another_architecture(trained, digits_manifest, tmp_path):
+    checkpoint = torch.load(trained, weights_only=True)
+    checkpoint["meta"]["model"] = "mlp"
+    checkpoint["meta"]["build"].pop("batch_norm", None)
+    torch.save(checkpoint, tmp_path / "wrong.pt")
+    result = repsub("selectivity", "--checkpoint", tmp_path / "wrong.pt", "--manifest", digits_manifest,
+                    "--out", tmp_path / "s.csv")
+    assert_one_sentence_error(result, "does not fit the mlp architecture")
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_checkpoint_of_another_data_set(trained, tmp_path):
+    from repsub.data import prepare
+
+    prepare({"source": "digits", "test_fraction": 0.5, "split_seed": 1}, tmp_path / "other")
+    result = repsub("ablate", "--checkpoint", trained, "--manifest", tmp_path / "other" / "manifest.json",
+                    "--layer", "conv1", "--out", tmp_path / "a.csv")
+    assert_one_sentence_error(result, "was trained on other data than this manifest describes")
+    assert not (tmp_path / "a.csv").exists()
+
+
+def test_audit_flags_a_changed_input(trained, digits_manifest, tmp_path):
+    out = tmp_path / "s.csv"
+    assert repsub("selectivity", "--checkpoint", trained, "--manifest", digits_manifest, "--out", out).returncode == 0
+    assert repsub("audit", out).returncode == 0
+    out.write_text(out.read_text() + "\n")
+    result = repsub("audit", out)
+    assert result.returncode == 2 and "CHANGED since it was made" in result.stdout
