@@ -12,14 +12,13 @@ rule single_unit_ablation:
             caption="../report/ablation.rst",
             category="Unit tables",
             subcategory="{model} {layer}",
-            labels={"data": "{dataset}", "model": "{model}", "seed": "{seed}", "table": "ablation"},
+            labels={
+                "data": "{dataset}",
+                "model": "{model}",
+                "seed": "{seed}",
+                "table": "ablation",
+            },
         ),
-    params:
-        split=config["analysis"]["split"],
-        max_images=ABLATION["max_images"] or "all",
-        batch_size=config["analysis"]["batch_size"],
-        masks_per_pass=ABLATION["masks_per_pass"],
-        device=config["device"],
     log:
         f"{RESULTS}/logs/{{dataset}}/{{model}}/seed{{seed}}/{{layer}}/ablation.log",
     benchmark:
@@ -30,8 +29,14 @@ rule single_unit_ablation:
     resources:
         mem_mb=8000,
         runtime=120,
+    params:
+        split=config["analysis"]["split"],
+        max_images=ABLATION["max_images"] or "all",
+        batch_size=config["analysis"]["batch_size"],
+        masks_per_pass=ABLATION["masks_per_pass"],
+        device=config["device"],
     shell:
-        "{PY} ablate --checkpoint {input.checkpoint} --manifest {input.manifest}"
+        "python -m repsub ablate --checkpoint {input.checkpoint} --manifest {input.manifest}"
         " --layer {wildcards.layer} --split {params.split} --max-images {params.max_images}"
         " --batch-size {params.batch_size} --masks-per-pass {params.masks_per_pass}"
         " --out {output.table} --device {params.device} --threads {threads} 2> {log}"
@@ -45,15 +50,6 @@ rule cumulative_ablation:
         rs=f"{LAYER_DIR}/iam/rs.csv",
     output:
         table=f"{LAYER_DIR}/cumulative.csv",
-    params:
-        split=config["analysis"]["split"],
-        max_images=ABLATION["max_images"] or "all",
-        batch_size=config["analysis"]["batch_size"],
-        masks_per_pass=ABLATION["masks_per_pass"],
-        fractions=" ".join(str(f) for f in ABLATION["fractions"]),
-        repeats=ABLATION["random_repeats"],
-        seed=ABLATION["seed"],
-        device=config["device"],
     log:
         f"{RESULTS}/logs/{{dataset}}/{{model}}/seed{{seed}}/{{layer}}/cumulative.log",
     benchmark:
@@ -64,8 +60,17 @@ rule cumulative_ablation:
     resources:
         mem_mb=8000,
         runtime=120,
+    params:
+        split=config["analysis"]["split"],
+        max_images=ABLATION["max_images"] or "all",
+        batch_size=config["analysis"]["batch_size"],
+        masks_per_pass=ABLATION["masks_per_pass"],
+        fractions=" ".join(str(f) for f in ABLATION["fractions"]),
+        repeats=ABLATION["random_repeats"],
+        seed=ABLATION["seed"],
+        device=config["device"],
     shell:
-        "{PY} cumulative --checkpoint {input.checkpoint} --manifest {input.manifest}"
+        "python -m repsub cumulative --checkpoint {input.checkpoint} --manifest {input.manifest}"
         " --layer {wildcards.layer} --selectivity {input.selectivity} --rs {input.rs}"
         " --split {params.split} --max-images {params.max_images} --batch-size {params.batch_size}"
         " --masks-per-pass {params.masks_per_pass} --fractions {params.fractions}"

@@ -13,12 +13,13 @@ rule selectivity:
             f"{RESULTS}/{{dataset}}/{{model}}/seed{{seed}}/selectivity.csv",
             caption="../report/selectivity.rst",
             category="Unit tables",
-            labels={"data": "{dataset}", "model": "{model}", "seed": "{seed}", "table": "selectivity"},
+            labels={
+                "data": "{dataset}",
+                "model": "{model}",
+                "seed": "{seed}",
+                "table": "selectivity",
+            },
         ),
-    params:
-        split=config["analysis"]["split"],
-        batch_size=config["analysis"]["batch_size"],
-        device=config["device"],
     log:
         f"{RESULTS}/logs/{{dataset}}/{{model}}/seed{{seed}}/selectivity.log",
     benchmark:
@@ -29,8 +30,12 @@ rule selectivity:
     resources:
         mem_mb=8000,
         runtime=60,
+    params:
+        split=config["analysis"]["split"],
+        batch_size=config["analysis"]["batch_size"],
+        device=config["device"],
     shell:
-        "{PY} selectivity --checkpoint {input.checkpoint} --manifest {input.manifest}"
+        "python -m repsub selectivity --checkpoint {input.checkpoint} --manifest {input.manifest}"
         " --split {params.split} --batch-size {params.batch_size} --out {output.table}"
         " --device {params.device} --threads {threads} 2> {log}"
 
@@ -49,19 +54,25 @@ rule activation_maximisation:
             caption="../report/rs.rst",
             category="Unit tables",
             subcategory="{model} {layer}",
-            labels={"data": "{dataset}", "model": "{model}", "seed": "{seed}", "table": "RS {method}"},
+            labels={
+                "data": "{dataset}",
+                "model": "{model}",
+                "seed": "{seed}",
+                "table": "RS {method}",
+            },
         ),
         sheet=report(
             f"{METHOD_DIR}/contact_sheet.png",
             caption="../report/contact_sheet.rst",
             category="AM and IAM images",
             subcategory="{model}",
-            labels={"data": "{dataset}", "seed": "{seed}", "layer": "{layer}", "method": "{method}"},
+            labels={
+                "data": "{dataset}",
+                "seed": "{seed}",
+                "layer": "{layer}",
+                "method": "{method}",
+            },
         ),
-    params:
-        settings=as_json({k: v for k, v in AM.items() if k not in ("methods", "max_units_per_layer")}),
-        max_units=AM["max_units_per_layer"] or "all",
-        device=config["device"],
     log:
         f"{RESULTS}/logs/{{dataset}}/{{model}}/seed{{seed}}/{{layer}}/{{method}}/am.log",
     benchmark:
@@ -72,8 +83,18 @@ rule activation_maximisation:
     resources:
         mem_mb=8000,
         runtime=120,
+    params:
+        settings=as_json(
+            {
+                k: v
+                for k, v in AM.items()
+                if k not in ("methods", "max_units_per_layer")
+            }
+        ),
+        max_units=AM["max_units_per_layer"] or "all",
+        device=config["device"],
     shell:
-        "{PY} am --checkpoint {input.checkpoint} --manifest {input.manifest}"
+        "python -m repsub am --checkpoint {input.checkpoint} --manifest {input.manifest}"
         " --layer {wildcards.layer} --method {wildcards.method} --settings '{params.settings}'"
         " --max-units {params.max_units} --images {output.images} --units {output.units}"
         " --substitution {output.substitution} --trace {output.trace} --rs {output.rs}"

@@ -1,23 +1,21 @@
 import json
-import os
+import shlex
 import sys
+from pathlib import Path
 
 from snakemake.utils import validate
 
-# The science package lives at the repository root; jobs import it from there.
+# The science package lives at the repository root; the workflow and every job
+# (local, conda or SLURM) import it from there.
 sys.path.insert(0, workflow.basedir)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")])
-)
+shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(workflow.basedir)}; ")
 
 from repsub import layout
 from repsub.architectures import TRAINABLE, layer_names
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 RESULTS = config["results"]
-PY = "python -m repsub"
 
 
 def _active_runs():
@@ -43,7 +41,9 @@ def _active_runs():
             )
             continue
         if run["model"] in TRAINABLE and "train" not in run:
-            raise ValueError(f"runs: {run['model']} on {run['dataset']} needs a train: block")
+            raise ValueError(
+                f"runs: {run['model']} on {run['dataset']} needs a train: block"
+            )
         runs.append(run)
     return runs
 
@@ -88,16 +88,22 @@ def run_inputs(wildcards):
     """Every per-seed, per-layer table that statistics and figures read for one run."""
     run = run_of(wildcards.dataset, wildcards.model)
     inputs = {
-        "metrics": [layout.metrics(RESULTS, run["dataset"], run["model"], s) for s in run["seeds"]],
+        "metrics": [
+            layout.metrics(RESULTS, run["dataset"], run["model"], s)
+            for s in run["seeds"]
+        ],
         "selectivity": [
-            layout.selectivity(RESULTS, run["dataset"], run["model"], s) for s in run["seeds"]
+            layout.selectivity(RESULTS, run["dataset"], run["model"], s)
+            for s in run["seeds"]
         ],
         "ablation": layer_paths(layout.ablation, run),
         "cumulative": layer_paths(layout.cumulative, run),
     }
     for method in config["analysis"]["am"]["methods"]:
         for kind in ("rs", "substitution", "images", "units"):
-            inputs[f"{method}_{kind}"] = layer_paths(layout.am_file, run, method=method, kind=kind)
+            inputs[f"{method}_{kind}"] = layer_paths(
+                layout.am_file, run, method=method, kind=kind
+            )
     return inputs
 
 
@@ -113,6 +119,20 @@ def all_targets():
         for method in config["analysis"]["am"]["methods"]:
             targets += layer_paths(layout.am_file, run, method=method, kind="sheet")
     return [str(t) for t in targets]
+
+
+FIGURE_DIR = f"{RESULTS}/figures/{{dataset}}/{{model}}"
+FIGURE_LABELS = {"data": "{dataset}", "model": "{model}"}
+
+
+def model_figure(name, category):
+    return report(
+        f"{FIGURE_DIR}/{name}.png",
+        caption=f"../report/{name}.rst",
+        category=category,
+        subcategory="{model} on {dataset}",
+        labels={**FIGURE_LABELS, "figure": name},
+    )
 
 
 wildcard_constraints:

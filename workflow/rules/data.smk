@@ -1,8 +1,6 @@
 rule prepare_data:
     output:
         manifest=f"{RESULTS}/{{dataset}}/data/manifest.json",
-    params:
-        spec=lambda wc: as_json(config["datasets"][wc.dataset]),
     log:
         f"{RESULTS}/logs/{{dataset}}/prepare_data.log",
     benchmark:
@@ -13,5 +11,7 @@ rule prepare_data:
     resources:
         mem_mb=8000,
         runtime=30,
+    params:
+        spec=lambda wc: as_json(config["datasets"][wc.dataset]),
     shell:
-        "{PY} prepare --spec '{params.spec}' --manifest {output.manifest} 2> {log}"
+        "python -m repsub prepare --spec '{params.spec}' --manifest {output.manifest} 2> {log}"

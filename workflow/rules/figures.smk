@@ -1,17 +1,3 @@
-FIGURE_DIR = f"{RESULTS}/figures/{{dataset}}/{{model}}"
-FIGURE_LABELS = {"data": "{dataset}", "model": "{model}"}
-
-
-def model_figure(name, category):
-    return report(
-        f"{FIGURE_DIR}/{name}.png",
-        caption=f"../report/{name}.rst",
-        category=category,
-        subcategory="{model} on {dataset}",
-        labels={**FIGURE_LABELS, "figure": name},
-    )
-
-
 rule run_figures:
     input:
         unpack(run_inputs),
@@ -24,11 +10,6 @@ rule run_figures:
         cumulative=model_figure("cumulative_ablation", "Ablation"),
         training=model_figure("training_curves", "Training"),
         pdfs=[f"{FIGURE_DIR}/{name}.pdf" for name in layout.MODEL_FIGURES],
-    params:
-        seeds=rules.run_statistics.params.seeds,
-        layers=rules.run_statistics.params.layers,
-        methods=" ".join(METHODS),
-        out_dir=lambda wc: layout.figures_dir(RESULTS, wc.dataset, wc.model),
     log:
         f"{RESULTS}/logs/{{dataset}}/{{model}}/figures.log",
     benchmark:
@@ -39,8 +20,14 @@ rule run_figures:
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        results=lambda wc, input: Path(input.units).parents[2],
+        seeds=rules.run_statistics.params.seeds,
+        layers=rules.run_statistics.params.layers,
+        methods=" ".join(METHODS),
+        out_dir=lambda wc, output: Path(output.fig1).parent,
     shell:
-        "{PY} figures --results {RESULTS} --dataset {wildcards.dataset} --model {wildcards.model}"
+        "python -m repsub figures --results {params.results} --dataset {wildcards.dataset} --model {wildcards.model}"
         " --seeds {params.seeds} --layers {params.layers} --methods {params.methods}"
         " --units {input.units} --out-dir {params.out_dir} 2> {log}"
 
@@ -68,4 +55,4 @@ rule study_figures:
         mem_mb=2000,
         runtime=10,
     shell:
-        "{PY} study-figures --stats {input.stats} --out {output.fig3b} 2> {log}"
+        "python -m repsub study-figures --stats {input.stats} --out {output.fig3b} 2> {log}"

@@ -17,10 +17,6 @@ rule run_statistics:
             category="Statistics",
             labels={"data": "{dataset}", "model": "{model}", "table": "statistics"},
         ),
-    params:
-        seeds=lambda wc: " ".join(str(s) for s in run_of(wc.dataset, wc.model)["seeds"]),
-        layers=lambda wc: " ".join(layers_of(run_of(wc.dataset, wc.model))),
-        methods=" ".join(METHODS),
     log:
         f"{RESULTS}/logs/{{dataset}}/{{model}}/stats.log",
     benchmark:
@@ -31,8 +27,13 @@ rule run_statistics:
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        results=lambda wc, output: Path(output.stats).parents[2],
+        seeds=lambda wc: " ".join(str(s) for s in run_of(wc.dataset, wc.model)["seeds"]),
+        layers=lambda wc: " ".join(layers_of(run_of(wc.dataset, wc.model))),
+        methods=" ".join(METHODS),
     shell:
-        "{PY} stats --results {RESULTS} --dataset {wildcards.dataset} --model {wildcards.model}"
+        "python -m repsub stats --results {params.results} --dataset {wildcards.dataset} --model {wildcards.model}"
         " --seeds {params.seeds} --layers {params.layers} --methods {params.methods}"
         " --units {output.units} --out {output.stats} 2> {log}"
 
@@ -64,4 +65,4 @@ rule study_statistics:
         mem_mb=2000,
         runtime=10,
     shell:
-        "{PY} study-stats --inputs {input} --out {output.stats} --claims {output.claims} 2> {log}"
+        "python -m repsub study-stats --inputs {input} --out {output.stats} --claims {output.claims} 2> {log}"

@@ -7,12 +7,13 @@ rule train:
             f"{RESULTS}/{{dataset}}/{{trainable}}/seed{{seed}}/metrics.csv",
             caption="../report/metrics.rst",
             category="Training",
-            labels={"data": "{dataset}", "model": "{trainable}", "seed": "{seed}", "table": "metrics"},
+            labels={
+                "data": "{dataset}",
+                "model": "{trainable}",
+                "seed": "{seed}",
+                "table": "metrics",
+            },
         ),
-    params:
-        train=lambda wc: as_json(run_of(wc.dataset, wc.trainable)["train"]),
-        options=lambda wc: as_json(run_of(wc.dataset, wc.trainable).get("model_options", {})),
-        device=config["device"],
     log:
         f"{RESULTS}/logs/{{dataset}}/{{trainable}}/seed{{seed}}/train.log",
     benchmark:
@@ -23,8 +24,14 @@ rule train:
     resources:
         mem_mb=8000,
         runtime=240,
+    params:
+        train=lambda wc: as_json(run_of(wc.dataset, wc.trainable)["train"]),
+        options=lambda wc: as_json(
+            run_of(wc.dataset, wc.trainable).get("model_options", {})
+        ),
+        device=config["device"],
     shell:
-        "{PY} train --manifest {input.manifest} --model {wildcards.trainable}"
+        "python -m repsub train --manifest {input.manifest} --model {wildcards.trainable}"
         " --seed {wildcards.seed} --params '{params.train}' --model-options '{params.options}'"
         " --checkpoint {output.checkpoint} --metrics {output.metrics}"
         " --device {params.device} --threads {threads} 2> {log}"
@@ -36,12 +43,6 @@ rule pretrained_checkpoint:
     output:
         checkpoint=f"{RESULTS}/{{dataset}}/vgg16_imagenet/seed{{seed}}/checkpoint.pt",
         metrics=f"{RESULTS}/{{dataset}}/vgg16_imagenet/seed{{seed}}/metrics.csv",
-    params:
-        weights=lambda wc: as_json(
-            run_of(wc.dataset, "vgg16_imagenet").get("model_options", {}).get("weights")
-        ),
-        device=config["device"],
-        batch_size=config["analysis"]["batch_size"],
     log:
         f"{RESULTS}/logs/{{dataset}}/vgg16_imagenet/seed{{seed}}/pretrained.log",
     benchmark:
@@ -52,7 +53,15 @@ rule pretrained_checkpoint:
     resources:
         mem_mb=16000,
         runtime=240,
+    params:
+        weights=lambda wc: as_json(
+            run_of(wc.dataset, "vgg16_imagenet")
+            .get("model_options", {})
+            .get("weights")
+        ),
+        device=config["device"],
+        batch_size=config["analysis"]["batch_size"],
     shell:
-        "{PY} pretrained --manifest {input.manifest} --weights '{params.weights}'"
+        "python -m repsub pretrained --manifest {input.manifest} --weights '{params.weights}'"
         " --checkpoint {output.checkpoint} --metrics {output.metrics}"
         " --batch-size {params.batch_size} --device {params.device} --threads {threads} 2> {log}"
