@@ -8,7 +8,18 @@ from pathlib import Path
 import torch
 
 from .errors import UserError
+from .io import atomic_path
 from .models import build_model
+
+
+def save_torch(path, obj) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def save_checkpoint(path, model, meta):
+    """Write the model's weights (on CPU) and ``meta`` atomically."""
+    save_torch(path, {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "meta": meta})
 
 
 def load_state_dict_file(path):

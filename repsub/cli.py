@@ -56,7 +56,8 @@ def run_prepare(args):
 def run_train(args):
     from .data import load_split, manifest_hash
     from .devices import pick_device, seed_everything
-    from .io import read_json, save_torch, write_csv
+    from .checkpoint import save_checkpoint
+    from .io import read_json, write_csv
     from .models import build_model
     from .provenance import package_versions
     from .training import train
@@ -75,7 +76,7 @@ def run_train(args):
             "manifest_sha256": manifest_hash(args.manifest), "epochs": int(last["epoch"]),
             "final_train_accuracy": float(last["train_accuracy"]),
             "final_test_accuracy": float(last["test_accuracy"]), "versions": package_versions()}
-    save_torch(args.checkpoint, {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "meta": meta})
+    save_checkpoint(args.checkpoint, model, meta)
     write_csv(args.metrics, metrics)
     if resume:
         Path(resume).unlink(missing_ok=True)
@@ -87,7 +88,8 @@ def run_pretrained(args):
 
     from .data import load_split, manifest_hash
     from .devices import pick_device
-    from .io import read_json, save_torch, write_csv
+    from .checkpoint import save_checkpoint
+    from .io import read_json, write_csv
     from .models import build_model
     from .provenance import package_versions
     from .training import evaluate
@@ -100,7 +102,7 @@ def run_pretrained(args):
     meta = {"model": "vgg16_imagenet", "build": {}, "seed": 0, "weights": weights,
             "manifest_sha256": manifest_hash(args.manifest), "epochs": 0,
             "final_test_accuracy": accuracy, "versions": package_versions()}
-    save_torch(args.checkpoint, {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "meta": meta})
+    save_checkpoint(args.checkpoint, model, meta)
     write_csv(args.metrics, pd.DataFrame([{"epoch": 0, "test_loss": loss, "test_accuracy": accuracy}]))
 
 

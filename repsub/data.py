@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from .errors import UserError
-from .io import read_json, save_torch, sha256_file, write_json
+from .checkpoint import save_torch
+from .io import read_json, sha256_file, write_json
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".webp", ".tif", ".tiff")
 SPLITS = ("train", "test")

@@ -1,4 +1,4 @@
-"""Atomic file writes and content hashes.
+"""Atomic file writes and content hashes (no torch here: statistics steps use it too).
 
 Every artifact is written to a temporary name beside its target and renamed
 into place only once complete, so a killed job never leaves a file that looks
@@ -38,13 +38,6 @@ def write_csv(path, frame) -> None:
     """Write a DataFrame with a fixed float format, so reruns give identical bytes."""
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.9g", lineterminator="\n")
-
-
-def save_torch(path, obj) -> None:
-    import torch
-
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
 
 
 def save_npy(path, array) -> None:

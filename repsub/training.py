@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .errors import UserError
-from .io import save_torch
+from .checkpoint import save_torch
 
 TRAIN_DEFAULTS = {
     "epochs": 10,
@@ -95,6 +95,9 @@ def train(model, train_split, test_split, params, device, generator, resume_path
     for key in ("epochs", "batch_size", "eval_batch_size"):
         if int(params[key]) <= 0:
             raise UserError(f"training.{key} must be a positive integer, got {params[key]}; fix the config")
+    if not hasattr(train_split, "images"):
+        raise UserError("training needs the data set in memory; set in_memory: true for it (streaming is "
+                        "for evaluating pretrained models on ImageNet)")
     images, labels = train_split.images.to(device), train_split.labels.to(device)
     model.to(memory_format=torch.channels_last)
     steps_per_epoch = -(-len(labels) // params["batch_size"])
