@@ -41,9 +41,10 @@ def naive_ablation(model, split, layer, units, batch_size, device):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=500)
+    parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--masks-per-pass", type=int, default=16)
+    parser.add_argument("--layers", nargs="+", help="only these layers (default all)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = pick_device(args.device)
@@ -55,14 +56,14 @@ def main():
                         torch.randint(0, 10, (args.images,), generator=generator))
     totals = {"ours": 0.0, "naive": 0.0}
     print(f"{'layer':<6} {'units':>5} {'ours s':>8} {'naive s':>8} {'ratio':>6}")
-    for layer in model.layers:
+    for layer in args.layers or model.layers:
         with torch.no_grad():
             n_units = model.forward_to(torch.zeros(1, 3, 32, 32, device=device), layer).shape[1]
         units = np.arange(n_units)
         masks = intact_and_masks(n_units, units)
         ours = timed(lambda: evaluate_masks(model, split, layer, masks, 10, args.batch_size, args.masks_per_pass,
-                                            device), device)
-        naive = timed(lambda: naive_ablation(model, split, layer, units, args.batch_size, device), device)
+                                            device), device, 2)
+        naive = timed(lambda: naive_ablation(model, split, layer, units, args.batch_size, device), device, 2)
         totals["ours"] += ours
         totals["naive"] += naive
         print(f"{layer:<6} {n_units:>5} {ours:>8.2f} {naive:>8.2f} {naive / ours:>5.1f}x")

@@ -2,11 +2,14 @@
 
 Naive (as lucent's render_vis with a channel objective): one unit at a time,
 every step a forward pass through the whole network, the layer's value caught
-by a forward hook. Ours: all units of the layer in one batch, the forward pass
-stopping at the layer. Same units, steps, learning rate and starting noise.
+by a forward hook, and the backward pass also filling the model's parameter
+gradients (render_vis leaves them on). Ours: all units of the layer in one
+batch, the forward pass stopping at the layer, gradients for the pixels only,
+convs channels_last. Same units, steps, learning rate and starting noise.
 """
 
 import argparse
+import copy
 
 import numpy as np
 import torch
@@ -48,15 +51,14 @@ def main():
     print(describe(device))
     torch.manual_seed(0)
     model = build_model("shallow_cnn", (3, 32, 32), 10, [0.5] * 3, [0.25] * 3).eval().to(device)
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
+    naive_model = copy.deepcopy(model)  # ours freezes its parameters; render_vis does not
     settings = AMSettings(steps=args.steps, chunk_size=256, trace_every=args.steps)
     totals = {"ours": 0.0, "naive": 0.0}
     print(f"{'layer':<6} {'units':>5} {'ours s':>8} {'naive s':>8} {'ratio':>6}")
     for layer in model.layers:
         units = np.arange(args.units)
-        ours = timed(lambda: maximise_layer(model, layer, units, "am", settings, (3, 32, 32), device), device)
-        naive = timed(lambda: naive_am(model, layer, units, settings, (3, 32, 32), device), device)
+        ours = timed(lambda: maximise_layer(model, layer, units, "am", settings, (3, 32, 32), device), device, 3)
+        naive = timed(lambda: naive_am(naive_model, layer, units, settings, (3, 32, 32), device), device, 3)
         totals["ours"] += ours
         totals["naive"] += naive
         print(f"{layer:<6} {len(units):>5} {ours:>8.2f} {naive:>8.2f} {naive / ours:>5.1f}x")

@@ -15,7 +15,7 @@ def synchronise(device):
 
 
 def timed(function, device, repeats=1):
-    """Best wall time of ``repeats`` calls, in seconds."""
+    """Best wall time of ``repeats`` calls, in seconds (the first pays for warm-up)."""
     best = float("inf")
     for _ in range(repeats):
         synchronise(device)

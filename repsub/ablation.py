@@ -13,11 +13,17 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+# Cap on the ablated activations of one pass (floats): bigger passes of wide
+# early layers only add memory traffic.
+PASS_ELEMENTS = 1 << 24
+
 
 @torch.no_grad()
 def evaluate_masks(model, split, layer, masks: torch.Tensor, n_classes, batch_size, masks_per_pass, device):
     """For each row of ``masks`` (n_masks, n_units; 1 keeps a unit, 0 ablates it):
-    summed loss, correct count and per-class correct count over ``split``."""
+    summed loss, correct count and per-class correct count over ``split``.
+
+    Up to ``masks_per_pass`` masks share a pass, fewer where the layer is wide."""
     model = model.eval().to(device)
     masks = masks.to(device)
     n_masks = len(masks)
@@ -29,8 +35,9 @@ def evaluate_masks(model, split, layer, masks: torch.Tensor, n_classes, batch_si
         h = model.forward_to(images, layer)
         class_counts += torch.bincount(labels, minlength=n_classes).double()
         shape = (1,) * (h.dim() - 2)
-        for start in range(0, n_masks, masks_per_pass):
-            chunk = masks[start : start + masks_per_pass]
+        per_pass = max(1, min(masks_per_pass, PASS_ELEMENTS // h.numel()))
+        for start in range(0, n_masks, per_pass):
+            chunk = masks[start : start + per_pass]
             ablated = (h[None] * chunk.view(len(chunk), 1, -1, *shape)).flatten(0, 1)
             logits = model.forward_from(ablated, layer)
             losses = F.cross_entropy(logits, labels.repeat(len(chunk)), reduction="none").view(len(chunk), -1)

@@ -111,7 +111,7 @@ def train(model, train_split, test_split, params, device, generator, resume_path
         generator.set_state(state["generator"])
         rows, first_epoch = state["rows"], state["epoch"] + 1
     progress = tqdm(range(first_epoch, params["epochs"] + 1), desc="epochs", initial=first_epoch - 1,
-                    total=params["epochs"], mininterval=5)
+                    total=params["epochs"], miniters=1)
     for epoch in progress:
         model.train()
         order = torch.randperm(len(labels), generator=generator).to(device)
