@@ -84,13 +84,15 @@ def figure(results, dataset, model, name, suffix="png"):
     return figures_dir(results, dataset, model) / f"{name}.{suffix}"
 
 
-def study_figure(results, name, suffix="png"):
-    return Path(results) / "figures" / f"{name}.{suffix}"
+# A study is every run on one data set: presets on different data sets share
+# the results folder without overwriting each other's statistics and claims.
+def study_figure(results, dataset, name, suffix="png"):
+    return Path(results) / "figures" / dataset / f"{name}.{suffix}"
 
 
-def study_stats(results):
-    return Path(results) / "stats.csv"
+def study_stats(results, dataset):
+    return Path(results) / dataset / "stats.csv"
 
 
-def claims(results):
-    return Path(results) / "claims.csv"
+def claims(results, dataset):
+    return Path(results) / dataset / "claims.csv"

@@ -107,9 +107,20 @@ def run_inputs(wildcards):
     return inputs
 
 
+def datasets_studied():
+    return sorted({run["dataset"] for run in RUNS})
+
+
 def all_targets():
-    targets = [layout.study_stats(RESULTS), layout.claims(RESULTS)]
-    targets += [layout.study_figure(RESULTS, name) for name in layout.STUDY_FIGURES]
+    targets = []
+    for dataset in datasets_studied():
+        targets += [
+            layout.study_stats(RESULTS, dataset),
+            layout.claims(RESULTS, dataset),
+        ]
+        targets += [
+            layout.study_figure(RESULTS, dataset, name) for name in layout.STUDY_FIGURES
+        ]
     for run in RUNS:
         targets.append(layout.model_stats(RESULTS, run["dataset"], run["model"]))
         targets += [

@@ -37,17 +37,17 @@ rule study_figures:
         stats=rules.study_statistics.output.stats,
     output:
         fig3b=report(
-            layout.study_figure(RESULTS, "fig3b_correlation_vs_depth"),
+            f"{RESULTS}/figures/{{dataset}}/fig3b_correlation_vs_depth.png",
             caption="../report/fig3b_correlation_vs_depth.rst",
             category="Figures",
             subcategory="Across models",
-            labels={"figure": "fig3b_correlation_vs_depth"},
+            labels={"data": "{dataset}", "figure": "fig3b_correlation_vs_depth"},
         ),
-        pdf=layout.study_figure(RESULTS, "fig3b_correlation_vs_depth", "pdf"),
+        pdf=f"{RESULTS}/figures/{{dataset}}/fig3b_correlation_vs_depth.pdf",
     log:
-        f"{RESULTS}/logs/study_figures.log",
+        f"{RESULTS}/logs/{{dataset}}/study_figures.log",
     benchmark:
-        f"{RESULTS}/benchmarks/study_figures.tsv"
+        f"{RESULTS}/benchmarks/{{dataset}}/study_figures.tsv"
     conda:
         "../../envs/stats.yaml"
     threads: 1

@@ -40,24 +40,28 @@ rule run_statistics:
 
 rule study_statistics:
     input:
-        [layout.model_stats(RESULTS, run["dataset"], run["model"]) for run in RUNS],
+        lambda wc: [
+            layout.model_stats(RESULTS, run["dataset"], run["model"])
+            for run in RUNS
+            if run["dataset"] == wc.dataset
+        ],
     output:
         stats=report(
-            layout.study_stats(RESULTS),
+            f"{RESULTS}/{{dataset}}/stats.csv",
             caption="../report/study_stats.rst",
             category="Statistics",
-            labels={"table": "study statistics"},
+            labels={"data": "{dataset}", "table": "study statistics"},
         ),
         claims=report(
-            layout.claims(RESULTS),
+            f"{RESULTS}/{{dataset}}/claims.csv",
             caption="../report/claims.rst",
             category="Claims",
-            labels={"table": "claims"},
+            labels={"data": "{dataset}", "table": "claims"},
         ),
     log:
-        f"{RESULTS}/logs/study_statistics.log",
+        f"{RESULTS}/logs/{{dataset}}/study_statistics.log",
     benchmark:
-        f"{RESULTS}/benchmarks/study_statistics.tsv"
+        f"{RESULTS}/benchmarks/{{dataset}}/study_statistics.tsv"
     conda:
         "../../envs/stats.yaml"
     threads: 1
