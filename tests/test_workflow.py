@@ -62,6 +62,18 @@ def test_schema_rejects_bad_configs_naming_the_key(tmp_path, change, named):
     assert not (tmp_path / "results").exists()
 
 
+def test_a_run_can_override_the_study_wide_analysis_settings(tmp_path):
+    config = tiny_config(tmp_path / "results")
+    config["runs"][0]["analysis"] = {"am": {"max_units_per_layer": 5}, "ablation": {"max_images": 33}}
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(write_config(tmp_path / "c.json", config)))
+    commands = [line for line in result.stdout.splitlines() if "python -m repsub" in line]
+    mlp = [c for c in commands if "/mlp/" in c and ("repsub am " in c or "repsub ablate " in c)]
+    cnn = [c for c in commands if "/shallow_cnn/" in c and ("repsub am " in c or "repsub ablate " in c)]
+    assert mlp and cnn
+    assert all("--max-units 5" in c or "--max-images 33" in c for c in mlp)
+    assert all("--max-units 24" in c or "--max-images 120" in c for c in cnn)
+
+
 def run_tiny_study(workdir):
     config = write_config(workdir / "tiny.json", tiny_config(workdir / "results"))
     snakemake(workdir, "--cores", "2", "--configfile", str(config))
@@ -79,8 +91,8 @@ def test_tiny_study_writes_every_artifact(tiny_study):
                  run / "conv2" / "ablation.csv", run / "conv2" / "cumulative.csv",
                  *[run / "conv1" / m / f for m in ("am", "iam") for f in
                    ("images.npy", "units.npy", "substitution.npy", "trace.csv", "rs.csv", "contact_sheet.png")],
-                 tiny_study / "stats.csv", tiny_study / "claims.csv",
-                 tiny_study / "figures" / "fig3b_correlation_vs_depth.png",
+                 tiny_study / "digits" / "stats.csv", tiny_study / "digits" / "claims.csv",
+                 tiny_study / "figures" / "digits" / "fig3b_correlation_vs_depth.png",
                  tiny_study / "figures" / "digits" / "mlp" / "fig1_selectivity_vs_rs.pdf",
                  tiny_study / "logs" / "digits" / "shallow_cnn" / "seed0" / "train.log",
                  tiny_study / "benchmarks" / "digits" / "shallow_cnn" / "seed0" / "train.tsv"]:
@@ -135,10 +147,10 @@ def test_killed_run_resumes_to_the_same_tables(tiny_study, tmp_path):
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)  # Snakemake and the job it runs, mid-stage
     process.wait()
-    assert not (tmp_path / "results" / "claims.csv").exists()
+    assert not (tmp_path / "results" / "digits" / "claims.csv").exists()
     result = snakemake(tmp_path, "--cores", "2", "--configfile", str(config), "--rerun-incomplete", check=False)
     if "LockException" in result.stderr + result.stdout or "locked" in result.stderr:
         snakemake(tmp_path, "--unlock", "--configfile", str(config))
         snakemake(tmp_path, "--cores", "2", "--configfile", str(config), "--rerun-incomplete")
     for name in ("stats.csv", "claims.csv"):
-        assert filecmp.cmp(tiny_study / name, tmp_path / "results" / name, shallow=False), name
+        assert filecmp.cmp(tiny_study / "digits" / name, tmp_path / "results" / "digits" / name, shallow=False), name

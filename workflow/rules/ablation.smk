@@ -31,9 +31,9 @@ rule single_unit_ablation:
         runtime=120,
     params:
         split=config["analysis"]["split"],
-        max_images=ABLATION["max_images"] or "all",
+        max_images=lambda wc: analysis_of(wc, "ablation")["max_images"] or "all",
         batch_size=config["analysis"]["batch_size"],
-        masks_per_pass=ABLATION["masks_per_pass"],
+        masks_per_pass=lambda wc: analysis_of(wc, "ablation")["masks_per_pass"],
         device=config["device"],
     shell:
         "python -m repsub ablate --checkpoint {input.checkpoint} --manifest {input.manifest}"
@@ -62,9 +62,9 @@ rule cumulative_ablation:
         runtime=120,
     params:
         split=config["analysis"]["split"],
-        max_images=ABLATION["max_images"] or "all",
+        max_images=lambda wc: analysis_of(wc, "ablation")["max_images"] or "all",
         batch_size=config["analysis"]["batch_size"],
-        masks_per_pass=ABLATION["masks_per_pass"],
+        masks_per_pass=lambda wc: analysis_of(wc, "ablation")["masks_per_pass"],
         fractions=" ".join(str(f) for f in ABLATION["fractions"]),
         repeats=ABLATION["random_repeats"],
         seed=ABLATION["seed"],

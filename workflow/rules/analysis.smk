@@ -1,4 +1,3 @@
-AM = config["analysis"]["am"]
 CHECKPOINT = f"{RESULTS}/{{dataset}}/{{model}}/seed{{seed}}/checkpoint.pt"
 MANIFEST = f"{RESULTS}/{{dataset}}/data/manifest.json"
 METHOD_DIR = f"{RESULTS}/{{dataset}}/{{model}}/seed{{seed}}/{{layer}}/{{method}}"
@@ -84,14 +83,14 @@ rule activation_maximisation:
         mem_mb=8000,
         runtime=120,
     params:
-        settings=as_json(
+        settings=lambda wc: as_json(
             {
                 k: v
-                for k, v in AM.items()
+                for k, v in analysis_of(wc, "am").items()
                 if k not in ("methods", "max_units_per_layer")
             }
         ),
-        max_units=AM["max_units_per_layer"] or "all",
+        max_units=lambda wc: analysis_of(wc, "am")["max_units_per_layer"] or "all",
         device=config["device"],
     shell:
         "python -m repsub am --checkpoint {input.checkpoint} --manifest {input.manifest}"

@@ -58,6 +58,12 @@ def run_of(dataset, model):
     raise ValueError(f"no run of {model} on {dataset} in the config")
 
 
+def analysis_of(wildcards, stage):
+    """The ``am`` or ``ablation`` settings of a run: study-wide, then its overrides."""
+    run = run_of(wildcards.dataset, wildcards.model)
+    return {**config["analysis"][stage], **run.get("analysis", {}).get(stage, {})}
+
+
 def layers_of(run):
     return run.get("layers") or list(layer_names(run["model"]))
 
