@@ -3,6 +3,7 @@
 Files are always read with ``weights_only=True``: a checkpoint can never run code.
 """
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -28,7 +29,9 @@ def load_state_dict_file(path):
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist; train the model first or fix the path")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickles before refusing them
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise UserError(f"checkpoint {path} is truncated, corrupted or not a weights-only torch "
                         f"file ({type(error).__name__}); delete it and run training again") from None

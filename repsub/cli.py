@@ -306,12 +306,13 @@ def main(argv=None):
             from .devices import set_threads  # imports torch: only for steps that use it
 
             set_threads(args.threads)
-        read = step.run(args) or []  # steps that read many files return them
-        outputs = step.paths(args, OUTPUTS)
+        # Steps that read or write files beyond their file arguments return them.
+        extra = step.run(args) or {}
+        outputs = [*step.paths(args, OUTPUTS), *extra.get("wrote", [])]
         if outputs:
             parameters = {k: v for k, v in vars(args).items() if k != "step"}
-            write_records(step.name, parameters, [*step.paths(args, INPUTS), *read], outputs, started,
-                          getattr(args, "device", None))
+            write_records(step.name, parameters, [*step.paths(args, INPUTS), *extra.get("read", [])], outputs,
+                          started, getattr(args, "device", None))
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

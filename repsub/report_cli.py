@@ -26,7 +26,7 @@ def run_stats(args):
     units = unit_table(args.results, args.dataset, args.model, args.seeds, args.layers, args.methods)
     write_csv(args.units, units)
     write_csv(args.out, pool_seeds(layer_statistics(units)))
-    return _run_files(args)
+    return {"read": _run_files(args)}
 
 
 def run_study_stats(args):
@@ -38,7 +38,7 @@ def run_study_stats(args):
     stats = pd.concat([pd.read_csv(path, dtype={"seed": str}) for path in args.inputs], ignore_index=True)
     write_csv(args.out, stats)
     write_csv(args.claims, claims_table(stats))
-    return args.inputs
+    return {"read": args.inputs}
 
 
 def run_figures(args):
@@ -53,10 +53,13 @@ def run_figures(args):
     seed = args.seeds[0]
     seed_units = units[units.seed == seed]
     out = Path(args.out_dir)
+    written = []
 
     def save(figure, stem):
-        save_figure(figure, out / f"{stem}.png", out / f"{stem}.pdf")
+        paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
+        save_figure(figure, *paths)
         figures.plt.close(figure)
+        written.extend(paths)
 
     save(figures.selectivity_vs_rs(seed_units, f"{name}, seed {seed}: selectivity vs RS", args.methods),
          "fig1_selectivity_vs_rs")
@@ -84,7 +87,7 @@ def run_figures(args):
     save(figures.cumulative_curves(cumulative, f"{name}: cumulative ablation (all seeds)"), "cumulative_ablation")
     metrics = {s: pd.read_csv(layout.metrics(args.results, args.dataset, args.model, s)) for s in args.seeds}
     save(figures.training_curves(metrics, f"{name}: training"), "training_curves")
-    return [args.units, *_run_files(args)]
+    return {"read": _run_files(args), "wrote": written}
 
 
 def run_study_figures(args):
@@ -95,8 +98,9 @@ def run_study_figures(args):
 
     stats = pd.read_csv(args.stats, dtype={"seed": str})
     figure = figures.correlation_vs_depth(stats)
-    save_figure(figure, args.out, Path(args.out).with_suffix(".pdf"))
-    return [args.stats]
+    pdf = Path(args.out).with_suffix(".pdf")
+    save_figure(figure, args.out, pdf)
+    return {"wrote": [pdf]}
 
 
 def add_report_steps(sub, Step, INPUTS, OUTPUTS):
