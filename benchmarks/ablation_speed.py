@@ -11,7 +11,7 @@ import argparse
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import describe, timed
+from common import compare, describe
 
 from repsub.ablation import evaluate_masks, intact_and_masks
 from repsub.data import TensorSplit
@@ -54,21 +54,18 @@ def main():
     generator = torch.Generator().manual_seed(0)
     split = TensorSplit(torch.randint(0, 256, (args.images, 3, 32, 32), dtype=torch.uint8, generator=generator),
                         torch.randint(0, 10, (args.images,), generator=generator))
-    totals = {"ours": 0.0, "naive": 0.0}
-    print(f"{'layer':<6} {'units':>5} {'ours s':>8} {'naive s':>8} {'ratio':>6}")
-    for layer in args.layers or model.layers:
-        with torch.no_grad():
-            n_units = model.forward_to(torch.zeros(1, 3, 32, 32, device=device), layer).shape[1]
-        units = np.arange(n_units)
-        masks = intact_and_masks(n_units, units)
-        ours = timed(lambda: evaluate_masks(model, split, layer, masks, 10, args.batch_size, args.masks_per_pass,
-                                            device), device, 2)
-        naive = timed(lambda: naive_ablation(model, split, layer, units, args.batch_size, device), device, 2)
-        totals["ours"] += ours
-        totals["naive"] += naive
-        print(f"{layer:<6} {n_units:>5} {ours:>8.2f} {naive:>8.2f} {naive / ours:>5.1f}x")
-    print(f"{'total':<6} {'':>5} {totals['ours']:>8.2f} {totals['naive']:>8.2f} "
-          f"{totals['naive'] / totals['ours']:>5.1f}x")
+
+    def rows():
+        for layer in args.layers or model.layers:
+            with torch.no_grad():
+                n_units = model.forward_to(torch.zeros(1, 3, 32, 32, device=device), layer).shape[1]
+            units = np.arange(n_units)
+            masks = intact_and_masks(n_units, units)
+            yield (layer, n_units,
+                   lambda: evaluate_masks(model, split, layer, masks, 10, args.batch_size, args.masks_per_pass, device),
+                   lambda: naive_ablation(model, split, layer, units, args.batch_size, device))
+
+    compare(rows(), device, repeats=2)
 
 
 if __name__ == "__main__":

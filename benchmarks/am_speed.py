@@ -13,7 +13,7 @@ import copy
 
 import numpy as np
 import torch
-from common import describe, timed
+from common import compare, describe
 
 from repsub.am import AMSettings, maximise_layer, starting_noise
 from repsub.devices import pick_device
@@ -53,18 +53,11 @@ def main():
     model = build_model("shallow_cnn", (3, 32, 32), 10, [0.5] * 3, [0.25] * 3).eval().to(device)
     naive_model = copy.deepcopy(model)  # ours freezes its parameters; render_vis does not
     settings = AMSettings(steps=args.steps, chunk_size=256, trace_every=args.steps)
-    totals = {"ours": 0.0, "naive": 0.0}
-    print(f"{'layer':<6} {'units':>5} {'ours s':>8} {'naive s':>8} {'ratio':>6}")
-    for layer in model.layers:
-        units = np.arange(args.units)
-        ours = timed(lambda: maximise_layer(model, layer, units, "am", settings, (3, 32, 32), device), device, 3)
-        naive = timed(lambda: naive_am(naive_model, layer, units, settings, (3, 32, 32), device), device, 3)
-        totals["ours"] += ours
-        totals["naive"] += naive
-        print(f"{layer:<6} {len(units):>5} {ours:>8.2f} {naive:>8.2f} {naive / ours:>5.1f}x")
-    print(f"{'total':<6} {'':>5} {totals['ours']:>8.2f} {totals['naive']:>8.2f} "
-          f"{totals['naive'] / totals['ours']:>5.1f}x")
-
+    units = np.arange(args.units)
+    compare(((layer, len(units),
+              lambda layer=layer: maximise_layer(model, layer, units, "am", settings, (3, 32, 32), device),
+              lambda layer=layer: naive_am(naive_model, layer, units, settings, (3, 32, 32), device))
+             for layer in model.layers), device, repeats=3)
 
 if __name__ == "__main__":
     main()

@@ -29,3 +29,18 @@ def timed(function, device, repeats=1):
 def describe(device):
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     return f"torch {torch.__version__} on {name}"
+
+
+def compare(rows, device, repeats):
+    """Time ours against the naive way per layer and print the ratios.
+
+    ``rows`` yields (layer, units, ours, naive), the last two callables."""
+    totals = {"ours": 0.0, "naive": 0.0}
+    print(f"{'layer':<6} {'units':>5} {'ours s':>8} {'naive s':>8} {'ratio':>6}")
+    for layer, units, ours_run, naive_run in rows:
+        ours, naive = timed(ours_run, device, repeats), timed(naive_run, device, repeats)
+        totals["ours"] += ours
+        totals["naive"] += naive
+        print(f"{layer:<6} {units:>5} {ours:>8.2f} {naive:>8.2f} {naive / ours:>5.1f}x")
+    print(f"{'total':<6} {'':>5} {totals['ours']:>8.2f} {totals['naive']:>8.2f} "
+          f"{totals['naive'] / totals['ours']:>5.1f}x")

@@ -80,6 +80,12 @@ def _conv_block(c_in, c_out, batch_norm, pool_first=False, normalize=None):
     return nn.Sequential(*parts)
 
 
+def _add_pooled_classifier(blocks, flat, fc_width, n_classes):
+    """A last 2x2 pool, the hidden FC layer ``fc1`` and the linear classifier."""
+    blocks["fc1"] = nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(flat, fc_width), nn.ReLU())
+    blocks[HEAD] = nn.Sequential(nn.Linear(fc_width, n_classes))
+
+
 def mlp(in_shape, n_classes, mean, std, widths=(128, 512, 2048, 2048)):
     blocks = OrderedDict()
     width_in = in_shape[0] * in_shape[1] * in_shape[2]
@@ -101,9 +107,7 @@ def shallow_cnn(in_shape, n_classes, mean, std, batch_norm=True, fc_width=256):
         conv3=_conv_block(64, 128, batch_norm, pool_first=True),
         conv4=_conv_block(128, 128, batch_norm),
     )
-    flat = 128 * (height // 4) * (width // 4)
-    blocks["fc1"] = nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(flat, fc_width), nn.ReLU())
-    blocks[HEAD] = nn.Sequential(nn.Linear(fc_width, n_classes))
+    _add_pooled_classifier(blocks, 128 * (height // 4) * (width // 4), fc_width, n_classes)
     return LayeredNet("shallow_cnn", blocks)
 
 
@@ -121,9 +125,7 @@ def vgg16(in_shape, n_classes, mean, std, batch_norm=True, fc_width=512):
             normalize=Normalize(mean, std) if i == 1 else None,
         )
         c_in = c_out
-    flat = c_in * (height // 32) * (width // 32)
-    blocks["fc1"] = nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(flat, fc_width), nn.ReLU())
-    blocks[HEAD] = nn.Sequential(nn.Linear(fc_width, n_classes))
+    _add_pooled_classifier(blocks, c_in * (height // 32) * (width // 32), fc_width, n_classes)
     return LayeredNet("vgg16", blocks)
 
 
