@@ -50,7 +50,8 @@ class Step:
 def run_prepare(args):
     from .data import prepare
 
-    prepare(args.spec, Path(args.manifest).parent)
+    manifest = prepare(args.spec, Path(args.manifest).parent)
+    return {"wrote": [Path(args.manifest).parent / f"{name}.pt" for name in manifest.get("split_sha256", {})]}
 
 
 def run_train(args):

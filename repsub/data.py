@@ -235,8 +235,10 @@ def prepare(spec: dict, out_dir) -> dict:
     manifest["image_shape"] = list(first.shape[1:])
     manifest["mean"], manifest["std"] = channel_stats(splits["train"])
     if manifest["in_memory"]:
+        manifest["split_sha256"] = {}
         for name, split in splits.items():
             save_torch(out_dir / f"{name}.pt", {"images": split.images, "labels": split.labels})
+            manifest["split_sha256"][name] = sha256_file(out_dir / f"{name}.pt")
     write_json(out_dir / "manifest.json", manifest)
     return manifest
 
@@ -254,7 +256,12 @@ def load_split(manifest_path, split: str):
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; use train or test")
     if manifest["in_memory"]:
-        data = torch.load(manifest_path.parent / f"{split}.pt", weights_only=True)
+        path = manifest_path.parent / f"{split}.pt"
+        expected = manifest.get("split_sha256", {}).get(split)
+        if not path.is_file() or sha256_file(path) != expected:
+            raise UserError(f"prepared split {path} is missing or changed since {manifest_path} was written; "
+                            f"delete the manifest and run the prepare step again")
+        data = torch.load(path, weights_only=True)
         return TensorSplit(data["images"], data["labels"])
     options = manifest["options"]
     _, listing = list_image_folder(options["root"], options.get("max_per_class"))

@@ -101,3 +101,13 @@ def test_stratified_subset_keeps_class_shares(digits_manifest):
     counts = np.bincount(subset.labels.numpy(), minlength=10)
     assert counts.min() >= 9 and counts.max() <= 11
     assert torch.equal(subset.labels, stratified_subset(test, 100, seed=0).labels)
+
+
+def test_a_changed_prepared_split_is_refused(tmp_path):
+    prepare({"source": "digits", "test_fraction": 0.25, "split_seed": 0}, tmp_path)
+    data = torch.load(tmp_path / "test.pt", weights_only=True)
+    data["labels"][0] = (data["labels"][0] + 1) % 10
+    torch.save(data, tmp_path / "test.pt")
+    with pytest.raises(UserError, match="test.pt is missing or changed since"):
+        load_split(tmp_path / "manifest.json", "test")
+    assert len(load_split(tmp_path / "manifest.json", "train")) == 1347
