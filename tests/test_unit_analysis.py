@@ -110,8 +110,9 @@ def test_iam_lowers_the_other_units_relative_to_am(cnn):
 
 @pytest.mark.parametrize("method", ["am", "iam"])
 def test_batched_optimisation_equals_one_unit_at_a_time(cnn, method):
-    # In float64: in float32, summation-order noise can flip a max-pool tie
-    # and send one unit's trajectory elsewhere, which says nothing about batching.
+    # In float64: in float32, summation-order noise (batch size changes it) is
+    # amplified by Adam's normalised steps and can send one unit's trajectory
+    # elsewhere, which says nothing about whether images interact.
     model = copy.deepcopy(cnn).double()
     units = np.array([1, 5, 9, 30])
     batched, subst_batched, _ = maximise_layer(model, "conv4", units, method, SETTINGS, (1, 8, 8), "cpu")
