@@ -7,24 +7,12 @@ read many artifacts (statistics, figures): ``{dataset}/{model}/seed{seed}/{layer
 from pathlib import Path
 
 
-def data_dir(results, dataset):
-    return Path(results) / dataset / "data"
-
-
-def manifest(results, dataset):
-    return data_dir(results, dataset) / "manifest.json"
-
-
 def model_dir(results, dataset, model):
     return Path(results) / dataset / model
 
 
 def seed_dir(results, dataset, model, seed):
     return model_dir(results, dataset, model) / f"seed{seed}"
-
-
-def checkpoint(results, dataset, model, seed):
-    return seed_dir(results, dataset, model, seed) / "checkpoint.pt"
 
 
 def metrics(results, dataset, model, seed):
