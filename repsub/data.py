@@ -9,6 +9,7 @@ is streamed from disk in batches instead (ImageNet).
 """
 
 import hashlib
+import io
 import pickle
 from pathlib import Path
 
@@ -257,11 +258,12 @@ def load_split(manifest_path, split: str):
         raise UserError(f"unknown split {split!r}; use train or test")
     if manifest["in_memory"]:
         path = manifest_path.parent / f"{split}.pt"
+        payload = path.read_bytes() if path.is_file() else None  # read once: hash, then load
         expected = manifest.get("split_sha256", {}).get(split)
-        if not path.is_file() or sha256_file(path) != expected:
+        if payload is None or hashlib.sha256(payload).hexdigest() != expected:
             raise UserError(f"prepared split {path} is missing or changed since {manifest_path} was written; "
                             f"delete the manifest and run the prepare step again")
-        data = torch.load(path, weights_only=True)
+        data = torch.load(io.BytesIO(payload), weights_only=True)
         return TensorSplit(data["images"], data["labels"])
     options = manifest["options"]
     _, listing = list_image_folder(options["root"], options.get("max_per_class"))
