@@ -11,12 +11,10 @@ import argparse
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import compare, describe
+from common import compare, setup
 
 from repsub.ablation import evaluate_masks, intact_and_masks
 from repsub.data import TensorSplit
-from repsub.devices import pick_device
-from repsub.models import build_model
 
 
 def naive_ablation(model, split, layer, units, batch_size, device):
@@ -45,12 +43,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--masks-per-pass", type=int, default=16)
     parser.add_argument("--layers", nargs="+", help="only these layers (default all)")
-    parser.add_argument("--device", default="auto")
-    args = parser.parse_args()
-    device = pick_device(args.device)
-    print(describe(device))
-    torch.manual_seed(0)
-    model = build_model("shallow_cnn", (3, 32, 32), 10, [0.5] * 3, [0.25] * 3).eval().to(device)
+    args, device, model = setup(parser)
     generator = torch.Generator().manual_seed(0)
     split = TensorSplit(torch.randint(0, 256, (args.images, 3, 32, 32), dtype=torch.uint8, generator=generator),
                         torch.randint(0, 10, (args.images,), generator=generator))

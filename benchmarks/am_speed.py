@@ -13,11 +13,9 @@ import copy
 
 import numpy as np
 import torch
-from common import compare, describe
+from common import compare, setup
 
 from repsub.am import AMSettings, maximise_layer, starting_noise
-from repsub.devices import pick_device
-from repsub.models import build_model
 
 
 def naive_am(model, layer, units, settings, image_shape, device):
@@ -45,12 +43,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=32, help="units per layer (the first N)")
     parser.add_argument("--steps", type=int, default=32)
-    parser.add_argument("--device", default="auto")
-    args = parser.parse_args()
-    device = pick_device(args.device)
-    print(describe(device))
-    torch.manual_seed(0)
-    model = build_model("shallow_cnn", (3, 32, 32), 10, [0.5] * 3, [0.25] * 3).eval().to(device)
+    args, device, model = setup(parser)
     naive_model = copy.deepcopy(model)  # ours freezes its parameters; render_vis does not
     settings = AMSettings(steps=args.steps, chunk_size=256, trace_every=args.steps)
     units = np.arange(args.units)

@@ -9,6 +9,21 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+def setup(parser):
+    """Parse the arguments (adding --device), print the machine, and return
+    (args, device, a seeded shallow CNN for CIFAR-shaped input in eval mode)."""
+    from repsub.devices import pick_device
+    from repsub.models import build_model
+
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    device = pick_device(args.device)
+    print(describe(device))
+    torch.manual_seed(0)
+    model = build_model("shallow_cnn", (3, 32, 32), 10, [0.5] * 3, [0.25] * 3).eval().to(device)
+    return args, device, model
+
+
 def synchronise(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
