@@ -9,7 +9,7 @@ run channels_last. Images live in pixel space [0, 1]
 (the model normalises inside) and are clamped to it after every Adam step.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -32,11 +32,23 @@ class AMSettings:
     compare: str = "post_relu"  # the paper compares positive activations
     trace_every: int = 8
 
+    @classmethod
+    def from_dict(cls, values: dict) -> "AMSettings":
+        """Settings from a config mapping; an unknown key is an error, not ignored."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise UserError(f"unknown AM setting(s) {', '.join(unknown)} in --settings; the settings are "
+                            f"{', '.join(known)}")
+        return cls(**values)
+
     def __post_init__(self):
-        for name in ("steps", "chunk_size", "trace_every"):
-            if int(getattr(self, name)) <= 0:
-                raise UserError(f"am.{name} must be a positive integer, got {getattr(self, name)}; fix the config")
-        if not self.lr > 0:
+        for name, least in (("steps", 1), ("chunk_size", 1), ("trace_every", 1), ("noise_seed", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                kind = "positive" if least else "non-negative"
+                raise UserError(f"am.{name} must be a {kind} integer, got {value!r}; fix the config")
+        if not isinstance(self.lr, (int, float)) or not self.lr > 0:
             raise UserError(f"am.lr must be positive, got {self.lr}; fix the config")
         for name in ("optimise", "compare"):
             if getattr(self, name) not in ("pre_relu", "post_relu"):

@@ -26,17 +26,31 @@ def json_object(text):
     return value
 
 
+def json_value(text):
+    """Parse a JSON value such as "IMAGENET1K_V1" or null (data, never code)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error.msg})") from None
+
+
 def optional_int(text):
     return None if text in ("", "null", "None", "all") else int(text)
 
 
 class Step:
-    """A sub-command whose file arguments are marked as inputs or outputs."""
+    """A sub-command whose file arguments are marked as inputs or outputs.
 
-    def __init__(self, subparsers, name, help_text, run):
+    ``more_outputs(args)`` names the files a step writes beyond its file
+    arguments, so that all of them are marked in progress before it starts;
+    ``reads_splits`` records the prepared splits beside the manifest as inputs.
+    """
+
+    def __init__(self, subparsers, name, help_text, run, more_outputs=None, reads_splits=False):
         self.parser = subparsers.add_parser(name, help=help_text, description=help_text)
         self.parser.set_defaults(step=self)
         self.name, self.run, self.files = name, run, {INPUTS: [], OUTPUTS: []}
+        self.more_outputs, self.reads_splits = more_outputs, reads_splits
 
     def add_file(self, kind, flag, help_text, required=True):
         self.parser.add_argument(flag, required=required, help=help_text)
@@ -46,24 +60,37 @@ class Step:
     def paths(self, args, kind):
         return [getattr(args, dest) for dest in self.files[kind] if getattr(args, dest)]
 
+    def outputs(self, args):
+        return [*self.paths(args, OUTPUTS), *(self.more_outputs(args) if self.more_outputs else [])]
+
+    def inputs(self, args):
+        from .data import split_files
+
+        return [*self.paths(args, INPUTS), *(split_files(args.manifest) if self.reads_splits else [])]
+
 
 def run_prepare(args):
     from .data import prepare
 
-    manifest = prepare(args.spec, Path(args.manifest).parent)
-    return {"wrote": [Path(args.manifest).parent / f"{name}.pt" for name in manifest.get("split_sha256", {})]}
+    prepare(args.spec, Path(args.manifest).parent)
+
+
+def prepared_splits(args):
+    from .data import SPLITS
+
+    return [Path(args.manifest).parent / f"{name}.pt" for name in SPLITS]
 
 
 def run_train(args):
-    from .data import load_split, manifest_hash
+    from .data import load_split, read_manifest
     from .devices import pick_device, seed_everything
     from .checkpoint import save_checkpoint
-    from .io import read_json, write_csv
+    from .io import sha256_file, write_csv
     from .models import build_model
     from .provenance import package_versions
     from .training import train
 
-    manifest = read_json(args.manifest)
+    manifest = read_manifest(args.manifest)
     generator = seed_everything(args.seed)
     build = {"in_shape": manifest["image_shape"], "n_classes": len(manifest["classes"]),
              "mean": manifest["mean"], "std": manifest["std"], **args.model_options}
@@ -74,7 +101,7 @@ def run_train(args):
                     args.params, device, generator, resume)
     last = metrics.iloc[-1]
     meta = {"model": args.model, "build": build, "seed": args.seed, "train_params": args.params,
-            "manifest_sha256": manifest_hash(args.manifest), "epochs": int(last["epoch"]),
+            "manifest_sha256": sha256_file(args.manifest), "epochs": int(last["epoch"]),
             "final_train_accuracy": float(last["train_accuracy"]),
             "final_test_accuracy": float(last["test_accuracy"]), "versions": package_versions()}
     save_checkpoint(args.checkpoint, model, meta)
@@ -87,21 +114,21 @@ def run_pretrained(args):
     """Store torchvision's VGG16 as a checkpoint, so later steps treat it like a trained one."""
     import pandas as pd
 
-    from .data import load_split, manifest_hash
+    from .data import load_split, read_manifest
     from .devices import pick_device
     from .checkpoint import save_checkpoint
-    from .io import read_json, write_csv
+    from .io import sha256_file, write_csv
     from .models import build_model
     from .provenance import package_versions
     from .training import evaluate
 
-    manifest = read_json(args.manifest)
-    weights = json.loads(args.weights) if args.weights.strip() else None
+    read_manifest(args.manifest)
+    weights = args.weights
     model = build_model("vgg16_imagenet", weights=weights).eval()
     device = pick_device(args.device)
     loss, accuracy = evaluate(model.to(device), load_split(args.manifest, "test"), args.batch_size, device)
     meta = {"model": "vgg16_imagenet", "build": {}, "seed": 0, "weights": weights,
-            "manifest_sha256": manifest_hash(args.manifest), "epochs": 0,
+            "manifest_sha256": sha256_file(args.manifest), "epochs": 0,
             "final_test_accuracy": accuracy, "versions": package_versions()}
     save_checkpoint(args.checkpoint, model, meta)
     write_csv(args.metrics, pd.DataFrame([{"epoch": 0, "test_loss": loss, "test_accuracy": accuracy}]))
@@ -110,11 +137,12 @@ def run_pretrained(args):
 def load_checked(args):
     """The checkpoint's model, checked against the expected model and manifest."""
     from .checkpoint import load_model
-    from .data import manifest_hash
-    from .io import read_json
+    from .data import read_manifest
+    from .io import sha256_file
 
-    model, meta = load_model(args.checkpoint, getattr(args, "model", None), manifest_hash(args.manifest))
-    return model, meta, read_json(args.manifest)
+    manifest = read_manifest(args.manifest)
+    model, meta = load_model(args.checkpoint, getattr(args, "model", None), sha256_file(args.manifest))
+    return model, meta, manifest
 
 
 def run_selectivity(args):
@@ -142,7 +170,7 @@ def run_am(args):
 
     model, meta, manifest = load_checked(args)
     check_layer(meta["model"], args.layer)
-    settings = AMSettings(**args.settings)
+    settings = AMSettings.from_dict(args.settings)
     device = pick_device(args.device)
     units = select_units(layer_width(model, manifest, args.layer), args.max_units, settings.noise_seed)
     images, substitution, trace = maximise_layer(model, args.layer, units, args.method, settings,
@@ -176,20 +204,20 @@ def run_ablate(args):
 
 
 def run_cumulative(args):
-    import pandas as pd
 
     from .ablation import ablation_orders, cumulative_masks, evaluate_masks
     from .architectures import check_layer
     from .data import load_split, stratified_subset
     from .devices import pick_device
-    from .io import write_csv
+    from .io import read_table, write_csv
 
     model, meta, manifest = load_checked(args)
     check_layer(meta["model"], args.layer)
+    selectivity = read_table(args.selectivity, ["layer", "unit", "selectivity"], "selectivity")
+    selectivity = selectivity.query("layer == @args.layer")[["unit", "selectivity"]]
+    rs = read_table(args.rs, ["unit", "rs"], "am")[["unit", "rs"]]
     split = stratified_subset(load_split(args.manifest, args.split), args.max_images)
     n_units = layer_width(model, manifest, args.layer)
-    selectivity = pd.read_csv(args.selectivity).query("layer == @args.layer")[["unit", "selectivity"]]
-    rs = pd.read_csv(args.rs)[["unit", "rs"]]
     scores = selectivity.merge(rs, on="unit", how="left")
     orders = ablation_orders(scores, n_units, args.random_repeats, args.seed)
     keys, masks = cumulative_masks(orders, n_units, args.fractions)
@@ -213,9 +241,11 @@ def run_audit(args):
 
     lines, ok = audit(args.path)
     print("\n".join(lines))
-    if not ok:
-        raise UserError(f"{args.path} or a file it was made from changed after it was made; rerun the "
-                        f"workflow to rebuild it")
+    if ok:
+        print(f"ok: {args.path} and every file it was made from match their records, back to the data source")
+    else:
+        raise UserError(f"{args.path} or a file it was made from changed, lost its record or never finished "
+                        f"after it was made (see the lines above); rerun the workflow to rebuild it")
 
 
 def build_parser():
@@ -230,26 +260,30 @@ def build_parser():
         step.parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
         return step
 
-    step = Step(sub, "prepare", "Load a data set, write its splits and manifest.json.", run_prepare)
+    step = Step(sub, "prepare", "Load a data set, write its splits and manifest.json.", run_prepare,
+                more_outputs=prepared_splits)
     step.parser.add_argument("--spec", type=json_object, required=True,
                              help='data set spec as JSON, e.g. \'{"source": "digits"}\'')
     step.add_file(OUTPUTS, "--manifest", "manifest.json to write (the splits go beside it)")
 
-    step = common(Step(sub, "train", "Train a model, write its checkpoint and per-epoch metrics.", run_train), False)
+    step = common(Step(sub, "train", "Train a model, write its checkpoint and per-epoch metrics.", run_train,
+                       reads_splits=True), False)
     step.parser.add_argument("--model", required=True, help="mlp, shallow_cnn or vgg16")
     step.parser.add_argument("--seed", type=int, required=True)
     step.parser.add_argument("--params", type=json_object, default={}, help="training parameters as JSON")
     step.parser.add_argument("--model-options", type=json_object, default={}, help="model options as JSON")
     step.add_file(OUTPUTS, "--checkpoint", "checkpoint to write").add_file(OUTPUTS, "--metrics", "metrics CSV")
 
-    step = common(Step(sub, "pretrained", "Store torchvision's VGG16 (ImageNet) as a checkpoint.", run_pretrained),
+    step = common(Step(sub, "pretrained", "Store torchvision's VGG16 (ImageNet) as a checkpoint.", run_pretrained,
+                       reads_splits=True),
                   False)
-    step.parser.add_argument("--weights", default="null",
+    step.parser.add_argument("--weights", type=json_value, default=None,
                              help='JSON: a torchvision weights name such as "IMAGENET1K_V1", a .pt/.pth path, or null')
     step.parser.add_argument("--batch-size", type=int, default=100)
     step.add_file(OUTPUTS, "--checkpoint", "checkpoint to write").add_file(OUTPUTS, "--metrics", "metrics CSV")
 
-    step = common(Step(sub, "selectivity", "Class selectivity of every unit of every layer.", run_selectivity))
+    step = common(Step(sub, "selectivity", "Class selectivity of every unit of every layer.", run_selectivity,
+                       reads_splits=True))
     step.parser.add_argument("--split", default="test", choices=("train", "test"))
     step.parser.add_argument("--batch-size", type=int, default=500)
     step.add_file(OUTPUTS, "--out", "selectivity CSV to write")
@@ -267,7 +301,7 @@ def build_parser():
     for name, text, run in (("ablate", "Single-unit ablation of every unit of a layer.", run_ablate),
                             ("cumulative", "Cumulative ablation of a layer in several unit orders.",
                              run_cumulative)):
-        step = common(Step(sub, name, text, run))
+        step = common(Step(sub, name, text, run, reads_splits=True))
         step.parser.add_argument("--layer", required=True)
         step.parser.add_argument("--split", default="test", choices=("train", "test"))
         step.parser.add_argument("--max-images", type=optional_int, default=None)
@@ -296,25 +330,31 @@ def check_positive(args):
 
 
 def main(argv=None):
-    from .provenance import now, write_records
+    from .provenance import begin_records, discard, finish_records, now
 
     args = build_parser().parse_args(argv)
     step = args.step
     started = now()
+    outputs, created = [], []
     try:
         check_positive(args)
+        outputs = step.outputs(args)
+        created = begin_records(step.name, outputs, started)
         if getattr(args, "threads", None):
             from .devices import set_threads  # imports torch: only for steps that use it
 
             set_threads(args.threads)
-        # Steps that read or write files beyond their file arguments return them.
+        # Steps that read files beyond their file arguments (statistics, figures) return them.
         extra = step.run(args) or {}
-        outputs = [*step.paths(args, OUTPUTS), *extra.get("wrote", [])]
         if outputs:
             parameters = {k: v for k, v in vars(args).items() if k != "step"}
-            write_records(step.name, parameters, [*step.paths(args, INPUTS), *extra.get("read", [])], outputs,
-                          started, getattr(args, "device", None))
+            finish_records(step.name, parameters, [*step.inputs(args), *extra.get("read", [])], outputs,
+                           started, getattr(args, "device", None))
     except UserError as error:
+        discard(outputs, created)
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except BaseException:  # a bug or an interrupt: still leave nothing that looks finished
+        discard(outputs, created)
+        raise
     return 0

@@ -10,14 +10,13 @@ is streamed from disk in batches instead (ImageNet).
 
 import hashlib
 import io
-import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .errors import UserError
-from .checkpoint import save_torch
+from .torchfiles import save_torch
 from .io import read_json, sha256_file, write_json
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".webp", ".tif", ".tiff")
@@ -74,8 +73,14 @@ class StreamedSplit:
 # --- sources -----------------------------------------------------------------
 
 
-def load_digits(test_fraction=0.25, split_seed=0, **_):
+def load_digits(test_fraction=0.25, split_seed=0):
     """scikit-learn's digits, split train/test stratified by class with a seed."""
+    if not 0 < test_fraction < 1:
+        raise UserError(f"digits test_fraction must lie strictly between 0 and 1, got {test_fraction}; fix "
+                        f"datasets.<name>.test_fraction")
+    if not isinstance(split_seed, int) or split_seed < 0:
+        raise UserError(f"digits split_seed must be a non-negative integer, got {split_seed!r}; fix "
+                        f"datasets.<name>.split_seed")
     from sklearn.datasets import load_digits as sklearn_digits
     from sklearn.model_selection import train_test_split
 
@@ -93,40 +98,26 @@ def load_digits(test_fraction=0.25, split_seed=0, **_):
     return splits, [str(c) for c in bunch.target_names], source_hash
 
 
-def load_cifar10(root, download=False, **_):
-    """The official ``cifar-10-batches-py`` folder under ``root``, read with torchvision."""
-    import torchvision
+def load_cifar10(root, download=False):
+    """The official ``cifar-10-batches-py`` folder under ``root`` (see :mod:`repsub.cifar`)."""
+    from . import cifar
 
-    class StructuralCIFAR10(torchvision.datasets.CIFAR10):
-        # torchvision checks the official files' md5 sums; we check that they exist
-        # and unpickle, and record their sha256 in the manifest instead, so that a
-        # re-packed copy in the same format also reads.
-        def _check_integrity(self):
-            folder = Path(self.root) / self.base_folder
-            return all((folder / name).is_file() for name, _ in self.train_list + self.test_list)
+    folder = Path(root) / cifar.FOLDER
+    if download and not folder.is_dir():
+        cifar.download(root)
+    arrays, classes = cifar.read_folder(folder)
+    splits = {name: TensorSplit(torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels))
+              for name, (images, labels) in arrays.items()}
+    return splits, classes, cifar10_digest(root)
 
-        def _load_meta(self):
-            with open(Path(self.root) / self.base_folder / self.meta["filename"], "rb") as handle:
-                self.classes = pickle.load(handle, encoding="latin1")[self.meta["key"]]
 
-    folder = Path(root) / "cifar-10-batches-py"
-    fix = (f"either set download: true to fetch the official archive, or point root at the "
-           f"folder that holds cifar-10-batches-py")
-    try:
-        if download:
-            torchvision.datasets.CIFAR10(root, train=True, download=True)
-        splits = {}
-        for name in SPLITS:
-            data = StructuralCIFAR10(root, train=name == "train", download=False)
-            images = torch.from_numpy(np.ascontiguousarray(data.data.transpose(0, 3, 1, 2)))
-            splits[name] = TensorSplit(images, torch.tensor(data.targets, dtype=torch.int64))
-    except UserError:
-        raise
-    except Exception as error:  # torchvision raises RuntimeError, pickle EOFError/UnpicklingError
-        raise UserError(f"CIFAR-10 folder {folder} is missing or corrupted ({error}); {fix}") from None
+def cifar10_digest(root):
+    """sha256 over the names and contents of the files in the CIFAR-10 folder."""
+    from . import cifar
+
+    folder = Path(root) / cifar.FOLDER
     files = sorted(p for p in folder.iterdir() if p.is_file())
-    source_hash = hashlib.sha256("".join(f"{p.name}:{sha256_file(p)}" for p in files).encode()).hexdigest()
-    return splits, list(data.classes), source_hash
+    return hashlib.sha256("".join(f"{p.name}:{sha256_file(p)}" for p in files).encode()).hexdigest()
 
 
 def _decode_image(path, resize=None, crop=None):
@@ -178,26 +169,46 @@ def list_image_folder(root, max_per_class=None):
     return classes, listing
 
 
-def load_image_folder(root, resize=None, crop=None, max_per_class=None, in_memory=True, workers=2, **_):
+def load_image_folder(root, resize=None, crop=None, max_per_class=None, in_memory=True, workers=2, download=False):
     classes, listing = list_image_folder(root, max_per_class)
-    digest = hashlib.sha256()
     splits = {}
     for split, pairs in listing.items():
         files, labels = zip(*pairs)
         streamed = StreamedSplit(files, labels, resize, crop, workers)
         if in_memory:
-            for path in files:
-                digest.update(f"{split}/{path.relative_to(root)}:".encode() + path.read_bytes())
             images = torch.cat([x for x, _ in streamed.batches(1024)]).mul_(255).round_().to(torch.uint8)
             splits[split] = TensorSplit(images, streamed.labels)
-        else:  # hashing a big set's bytes would take hours: hash names and sizes instead
-            for path in files:
-                digest.update(f"{split}/{path.relative_to(root)}:{path.stat().st_size}".encode())
+        else:
             splits[split] = streamed
-    return splits, classes, digest.hexdigest()
+    return splits, classes, image_folder_digest(root, listing, in_memory)
+
+
+def image_folder_digest(root, listing, in_memory=True):
+    """sha256 over the relative names and bytes of the listed files; for a streamed
+    set over names and sizes (hashing ImageNet's bytes would take hours)."""
+    digest = hashlib.sha256()
+    for split, pairs in listing.items():
+        for path, _ in pairs:
+            name = f"{split}/{path.relative_to(root)}:"
+            digest.update(name.encode() + path.read_bytes() if in_memory else f"{name}{path.stat().st_size}".encode())
+    return digest.hexdigest()
+
+
+def source_digest(source, options):
+    """Recompute the ``source_sha256`` that ``prepare`` recorded, from the source as it is now."""
+    if source == "digits":
+        return load_digits(**options)[2]
+    if source == "cifar10":
+        return cifar10_digest(options["root"])
+    _, listing = list_image_folder(options["root"], options.get("max_per_class"))
+    return image_folder_digest(options["root"], listing, options.get("in_memory", True))
 
 
 SOURCES = {"digits": load_digits, "cifar10": load_cifar10, "imagefolder": load_image_folder}
+SOURCE_OPTIONS = {"digits": {"test_fraction", "split_seed"}, "cifar10": {"root", "download"},
+                  "imagefolder": {"root", "download", "resize", "crop", "max_per_class", "in_memory", "workers"}}
+MANIFEST_KEYS = {"source": str, "options": dict, "classes": list, "counts": dict, "source_sha256": str,
+                 "in_memory": bool, "image_shape": list, "mean": list, "std": list}
 
 
 # --- prepared data on disk -------------------------------------------------------
@@ -219,10 +230,16 @@ def channel_stats(split, batch_size=1024):
 def prepare(spec: dict, out_dir) -> dict:
     """Load ``spec``'s source, write its splits and ``manifest.json`` into ``out_dir``."""
     out_dir = Path(out_dir)
-    source = spec["source"]
+    source = spec.get("source")
     if source not in SOURCES:
-        raise UserError(f"unknown data source {source!r}; use one of {', '.join(SOURCES)}")
+        raise UserError(f"unknown data source {source!r} in the data set spec; use one of {', '.join(SOURCES)}")
     options = {k: v for k, v in spec.items() if k != "source"}
+    unknown = sorted(set(options) - SOURCE_OPTIONS[source])
+    if unknown:
+        raise UserError(f"the {source} data set spec has unknown key(s) {', '.join(unknown)}; its keys are "
+                        f"{', '.join(sorted(SOURCE_OPTIONS[source]))}")
+    if source != "digits" and not isinstance(options.get("root"), str):
+        raise UserError(f"the {source} data set spec needs a root folder (a string); set datasets.<name>.root")
     splits, classes, source_hash = SOURCES[source](**options)
     manifest = {
         "source": source,
@@ -244,16 +261,34 @@ def prepare(spec: dict, out_dir) -> dict:
     return manifest
 
 
-def manifest_hash(manifest_path) -> str:
-    return sha256_file(manifest_path)
+def read_manifest(path) -> dict:
+    """A manifest written by ``prepare``, or one sentence saying what is wrong with the file."""
+    path = Path(path)
+    fix = "delete it and run the prepare step (or the workflow) again"
+    if not path.is_file():
+        raise UserError(f"data manifest {path} does not exist; run the prepare step (or the workflow) first")
+    try:
+        manifest = read_json(path)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UserError(f"data manifest {path} is not valid JSON ({error}); {fix}") from None
+    if not isinstance(manifest, dict):
+        raise UserError(f"data manifest {path} is not a JSON object; {fix}")
+    bad = [key for key, kind in MANIFEST_KEYS.items() if not isinstance(manifest.get(key), kind)]
+    if bad or len(manifest["image_shape"]) != 3 or not manifest["classes"]:
+        raise UserError(f"data manifest {path} lacks or garbles {', '.join(bad) or 'image_shape or classes'}; {fix}")
+    return manifest
+
+
+def split_files(manifest_path):
+    """The prepared split files beside a manifest (none for a streamed image folder)."""
+    folder = Path(manifest_path).parent
+    return [folder / f"{name}.pt" for name in SPLITS if (folder / f"{name}.pt").is_file()]
 
 
 def load_split(manifest_path, split: str):
     """A prepared split (``train`` or ``test``) named by its manifest."""
     manifest_path = Path(manifest_path)
-    if not manifest_path.is_file():
-        raise UserError(f"data manifest {manifest_path} does not exist; run the prepare step first")
-    manifest = read_json(manifest_path)
+    manifest = read_manifest(manifest_path)
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; use train or test")
     if manifest["in_memory"]:

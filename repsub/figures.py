@@ -6,7 +6,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .rs import top_substitutes  # noqa: E402
@@ -71,8 +70,10 @@ def substitutes(images_by_layer: dict, title: str):
     return figure
 
 
-def correlation_vs_depth(stats: pd.DataFrame, x="selectivity", y="rs_iam"):
-    """Fig. 3b: Spearman r of RS with selectivity against layer depth, one line per model, CI band."""
+def correlation_vs_depth(stats: pd.DataFrame, x="selectivity"):
+    """Fig. 3b: Spearman r of RS (IAM, or AM where IAM was not run) with selectivity against
+    layer depth, one line per model, CI band."""
+    y = "rs_iam" if (stats.y == "rs_iam").any() else "rs_am"
     rows = stats[(stats.seed == "pooled") & (stats.statistic == "spearman") & (stats.x == x) & (stats.y == y)]
     figure, ax = plt.subplots(figsize=(6, 3.8))
     for (dataset, model), group in rows.groupby(["dataset", "model"], sort=True):
@@ -88,12 +89,14 @@ def correlation_vs_depth(stats: pd.DataFrame, x="selectivity", y="rs_iam"):
 
 
 def ablation_scatter(units: pd.DataFrame, title: str):
-    """Single-unit accuracy drop against RS (IAM) and against selectivity, per layer."""
+    """Single-unit accuracy drop against RS (IAM, or AM where IAM was not run) and against
+    selectivity, per layer."""
     layers = list(dict.fromkeys(units.sort_values("depth").layer))
+    rs = "rs_iam" if "rs_iam" in units else "rs_am"
     figure, axes = plt.subplots(len(layers), 2, figsize=(6.4, 2.5 * len(layers)), squeeze=False)
     for (ax_rs, ax_sel), layer in zip(axes, layers):
         alive = units[(units.layer == layer) & ~units.dead.astype(bool)]
-        for ax, column, label in ((ax_rs, "rs_iam", "RS (IAM)"), (ax_sel, "selectivity", "class selectivity")):
+        for ax, column, label in ((ax_rs, rs, f"RS ({rs[3:].upper()})"), (ax_sel, "selectivity", "class selectivity")):
             ax.scatter(alive[column], 100 * alive.accuracy_drop, s=8, alpha=0.6, edgecolors="none")
             ax.set(xlabel=label, ylabel="accuracy drop (points)", title=layer)
     figure.suptitle(title)

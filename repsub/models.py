@@ -134,12 +134,12 @@ def vgg16_imagenet(weights=None):
     weights name (e.g. ``IMAGENET1K_V1``), a local state-dict file, or None."""
     import torchvision
 
-    from .checkpoint import load_state_dict_file
+    from .torchfiles import load_torch_file
 
     local_file = weights is not None and str(weights).endswith((".pt", ".pth"))
     net = torchvision.models.vgg16(weights=None if local_file else weights)
     if local_file:
-        net.load_state_dict(load_state_dict_file(weights))
+        net.load_state_dict(load_torch_file(weights, "weights file", "replace it with a VGG16 state dict"))
     blocks = OrderedDict()
     pending = [Normalize(IMAGENET_MEAN, IMAGENET_STD)]
     conv_index = 0

@@ -1,22 +1,31 @@
 """Provenance records: what made a file, from what, with which code and settings.
 
-Each command writes ``<output>.prov.json`` beside every output it makes. The
-record names its inputs with their sha256, so ``repsub audit`` can walk from
-any artifact back to the data and re-check every hash on the way.
+Each command writes ``<output>.prov.json`` beside every output it makes: first
+marked ``in_progress`` (before any output is written), then ``complete`` with
+the sha256 of every input and output once all outputs exist. A step killed
+half-way therefore leaves outputs whose records say they are unfinished.
+
+Paths in a record are relative to the folder that holds the record, so a
+results tree audits the same from any working directory and after it is moved.
 """
 
+import contextlib
 import datetime
 import importlib.metadata
+import json
 import os
 import platform
 import subprocess
 import sys
 from pathlib import Path
 
-from .io import read_json, sha256_file, write_json
+from .errors import UserError
+from .io import sha256_file, write_json
 
 PACKAGES = ("torch", "torchvision", "numpy", "pandas", "scipy", "matplotlib", "pingouin", "scikit-learn")
 SUFFIX = ".prov.json"
+FORMAT = 2
+PATHS = "relative to the folder of this record"
 
 
 def _git(*args):
@@ -47,58 +56,145 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def write_records(command, parameters, inputs, outputs, started, device=None):
-    """Write one record beside each output (after all outputs exist)."""
-    record = {
-        "command": command,
-        "argv": sys.argv,
-        "parameters": parameters,
-        "inputs": {str(p): sha256_file(p) for p in inputs if p and Path(p).is_file()},
-        "outputs": {str(p): sha256_file(p) for p in outputs},
-        "code": code_version(),
-        "packages": package_versions(),
-        "device": device,
-        "host": platform.node(),
-        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-        "started": started,
-        "ended": now(),
-    }
+def record_path(path) -> Path:
+    return Path(str(path) + SUFFIX)
+
+
+def _relative(path, folder) -> str:
+    return os.path.relpath(Path(path).resolve(), folder)
+
+
+def begin_records(command, outputs, started):
+    """Mark every output as being made, before the step writes any of them; return the
+    folders this creates (deepest first), so that a failed step can remove them again."""
+    created = []
     for path in outputs:
-        write_json(str(path) + SUFFIX, record)
+        folder = Path(path).resolve().parent
+        while not folder.exists() and folder not in created:
+            created.append(folder)
+            folder = folder.parent
+    created.sort(key=lambda folder: len(folder.parts), reverse=True)
+    for path in outputs:
+        write_json(record_path(path), {"format": FORMAT, "status": "in_progress", "command": command,
+                                       "started": started, "host": platform.node(), "pid": os.getpid()})
+    return created
 
 
-def record_for(path):
-    """The provenance record of ``path``, or None if it has none."""
-    candidate = Path(str(path) + SUFFIX)
-    return read_json(candidate) if candidate.is_file() else None
+def finish_records(command, parameters, inputs, outputs, started, device=None):
+    """Replace the in-progress records with complete ones (after all outputs exist)."""
+    written = [Path(p) for p in outputs if Path(p).is_file()]
+    inputs = [Path(p) for p in inputs]
+    digests = {p.resolve(): sha256_file(p) for p in [*inputs, *written]}
+    shared = {
+        "format": FORMAT, "status": "complete", "paths": PATHS, "command": command, "argv": sys.argv,
+        "cwd": os.getcwd(), "parameters": parameters, "code": code_version(), "packages": package_versions(),
+        "device": device, "host": platform.node(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "started": started, "ended": now(),
+    }
+    for path in written:
+        folder = path.resolve().parent
+        write_json(record_path(path), {
+            **shared,
+            "inputs": {_relative(p, folder): digests[p.resolve()] for p in inputs},
+            "outputs": {_relative(p, folder): digests[p.resolve()] for p in written},
+        })
+    for path in outputs:  # declared outputs the step had no reason to write (e.g. streamed splits)
+        if not Path(path).is_file():
+            record_path(path).unlink(missing_ok=True)
 
 
-def audit(path, depth=0, seen=None, lines=None):
-    """Walk from ``path`` back through the records; return (report lines, ok)."""
-    seen = set() if seen is None else seen
-    lines = [] if lines is None else lines
-    ok = True
-    indent = "  " * depth
-    record = record_for(path)
-    if record is None:
-        lines.append(f"{indent}{path}: source file (no provenance record)")
-        return lines, ok
-    actual = sha256_file(path) if Path(path).is_file() else None
-    expected = record["outputs"].get(str(path))
-    state = "ok" if actual == expected else ("MISSING" if actual is None else "CHANGED since it was made")
-    ok &= state == "ok"
-    code = record["code"]
-    lines.append(f"{indent}{path}: {state}; made by '{record['command']}' at {record['ended']} "
-                 f"(commit {code['git_commit']}{', dirty tree' if code['git_dirty'] else ''})")
-    for source, digest in record["inputs"].items():
-        if source in seen:
-            continue
-        seen.add(source)
-        now_digest = sha256_file(source) if Path(source).is_file() else None
-        if now_digest != digest:
-            ok = False
-            lines.append(f"{indent}  {source}: input {'MISSING' if now_digest is None else 'CHANGED'} "
-                         f"since {path} was made from it")
-        _, sub_ok = audit(source, depth + 1, seen, lines)
-        ok &= sub_ok
-    return lines, ok
+def discard(outputs, created_folders=()):
+    """Remove a failed step's outputs, their records and the folders made for them."""
+    for path in outputs:
+        for name in (Path(path), record_path(path)):
+            with contextlib.suppress(OSError):
+                name.unlink(missing_ok=True)
+    for folder in created_folders:
+        with contextlib.suppress(OSError):  # not empty: something else lives there now
+            folder.rmdir()
+
+
+class Audit:
+    """Walk from a file back to the data, re-checking every hash every record names."""
+
+    def __init__(self):
+        self.lines, self.ok, self.visited = [], True, set()
+
+    def fail(self, line):
+        self.ok = False
+        self.lines.append(line)
+
+    def read_record(self, path, indent):
+        """The complete record of ``path``, or None after saying why there is none."""
+        candidate = record_path(path)
+        if not candidate.is_file():
+            self.fail(f"{indent}{path}: NO RECORD ({candidate.name} is missing: the file was not made by "
+                      f"repsub, or its record was deleted)")
+            return None
+        try:
+            record = json.loads(candidate.read_text())
+            if record.get("format") != FORMAT:
+                raise ValueError("written by another version of repsub")
+            if record["status"] != "complete":
+                self.fail(f"{indent}{path}: INCOMPLETE (its step '{record['command']}' started at "
+                          f"{record['started']} and never finished)")
+                return None
+            missing = {"command", "ended", "code", "inputs", "outputs"} - record.keys()
+            if missing:
+                raise KeyError(f"no {', '.join(sorted(missing))}")
+            return record
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            self.fail(f"{indent}{path}: MALFORMED RECORD {candidate.name} ({type(error).__name__}: {error})")
+            return None
+
+    def visit(self, path, depth=0):
+        path = Path(path).resolve()
+        self.visited.add(path)
+        indent = "  " * depth
+        record = self.read_record(path, indent)
+        if record is None:
+            return
+        folder = path.parent
+        expected = record["outputs"].get(_relative(path, folder))
+        actual = sha256_file(path) if path.is_file() else None
+        state = "ok" if actual is not None and actual == expected else (
+            "MISSING" if actual is None else "CHANGED since it was made")
+        line = (f"{indent}{path}: {state}; made by '{record['command']}' at {record['ended']} "
+                f"(commit {record['code']['git_commit']}{', dirty tree' if record['code']['git_dirty'] else ''})")
+        self.fail(line) if state != "ok" else self.lines.append(line)
+        for name, digest in record["inputs"].items():
+            source = (folder / name).resolve()
+            now_digest = sha256_file(source) if source.is_file() else None
+            if now_digest != digest:  # checked for every record, even when the input was visited before
+                self.fail(f"{indent}  {source}: input {'MISSING' if now_digest is None else 'CHANGED'} since "
+                          f"{path.name} was made from it")
+            if source not in self.visited:
+                self.visit(source, depth + 1)
+        if record["command"] == "prepare" and path.name == "manifest.json" and state == "ok":
+            self.check_source(path, indent + "  ")
+
+    def check_source(self, manifest_path, indent):
+        """The end of the chain: the data source must still hash to what prepare recorded."""
+        from .data import source_digest
+
+        manifest = json.loads(manifest_path.read_text())
+        where = manifest["options"].get("root", "scikit-learn's digits")
+        try:
+            digest = source_digest(manifest["source"], manifest["options"])
+        except (UserError, OSError) as error:
+            self.fail(f"{indent}source {manifest['source']} at {where}: UNAVAILABLE ({error})")
+            return
+        if digest == manifest["source_sha256"]:
+            self.lines.append(f"{indent}source {manifest['source']} at {where}: ok")
+        else:
+            self.fail(f"{indent}source {manifest['source']} at {where}: CHANGED since it was prepared")
+
+
+def audit(path):
+    """Report lines and whether ``path`` and everything it was made from check out."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist; give the path of a file under the results folder")
+    walk = Audit()
+    walk.visit(path)
+    return walk.lines, walk.ok

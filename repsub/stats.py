@@ -6,6 +6,12 @@ import numpy as np
 import pandas as pd
 
 from . import layout
+from .errors import UserError
+from .io import read_table
+
+SELECTIVITY_COLUMNS = ["layer", "unit", "selectivity", "dead"]
+STATS_COLUMNS = ["dataset", "model", "seed", "depth", "layer", "statistic", "x", "y", "n", "value", "ci_low",
+                 "ci_high", "p"]
 
 CORRELATIONS = (
     ("selectivity", "rs_am"),
@@ -21,14 +27,20 @@ def unit_table(results, dataset, model, seeds, layers, methods) -> pd.DataFrame:
     """One row per (seed, layer, unit): selectivity, RS per method, ablation effect."""
     frames = []
     for seed in seeds:
-        selectivity = pd.read_csv(layout.selectivity(results, dataset, model, seed))
+        selectivity = read_table(layout.selectivity(results, dataset, model, seed), SELECTIVITY_COLUMNS,
+                                 "selectivity")
         for layer in layers:
             units = selectivity[selectivity.layer == layer][["unit", "selectivity", "dead"]]
+            if units.empty:
+                raise UserError(f"{layout.selectivity(results, dataset, model, seed)} has no units of layer "
+                                f"{layer}; rerun the selectivity step of this checkpoint")
             for method in methods:
-                rs = pd.read_csv(layout.am_file(results, dataset, model, seed, layer, method, "rs"))
+                rs = read_table(layout.am_file(results, dataset, model, seed, layer, method, "rs"), ["unit", "rs"],
+                                "am")
                 units = units.merge(rs[["unit", "rs"]].rename(columns={"rs": f"rs_{method}"}),
                                     on="unit", how="left")
-            ablation = pd.read_csv(layout.ablation(results, dataset, model, seed, layer))
+            ablation = read_table(layout.ablation(results, dataset, model, seed, layer),
+                                  ["unit", "accuracy_drop", "loss_increase"], "ablate")
             units = units.merge(ablation[["unit", "accuracy_drop", "loss_increase"]], on="unit", how="left")
             units.insert(0, "layer", layer)
             units.insert(0, "depth", layers.index(layer) + 1)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .errors import UserError
-from .checkpoint import save_torch
+from .torchfiles import save_torch
 
 TRAIN_DEFAULTS = {
     "epochs": 10,
@@ -91,9 +91,13 @@ def make_optimizer(model, params, steps_total):
 
 def train(model, train_split, test_split, params, device, generator, resume_path=None):
     """Train ``model`` in place; return the per-epoch metrics as a DataFrame."""
+    unknown = sorted(set(params) - set(TRAIN_DEFAULTS))
+    if unknown:
+        raise UserError(f"unknown training setting(s) {', '.join(unknown)} in --params; the settings are "
+                        f"{', '.join(TRAIN_DEFAULTS)}")
     params = {**TRAIN_DEFAULTS, **params}
     for key in ("epochs", "batch_size", "eval_batch_size"):
-        if int(params[key]) <= 0:
+        if not isinstance(params[key], int) or params[key] <= 0:
             raise UserError(f"training.{key} must be a positive integer, got {params[key]}; fix the config")
     if not hasattr(train_split, "images"):
         raise UserError("training needs the data set in memory; set in_memory: true for it (streaming is "

@@ -83,3 +83,50 @@ def write_config(path, config):
 @pytest.fixture
 def seeded():
     torch.manual_seed(0)
+
+
+def run_step(*argv):
+    """Run one ``python -m repsub`` step in-process; fail the test if it fails."""
+    from repsub.cli import main
+
+    assert main([str(a) for a in argv]) == 0, argv
+
+
+def build_small_study(results):
+    """Every step of the pipeline, run by hand on digits (MLP, layer fc1, AM only): a
+    results tree laid out as the workflow lays it out, in a few seconds."""
+    from repsub import layout
+
+    results = Path(results)
+    manifest = results / "digits" / "data" / "manifest.json"
+    seed = results / "digits" / "mlp" / "seed0"
+    method = layout.method_dir(results, "digits", "mlp", 0, "fc1", "am")
+    common = ["--manifest", manifest, "--device", "cpu"]
+    run_step("prepare", "--spec", '{"source": "digits"}', "--manifest", manifest)
+    run_step("train", *common, "--model", "mlp", "--seed", 0, "--params", '{"epochs": 1, "batch_size": 256}',
+             "--checkpoint", seed / "checkpoint.pt", "--metrics", seed / "metrics.csv")
+    common += ["--checkpoint", seed / "checkpoint.pt"]
+    run_step("selectivity", *common, "--out", seed / "selectivity.csv")
+    run_step("am", *common, "--layer", "fc1", "--method", "am", "--settings", '{"steps": 2}', "--max-units", 6,
+             *[x for kind in ("images", "units", "substitution", "trace", "rs", "sheet")
+               for x in (f"--{kind}", layout.am_file(results, "digits", "mlp", 0, "fc1", "am", kind))])
+    run_step("ablate", *common, "--layer", "fc1", "--max-images", 60, "--out", method.parent / "ablation.csv")
+    run_step("cumulative", *common, "--layer", "fc1", "--max-images", 60, "--fractions", 0, 0.5, 1,
+             "--random-repeats", 1, "--selectivity", seed / "selectivity.csv", "--rs", method / "rs.csv",
+             "--out", method.parent / "cumulative.csv")
+    study = ["--results", results, "--dataset", "digits", "--model", "mlp", "--seeds", 0, "--layers", "fc1",
+             "--methods", "am"]
+    run_step("stats", *study, "--units", results / "digits" / "mlp" / "units.csv",
+             "--out", results / "digits" / "mlp" / "stats.csv")
+    run_step("study-stats", "--inputs", results / "digits" / "mlp" / "stats.csv",
+             "--out", results / "digits" / "stats.csv", "--claims", results / "digits" / "claims.csv")
+    run_step("figures", *study, "--units", results / "digits" / "mlp" / "units.csv",
+             "--out-dir", layout.figures_dir(results, "digits", "mlp"))
+    run_step("study-figures", "--stats", results / "digits" / "stats.csv",
+             "--out", results / "figures" / "digits" / "fig3b.png")
+    return results
+
+
+@pytest.fixture(scope="session")
+def small_study(tmp_path_factory):
+    return build_small_study(tmp_path_factory.mktemp("small") / "results")

@@ -119,12 +119,3 @@ def test_checkpoint_of_another_data_set(trained, tmp_path):
                     "--layer", "conv1", "--out", tmp_path / "a.csv")
     assert_one_sentence_error(result, "was trained on other data than this manifest describes")
     assert not (tmp_path / "a.csv").exists()
-
-
-def test_audit_flags_a_changed_input(trained, digits_manifest, tmp_path):
-    out = tmp_path / "s.csv"
-    assert repsub("selectivity", "--checkpoint", trained, "--manifest", digits_manifest, "--out", out).returncode == 0
-    assert repsub("audit", out).returncode == 0
-    out.write_text(out.read_text() + "\n")
-    result = repsub("audit", out)
-    assert result.returncode == 2 and "CHANGED since it was made" in result.stdout

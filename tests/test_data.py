@@ -1,3 +1,6 @@
+import os
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -45,9 +48,42 @@ def test_cifar10_missing_folder_names_path_and_fixes(tmp_path):
 def test_cifar10_corrupted_batch_fails_clearly(tmp_path):
     folder = write_cifar_batches(tmp_path)
     (folder / "data_batch_3").write_bytes(b"\x80\x04truncated")
-    with pytest.raises(UserError, match="missing or corrupted"):
+    with pytest.raises(UserError, match="data_batch_3 is not a CIFAR-10 pickle"):
         prepare({"source": "cifar10", "root": str(tmp_path)}, tmp_path / "out")
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+class Payload:
+    """An object whose pickle calls ``function(*args)`` when it is unpickled."""
+
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return self.function, self.args
+
+
+@pytest.mark.parametrize("name", ["data_batch_1", "batches.meta"])
+@pytest.mark.parametrize("function, refused", [(os.system, "posix.system"), (np.load, "numpy.load")])
+def test_cifar10_pickles_that_call_functions_are_refused(tmp_path, name, function, refused):
+    folder = write_cifar_batches(tmp_path)
+    marker = tmp_path / "pwned"
+    argument = f"touch {marker}" if function is os.system else str(tmp_path / "saved.npy")
+    np.save(tmp_path / "saved.npy", np.arange(3))
+    with open(folder / name, "wb") as handle:
+        pickle.dump({"data": Payload(function, argument), "labels": [0], "label_names": Payload(function, argument)},
+                    handle)
+    with pytest.raises(UserError, match=f"{name} is not a CIFAR-10 pickle \\(it names {refused}"):
+        prepare({"source": "cifar10", "root": str(tmp_path)}, tmp_path / "out")
+    assert not marker.exists() and not (tmp_path / "out").exists()
+
+
+def test_cifar10_batch_of_the_wrong_shape_is_refused(tmp_path):
+    folder = write_cifar_batches(tmp_path)
+    with open(folder / "test_batch", "wb") as handle:
+        pickle.dump({"data": np.zeros((4, 100), np.uint8), "labels": [0, 1, 2, 3]}, handle)
+    with pytest.raises(UserError, match="test_batch does not hold 'data' \\(N x 3072 uint8\\)"):
+        prepare({"source": "cifar10", "root": str(tmp_path)}, tmp_path / "out")
 
 
 @pytest.mark.parametrize("test_name", ["test", "val"])

@@ -33,7 +33,11 @@ def snakemake(workdir, *args, check=True, env=None, **kwargs):
     ["configs/paper.yaml"],
 ])
 def test_every_preset_builds_its_dag(tmp_path, configs):
-    result = snakemake(tmp_path, "-n", "--quiet", "rules", "--configfile", *[str(REPO / c) for c in configs])
+    paths = [str(REPO / c) for c in configs]
+    if "configs/cifar10-imagefolder.yaml" in configs:  # the overlay's root must exist: point it at one that does
+        (tmp_path / "cifar10").mkdir()
+        paths.append(str(write_config(tmp_path / "root.json", {"datasets": {"cifar10": {"root": str(tmp_path / "cifar10")}}})))
+    result = snakemake(tmp_path, "-n", "--quiet", "rules", "--configfile", *paths)
     assert "train" in result.stdout or "prepare_data" in result.stdout
 
 
@@ -60,6 +64,76 @@ def test_schema_rejects_bad_configs_naming_the_key(tmp_path, change, named):
     assert result.returncode != 0
     assert named in result.stderr + result.stdout
     assert not (tmp_path / "results").exists()
+
+
+def with_image_folder(config, root):
+    config["datasets"]["images"] = {"source": "imagefolder", "root": root}
+    config["runs"].append({"dataset": "images", "model": "mlp", "seeds": [0], "train": {"epochs": 1}})
+    return config
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c["runs"][1].update(layers=["conv1", "conv9"]), "runs[1].layers: shallow_cnn has no layer 'conv9'"),
+    (lambda c: c["runs"][1].update(layers=["Conv2"]), "runs[1].layers: shallow_cnn has no layer 'Conv2'"),
+    (lambda c: (c["datasets"].update({"my.digits": c["datasets"].pop("digits")}),
+                [run.update(dataset="my.digits") for run in c["runs"]]), "datasets.my.digits: a data set name"),
+    (lambda c: c.update(results=""), "results: the results folder is empty"),
+    (lambda c: c["datasets"].update(images={"source": "imagefolder"}), "datasets.images.root is missing"),
+    (lambda c: with_image_folder(c, "no/such/folder"), "datasets.images.root: folder no/such/folder does not exist"),
+    (lambda c: c["runs"][0].update(dataset="nowhere"), "runs[0].dataset: data set 'nowhere' is not defined"),
+])
+def test_config_errors_stop_the_dag_with_one_sentence_naming_the_key(tmp_path, change, message):
+    config = tiny_config(tmp_path / "results")
+    change(config)
+    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path / "bad.json", config)), check=False)
+    assert result.returncode == 2
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        line for line in result.stderr.splitlines() if message in line], result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_null_root_switches_a_data_set_off_with_a_notice(tmp_path):
+    config = with_image_folder(tiny_config(tmp_path / "results"), None)
+    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.json", config)))
+    assert "data set 'images' has root: null, so its mlp run is off" in result.stderr
+
+
+def test_every_value_in_every_rule_command_is_quoted():
+    """Snakemake's {...:q} quotes a value for the shell; a bare {...} would let a config value run."""
+    import re
+
+    for path in (REPO / "workflow" / "rules").glob("*.smk"):
+        for command in re.findall(r"\n    shell:\n((?:        .*\n)+)", path.read_text()):
+            fields = re.findall(r"(?<!{){([^{}]+)}(?!})", command)
+            assert fields and all(field.endswith(":q") for field in fields), (path.name, command)
+
+
+def test_hostile_paths_are_quoted_and_nothing_outside_results_changes(tmp_path):
+    """A data root with a space, an apostrophe and $(...), and a results folder with a space
+    beside a file whose name is its prefix: the study runs and touches nothing else."""
+    from conftest import write_image_folder
+
+    root = write_image_folder(tmp_path / "img" / "plain'$(touch PWNED) x", per_class=5)
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "notes").write_text("my notes")
+    config = tiny_config("x/notes 2026")
+    config["datasets"] = {"tiny": {"source": "imagefolder", "root": str(root.relative_to(tmp_path))}}
+    config["runs"] = [{"dataset": "tiny", "model": "mlp", "seeds": [0], "layers": ["fc4"],
+                       "train": {"epochs": 1, "batch_size": 8}}]
+    config["analysis"]["am"]["max_units_per_layer"] = 4
+    write_config(tmp_path / "hostile.json", config)
+
+    def snapshot():
+        return {p: p.read_bytes() for p in tmp_path.rglob("*")
+                if p.is_file() and "notes 2026" not in str(p) and ".snakemake" not in p.parts}
+
+    before = snapshot()
+    snakemake(tmp_path, "--cores", "2", "--configfile", str(tmp_path / "hostile.json"))
+    assert snapshot() == before
+    assert not list(tmp_path.rglob("PWNED")) and not (REPO / "PWNED").exists()
+    manifest = json.loads((tmp_path / "x" / "notes 2026" / "tiny" / "data" / "manifest.json").read_text())
+    assert manifest["options"]["root"] == str(root.relative_to(tmp_path))
+    assert (tmp_path / "x" / "notes 2026" / "tiny" / "claims.csv").is_file()
 
 
 def test_a_run_can_override_the_study_wide_analysis_settings(tmp_path):
@@ -130,7 +204,7 @@ def test_audit_walks_back_to_the_data(tiny_study):
 def test_study_is_byte_identical_when_rerun_from_scratch(tiny_study, tmp_path):
     again = run_tiny_study(tmp_path)
     names = [p.relative_to(tiny_study) for p in tiny_study.rglob("*")
-             if p.suffix in (".csv", ".pt", ".npy") and "benchmarks" not in p.parts]
+             if p.suffix in (".csv", ".pt", ".npy", ".png", ".pdf") and "benchmarks" not in p.parts]
     assert len(names) > 50
     different = [str(n) for n in names if not filecmp.cmp(tiny_study / n, again / n, shallow=False)]
     assert different == []

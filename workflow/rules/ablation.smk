@@ -36,10 +36,10 @@ rule single_unit_ablation:
         masks_per_pass=lambda wc: analysis_of(wc, "ablation")["masks_per_pass"],
         device=config["device"],
     shell:
-        "python -m repsub ablate --checkpoint {input.checkpoint} --manifest {input.manifest}"
-        " --layer {wildcards.layer} --split {params.split} --max-images {params.max_images}"
-        " --batch-size {params.batch_size} --masks-per-pass {params.masks_per_pass}"
-        " --out {output.table} --device {params.device} --threads {threads} 2> {log}"
+        "python -m repsub ablate --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
+        " --layer {wildcards.layer:q} --split {params.split:q} --max-images {params.max_images:q}"
+        " --batch-size {params.batch_size:q} --masks-per-pass {params.masks_per_pass:q}"
+        " --out {output.table:q} --device {params.device:q} --threads {threads:q} 2> {log:q}"
 
 
 rule cumulative_ablation:
@@ -65,14 +65,14 @@ rule cumulative_ablation:
         max_images=lambda wc: analysis_of(wc, "ablation")["max_images"] or "all",
         batch_size=config["analysis"]["batch_size"],
         masks_per_pass=lambda wc: analysis_of(wc, "ablation")["masks_per_pass"],
-        fractions=" ".join(str(f) for f in ABLATION["fractions"]),
+        fractions=ABLATION["fractions"],
         repeats=ABLATION["random_repeats"],
         seed=ABLATION["seed"],
         device=config["device"],
     shell:
-        "python -m repsub cumulative --checkpoint {input.checkpoint} --manifest {input.manifest}"
-        " --layer {wildcards.layer} --selectivity {input.selectivity} --rs {input.rs}"
-        " --split {params.split} --max-images {params.max_images} --batch-size {params.batch_size}"
-        " --masks-per-pass {params.masks_per_pass} --fractions {params.fractions}"
-        " --random-repeats {params.repeats} --seed {params.seed}"
-        " --out {output.table} --device {params.device} --threads {threads} 2> {log}"
+        "python -m repsub cumulative --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
+        " --layer {wildcards.layer:q} --selectivity {input.selectivity:q} --rs {input.rs:q}"
+        " --split {params.split:q} --max-images {params.max_images:q} --batch-size {params.batch_size:q}"
+        " --masks-per-pass {params.masks_per_pass:q} --fractions {params.fractions:q}"
+        " --random-repeats {params.repeats:q} --seed {params.seed:q}"
+        " --out {output.table:q} --device {params.device:q} --threads {threads:q} 2> {log:q}"

@@ -34,9 +34,9 @@ rule selectivity:
         batch_size=config["analysis"]["batch_size"],
         device=config["device"],
     shell:
-        "python -m repsub selectivity --checkpoint {input.checkpoint} --manifest {input.manifest}"
-        " --split {params.split} --batch-size {params.batch_size} --out {output.table}"
-        " --device {params.device} --threads {threads} 2> {log}"
+        "python -m repsub selectivity --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
+        " --split {params.split:q} --batch-size {params.batch_size:q} --out {output.table:q}"
+        " --device {params.device:q} --threads {threads:q} 2> {log:q}"
 
 
 rule activation_maximisation:
@@ -93,8 +93,8 @@ rule activation_maximisation:
         max_units=lambda wc: analysis_of(wc, "am")["max_units_per_layer"] or "all",
         device=config["device"],
     shell:
-        "python -m repsub am --checkpoint {input.checkpoint} --manifest {input.manifest}"
-        " --layer {wildcards.layer} --method {wildcards.method} --settings '{params.settings}'"
-        " --max-units {params.max_units} --images {output.images} --units {output.units}"
-        " --substitution {output.substitution} --trace {output.trace} --rs {output.rs}"
-        " --sheet {output.sheet} --device {params.device} --threads {threads} 2> {log}"
+        "python -m repsub am --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
+        " --layer {wildcards.layer:q} --method {wildcards.method:q} --settings {params.settings:q}"
+        " --max-units {params.max_units:q} --images {output.images:q} --units {output.units:q}"
+        " --substitution {output.substitution:q} --trace {output.trace:q} --rs {output.rs:q}"
+        " --sheet {output.sheet:q} --device {params.device:q} --threads {threads:q} 2> {log:q}"

@@ -11,44 +11,24 @@ sys.path.insert(0, workflow.basedir)
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(workflow.basedir)}; ")
 
 from repsub import layout
-from repsub.architectures import TRAINABLE, layer_names
+from repsub.architectures import layer_names
+from repsub.configuration import active_runs
+from repsub.errors import UserError
 
 validate(config, schema="../schemas/config.schema.yaml")
 
 RESULTS = config["results"]
 
 
-def _active_runs():
-    """The configured runs whose data set is switched on (a null root turns it off)."""
-    runs, seen = [], set()
-    for run in config["runs"]:
-        if run["dataset"] not in config["datasets"]:
-            raise ValueError(
-                f"runs: data set {run['dataset']!r} is not defined under datasets; "
-                f"add it there or fix the name"
-            )
-        if (run["dataset"], run["model"]) in seen:
-            raise ValueError(
-                f"runs: {run['model']} on {run['dataset']} is listed twice; merge the seeds"
-            )
-        seen.add((run["dataset"], run["model"]))
-        spec = config["datasets"][run["dataset"]]
-        if spec["source"] != "digits" and spec.get("root") is None:
-            print(
-                f"repsub: data set {run['dataset']!r} has root: null, so its "
-                f"{run['model']} run is off; set datasets.{run['dataset']}.root to switch it on",
-                file=sys.stderr,
-            )
-            continue
-        if run["model"] in TRAINABLE and "train" not in run:
-            raise ValueError(
-                f"runs: {run['model']} on {run['dataset']} needs a train: block"
-            )
-        runs.append(run)
-    return runs
+def _notice(message):
+    print(message, file=sys.stderr)
 
 
-RUNS = _active_runs()
+try:
+    RUNS = active_runs(config, _notice)
+except UserError as error:  # one sentence naming the key, before any job starts
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(2)
 
 
 def run_of(dataset, model):

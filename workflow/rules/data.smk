@@ -14,4 +14,4 @@ rule prepare_data:
     params:
         spec=lambda wc: as_json(config["datasets"][wc.dataset]),
     shell:
-        "python -m repsub prepare --spec '{params.spec}' --manifest {output.manifest} 2> {log}"
+        "python -m repsub prepare --spec {params.spec:q} --manifest {output.manifest:q} 2> {log:q}"

@@ -24,12 +24,12 @@ rule run_figures:
         results=lambda wc, input: Path(input.units).parents[2],
         seeds=rules.run_statistics.params.seeds,
         layers=rules.run_statistics.params.layers,
-        methods=" ".join(METHODS),
+        methods=METHODS,
         out_dir=lambda wc, output: Path(output.fig1).parent,
     shell:
-        "python -m repsub figures --results {params.results} --dataset {wildcards.dataset} --model {wildcards.model}"
-        " --seeds {params.seeds} --layers {params.layers} --methods {params.methods}"
-        " --units {input.units} --out-dir {params.out_dir} 2> {log}"
+        "python -m repsub figures --results {params.results:q} --dataset {wildcards.dataset:q} --model {wildcards.model:q}"
+        " --seeds {params.seeds:q} --layers {params.layers:q} --methods {params.methods:q}"
+        " --units {input.units:q} --out-dir {params.out_dir:q} 2> {log:q}"
 
 
 rule study_figures:
@@ -55,4 +55,4 @@ rule study_figures:
         mem_mb=2000,
         runtime=10,
     shell:
-        "python -m repsub study-figures --stats {input.stats} --out {output.fig3b} 2> {log}"
+        "python -m repsub study-figures --stats {input.stats:q} --out {output.fig3b:q} 2> {log:q}"

@@ -29,13 +29,13 @@ rule run_statistics:
         runtime=30,
     params:
         results=lambda wc, output: Path(output.stats).parents[2],
-        seeds=lambda wc: " ".join(str(s) for s in run_of(wc.dataset, wc.model)["seeds"]),
-        layers=lambda wc: " ".join(layers_of(run_of(wc.dataset, wc.model))),
-        methods=" ".join(METHODS),
+        seeds=lambda wc: run_of(wc.dataset, wc.model)["seeds"],
+        layers=lambda wc: layers_of(run_of(wc.dataset, wc.model)),
+        methods=METHODS,
     shell:
-        "python -m repsub stats --results {params.results} --dataset {wildcards.dataset} --model {wildcards.model}"
-        " --seeds {params.seeds} --layers {params.layers} --methods {params.methods}"
-        " --units {output.units} --out {output.stats} 2> {log}"
+        "python -m repsub stats --results {params.results:q} --dataset {wildcards.dataset:q} --model {wildcards.model:q}"
+        " --seeds {params.seeds:q} --layers {params.layers:q} --methods {params.methods:q}"
+        " --units {output.units:q} --out {output.stats:q} 2> {log:q}"
 
 
 rule study_statistics:
@@ -69,4 +69,4 @@ rule study_statistics:
         mem_mb=2000,
         runtime=10,
     shell:
-        "python -m repsub study-stats --inputs {input} --out {output.stats} --claims {output.claims} 2> {log}"
+        "python -m repsub study-stats --inputs {input:q} --out {output.stats:q} --claims {output.claims:q} 2> {log:q}"

@@ -31,10 +31,10 @@ rule train:
         ),
         device=config["device"],
     shell:
-        "python -m repsub train --manifest {input.manifest} --model {wildcards.trainable}"
-        " --seed {wildcards.seed} --params '{params.train}' --model-options '{params.options}'"
-        " --checkpoint {output.checkpoint} --metrics {output.metrics}"
-        " --device {params.device} --threads {threads} 2> {log}"
+        "python -m repsub train --manifest {input.manifest:q} --model {wildcards.trainable:q}"
+        " --seed {wildcards.seed:q} --params {params.train:q} --model-options {params.options:q}"
+        " --checkpoint {output.checkpoint:q} --metrics {output.metrics:q}"
+        " --device {params.device:q} --threads {threads:q} 2> {log:q}"
 
 
 rule pretrained_checkpoint:
@@ -62,6 +62,6 @@ rule pretrained_checkpoint:
         device=config["device"],
         batch_size=config["analysis"]["batch_size"],
     shell:
-        "python -m repsub pretrained --manifest {input.manifest} --weights '{params.weights}'"
-        " --checkpoint {output.checkpoint} --metrics {output.metrics}"
-        " --batch-size {params.batch_size} --device {params.device} --threads {threads} 2> {log}"
+        "python -m repsub pretrained --manifest {input.manifest:q} --weights {params.weights:q}"
+        " --checkpoint {output.checkpoint:q} --metrics {output.metrics:q}"
+        " --batch-size {params.batch_size:q} --device {params.device:q} --threads {threads:q} 2> {log:q}"

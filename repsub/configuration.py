@@ -1,0 +1,72 @@
+"""Checks of a study config that the schema cannot express, run while Snakemake
+builds the job graph (torch-free, so the workflow can import it).
+
+The schema checks types and ranges; this module checks what depends on other
+keys or on the disk: layer names against the model, data set names usable in
+paths, a data root that exists. Each problem is one sentence naming the key,
+raised before any job starts rather than as a failed job later.
+"""
+
+import re
+from pathlib import Path
+
+from .architectures import TRAINABLE, layer_names
+from .errors import UserError
+
+NAME = re.compile(r"[A-Za-z0-9_\-]+")
+
+
+def check_results(config):
+    if not str(config.get("results", "")).strip():
+        raise UserError("results: the results folder is empty; set it to a folder such as results")
+
+
+def check_dataset(name, spec):
+    """Whether a data set is switched on; raises for a name or root that cannot work."""
+    if not NAME.fullmatch(name):
+        raise UserError(f"datasets.{name}: a data set name may hold only letters, digits, _ and -, as it is "
+                        f"used in paths; rename it")
+    if spec["source"] == "digits":
+        return True
+    if "root" not in spec:
+        raise UserError(f"datasets.{name}.root is missing; set it to the data folder, or to null to switch the "
+                        f"data set off")
+    if spec["root"] is None:
+        return False
+    fetches = spec["source"] == "cifar10" and spec.get("download", False)
+    if not fetches and not Path(spec["root"]).is_dir():
+        raise UserError(f"datasets.{name}.root: folder {spec['root']} does not exist; fix the path"
+                        + (" or set download: true" if spec["source"] == "cifar10" else ""))
+    return True
+
+
+def check_run(index, run, datasets):
+    key = f"runs[{index}]"
+    if run["dataset"] not in datasets:
+        raise UserError(f"{key}.dataset: data set {run['dataset']!r} is not defined under datasets; add it there "
+                        f"or fix the name")
+    known = layer_names(run["model"])
+    unknown = [layer for layer in run.get("layers", []) if layer not in known]
+    if unknown:
+        raise UserError(f"{key}.layers: {run['model']} has no layer {', '.join(map(repr, unknown))}; its layers "
+                        f"are {', '.join(known)}")
+    if run["model"] in TRAINABLE and "train" not in run:
+        raise UserError(f"{key}: {run['model']} on {run['dataset']} needs a train: block")
+
+
+def active_runs(config, notice):
+    """The runs whose data set is switched on; ``notice`` says which are off and why."""
+    check_results(config)
+    switched_on = {name: check_dataset(name, spec) for name, spec in config["datasets"].items()}
+    runs, seen = [], set()
+    for index, run in enumerate(config["runs"]):
+        check_run(index, run, config["datasets"])
+        if (run["dataset"], run["model"]) in seen:
+            raise UserError(f"runs[{index}]: {run['model']} on {run['dataset']} is listed twice; merge the seeds")
+        seen.add((run["dataset"], run["model"]))
+        if not switched_on[run["dataset"]]:
+            notice(f"repsub: data set {run['dataset']!r} has root: null, so its {run['model']} run is off; set "
+                   f"datasets.{run['dataset']}.root to switch it on")
+            continue
+        runs.append(run)
+    return runs

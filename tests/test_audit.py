@@ -1,0 +1,130 @@
+"""audit: exit 0 only when the whole chain back to the data source checks out."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, run_step, write_image_folder
+
+AM = "digits/mlp/seed0/fc1/am"
+
+
+def audit(path, cwd=None):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "repsub", "audit", str(path)], capture_output=True, text=True,
+                          env=env, cwd=cwd)
+
+
+def error_line(result):
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def study(small_study, tmp_path):
+    """A private copy of the small study: moving it also shows records do not depend on its place."""
+    return shutil.copytree(small_study, tmp_path / "results")
+
+
+@pytest.mark.parametrize("spelling", ["relative", "dot-relative", "absolute", "from inside"])
+def test_an_unchanged_file_audits_ok_however_it_is_named(study, spelling):
+    target = study / "digits" / "stats.csv"
+    path, cwd = {"relative": ("results/digits/stats.csv", study.parent),
+                 "dot-relative": ("./results/digits/stats.csv", study.parent),
+                 "absolute": (target, None),
+                 "from inside": ("stats.csv", target.parent)}[spelling]
+    result = audit(path, cwd)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "source digits at scikit-learn's digits: ok" in result.stdout
+    assert "checkpoint.pt: ok" in result.stdout and "train.pt: ok" in result.stdout
+
+
+def test_a_changed_file_is_reported(study):
+    rs = study / AM / "rs.csv"
+    rs.write_text(rs.read_text() + "\n")
+    result = audit(rs)
+    assert "rs.csv: CHANGED since it was made" in result.stdout
+    assert "changed, lost its record or never finished" in error_line(result)
+
+
+def test_a_missing_file_is_an_error(study):
+    assert "does not exist" in error_line(audit(study / "digits" / "nonexistent.csv"))
+
+
+def test_a_deleted_record_fails_the_file_and_everything_made_from_it(study):
+    (study / "digits" / "mlp" / "seed0" / "checkpoint.pt.prov.json").unlink()
+    for target in (study / "digits" / "mlp" / "seed0" / "checkpoint.pt", study / AM / "rs.csv"):
+        result = audit(target)
+        assert "checkpoint.pt: NO RECORD" in result.stdout
+        error_line(result)
+
+
+def test_a_malformed_record_is_reported_not_a_traceback(study):
+    (study / AM / "rs.csv.prov.json").write_text("{not json")
+    result = audit(study / AM / "rs.csv")
+    assert "MALFORMED RECORD" in result.stdout
+    error_line(result)
+
+
+def test_a_stale_input_is_caught_in_every_record_that_names_it(study):
+    """Retrain, rerun selectivity and cumulative by hand: cumulative's inputs all match its own
+    record, but the RS table it read was made from the old checkpoint."""
+    seed = study / "digits" / "mlp" / "seed0"
+    manifest = study / "digits" / "data" / "manifest.json"
+    run_step("train", "--manifest", manifest, "--model", "mlp", "--seed", 1, "--params", '{"epochs": 1}',
+             "--checkpoint", seed / "checkpoint.pt", "--metrics", seed / "metrics.csv", "--device", "cpu")
+    common = ["--manifest", manifest, "--checkpoint", seed / "checkpoint.pt", "--device", "cpu"]
+    run_step("selectivity", *common, "--out", seed / "selectivity.csv")
+    run_step("cumulative", *common, "--layer", "fc1", "--max-images", 60, "--fractions", 0, 1,
+             "--random-repeats", 1, "--selectivity", seed / "selectivity.csv", "--rs", study / AM / "rs.csv",
+             "--out", seed / "fc1" / "cumulative.csv")
+    assert audit(seed / "selectivity.csv").returncode == 0
+    result = audit(seed / "fc1" / "cumulative.csv")
+    assert "checkpoint.pt: input CHANGED since rs.csv was made from it" in result.stdout
+    error_line(result)
+
+
+def test_a_changed_split_fails_the_files_made_from_it(study):
+    split = study / "digits" / "data" / "train.pt"
+    split.write_bytes(split.read_bytes() + b"\0")
+    result = audit(study / "digits" / "mlp" / "seed0" / "checkpoint.pt")
+    assert "train.pt: input CHANGED" in result.stdout
+    error_line(result)
+
+
+def test_outputs_of_a_killed_step_audit_as_incomplete(study):
+    """The am step dies (SIGKILL) right after writing rs.csv, before its contact sheet."""
+    seed = study / "digits" / "mlp" / "seed0"
+    argv = ["am", "--checkpoint", seed / "checkpoint.pt", "--manifest", study / "digits/data/manifest.json",
+            "--layer", "fc1", "--method", "am", "--settings", '{"steps": 2}', "--max-units", "6", "--device", "cpu",
+            *[x for kind, name in (("images", "images.npy"), ("units", "units.npy"), ("substitution",
+              "substitution.npy"), ("trace", "trace.csv"), ("rs", "rs.csv"), ("sheet", "contact_sheet.png"))
+              for x in (f"--{kind}", study / AM / name)]]
+    killer = ("import os, signal, sys; import repsub.sheets as sheets; "
+              "sheets.contact_sheet = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL); "
+              "from repsub.cli import main; main(sys.argv[1:])")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    killed = subprocess.run([sys.executable, "-c", killer, *map(str, argv)], env=env, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
+    for name in ("rs.csv", "images.npy"):
+        result = audit(study / AM / name)
+        assert "INCOMPLETE (its step 'am' started" in result.stdout
+        error_line(result)
+
+
+def test_a_changed_data_source_fails_the_chain(tmp_path):
+    root = write_image_folder(tmp_path / "images")
+    manifest = tmp_path / "results" / "data" / "manifest.json"
+    run_step("prepare", "--spec", json.dumps({"source": "imagefolder", "root": str(root)}), "--manifest", manifest)
+    assert audit(manifest).returncode == 0
+    image = next((root / "train" / "cat").iterdir())
+    image.write_bytes(image.read_bytes() + b"\0")
+    result = audit(manifest)
+    assert f"source imagefolder at {root}: CHANGED since it was prepared" in result.stdout
+    error_line(result)

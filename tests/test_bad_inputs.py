@@ -1,0 +1,188 @@
+"""Every command against every missing, empty, malformed and wrong-shaped input file: exit
+status 2, one sentence on stderr that names the file and says how to fix it, no output left
+behind (in-process through the CLI's ``main``, so the matrix stays fast)."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO
+from repsub import layout
+from repsub.cli import main
+
+SEED = Path("digits/mlp/seed0")
+AM = SEED / "fc1" / "am"
+FILES = {
+    "manifest": Path("digits/data/manifest.json"),
+    "checkpoint": SEED / "checkpoint.pt",
+    "metrics": SEED / "metrics.csv",
+    "selectivity": SEED / "selectivity.csv",
+    "rs": AM / "rs.csv",
+    "images": AM / "images.npy",
+    "ablation": SEED / "fc1" / "ablation.csv",
+    "cumulative": SEED / "fc1" / "cumulative.csv",
+    "units": Path("digits/mlp/units.csv"),
+    "model_stats": Path("digits/mlp/stats.csv"),
+    "study_stats": Path("digits/stats.csv"),
+}
+
+
+def command(name, results, out):
+    """argv of ``name`` reading the study in ``results`` and writing only into ``out``."""
+    f = {key: results / path for key, path in FILES.items()}
+    data = ["--manifest", f["manifest"], "--device", "cpu"]
+    model = [*data, "--checkpoint", f["checkpoint"]]
+    study = ["--results", results, "--dataset", "digits", "--model", "mlp", "--seeds", "0", "--layers", "fc1",
+             "--methods", "am"]
+    return {
+        "train": ["train", *data, "--model", "mlp", "--seed", "0", "--params", '{"epochs": 1}',
+                  "--checkpoint", out / "c.pt", "--metrics", out / "m.csv"],
+        "selectivity": ["selectivity", *model, "--out", out / "s.csv"],
+        "am": ["am", *model, "--layer", "fc1", "--method", "am", "--settings", '{"steps": 1}', "--max-units", "3",
+               *[x for kind in layout.AM_FILES for x in (f"--{kind}", out / layout.AM_FILES[kind])]],
+        "ablate": ["ablate", *model, "--layer", "fc1", "--max-images", "30", "--out", out / "a.csv"],
+        "cumulative": ["cumulative", *model, "--layer", "fc1", "--max-images", "30", "--fractions", "0", "1",
+                       "--selectivity", f["selectivity"], "--rs", f["rs"], "--out", out / "c.csv"],
+        "stats": ["stats", *study, "--units", out / "u.csv", "--out", out / "s.csv"],
+        "study-stats": ["study-stats", "--inputs", f["model_stats"], "--out", out / "s.csv", "--claims", out / "c.csv"],
+        "figures": ["figures", *study, "--units", f["units"], "--out-dir", out],
+        "study-figures": ["study-figures", "--stats", f["study_stats"], "--out", out / "f.png"],
+    }[name]
+
+
+READS = {
+    "train": ["manifest"],
+    "selectivity": ["manifest", "checkpoint"],
+    "am": ["manifest", "checkpoint"],
+    "ablate": ["manifest", "checkpoint"],
+    "cumulative": ["manifest", "checkpoint", "selectivity", "rs"],
+    "stats": ["selectivity", "rs", "ablation"],
+    "study-stats": ["model_stats"],
+    "figures": ["units", "cumulative", "metrics"],
+    "study-figures": ["study_stats"],
+}
+
+
+def damage(path, how):
+    if how == "missing":
+        path.unlink()
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "malformed":
+        path.write_bytes(b"\x00\x9f\x92garbage{,\n\x01")
+    elif path.suffix == ".csv":  # wrong-shaped: a table, but not this one
+        path.write_text("a,b\n1,2\n")
+    elif path.suffix == ".json":
+        path.write_text('{"source": "digits"}')
+    elif path.suffix == ".pt":
+        torch.save({"meta": {}, "state_dict": {}}, path)
+    else:
+        np.save(path, np.load(path).reshape(len(np.load(path)), -1))
+
+
+CASES = [(step, key, how) for step, keys in READS.items() for key in keys
+         for how in ("missing", "empty", "malformed", "wrong-shaped")]
+CASES.append(("figures", "images", "wrong-shaped"))
+
+
+def error_lines(stderr):
+    """stderr without tqdm's progress bars."""
+    return [line for line in stderr.splitlines() if line.strip() and "%|" not in line]
+
+
+def run(argv, capsys):
+    status = main([str(a) for a in argv])
+    lines = error_lines(capsys.readouterr().err)
+    return status, lines
+
+
+@pytest.mark.parametrize("step, key, how", CASES, ids=["-".join(case) for case in CASES])
+def test_bad_input_gives_one_sentence_and_no_output(small_study, tmp_path, capsys, step, key, how):
+    results = shutil.copytree(small_study, tmp_path / "results")
+    out = tmp_path / "out"
+    out.mkdir()
+    damage(results / FILES[key], how)
+    status, lines = run(command(step, results, out), capsys)
+    assert status == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("error: ") and FILES[key].name in lines[0] and "; " in lines[0], lines[0]
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["prepare", "--spec", '{"source": "digits", "test_fraction": 2}'], "test_fraction"),
+    (["prepare", "--spec", '{"source": "digits", "colour": true}'], "colour"),
+    (["prepare", "--spec", '{"source": "imagefolder"}'], "root"),
+])
+def test_bad_data_set_spec_names_the_key(tmp_path, capsys, argv, named):
+    status, lines = run([*argv, "--manifest", tmp_path / "out" / "manifest.json"], capsys)
+    assert status == 2 and len(lines) == 1 and named in lines[0], lines
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flag, value, named", [
+    ("--settings", '{"stepz": 3}', "stepz"),
+    ("--settings", '{"steps": "many"}', "am.steps"),
+])
+def test_bad_am_settings_name_the_key(small_study, tmp_path, capsys, flag, value, named):
+    argv = command("am", small_study, tmp_path)
+    argv[argv.index(flag) + 1] = value
+    status, lines = run(argv, capsys)
+    assert status == 2 and len(lines) == 1 and named in lines[0], lines
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_training_setting_is_named(small_study, tmp_path, capsys):
+    argv = command("train", small_study, tmp_path)
+    argv[argv.index("--params") + 1] = '{"epochz": 1}'
+    status, lines = run(argv, capsys)
+    assert status == 2 and len(lines) == 1 and "epochz" in lines[0], lines
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_is_one_sentence(small_study, tmp_path):
+    """A file-size limit (SIGXFSZ ignored, so writes fail with EFBIG) stands in for a full disk:
+    the checkpoint (20 MB) cannot be written, the in-progress records (1 kB) can."""
+    import resource
+    import signal
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    argv = command("train", small_study, tmp_path)
+    result = subprocess.run([sys.executable, "-m", "repsub", *map(str, argv)], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=limit)
+    lines = error_lines(result.stderr)
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "cannot write" in lines[0] and "c.pt" in lines[0] and "free disk space" in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unwritable_results_folder_is_one_sentence(small_study, tmp_path, capsys):
+    blocker = tmp_path / "results"
+    blocker.write_text("a file where the results folder should be")
+    status, lines = run(command("selectivity", small_study, blocker / "out"), capsys)
+    assert status == 2 and len(lines) == 1 and "cannot write" in lines[0] and "results/out" in lines[0], lines
+    assert blocker.read_text().startswith("a file")
+
+
+def test_a_read_only_results_folder_is_one_sentence(small_study, tmp_path, capsys):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() == 0:  # root writes through permission bits: mount a read-only file system
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)]).returncode != 0:
+            pytest.skip("running as root without the right to mount a read-only file system")
+    else:
+        folder.chmod(0o555)
+    try:
+        status, lines = run(command("selectivity", small_study, folder), capsys)
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", str(folder)])
+    assert status == 2 and len(lines) == 1 and "cannot write" in lines[0] and "read-only" in lines[0], lines
