@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from common import compare, setup
 
-from repsub.am import AMSettings, maximise_layer, starting_noise
+from repsub.am import maximise_layer, starting_noise
+from repsub.settings import AMSettings
 
 
 def naive_am(model, layer, units, settings, image_shape, device):

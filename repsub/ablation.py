@@ -94,6 +94,24 @@ def ablation_orders(unit_scores: pd.DataFrame, n_units: int, random_repeats: int
     return orders
 
 
+def layer_scores(selectivity: pd.DataFrame, rs: pd.DataFrame, layer) -> pd.DataFrame:
+    """Per unit of ``layer``: its selectivity and RS (NaN for units without an RS)."""
+    units = selectivity[selectivity.layer == layer][["unit", "selectivity"]]
+    return units.merge(rs[["unit", "rs"]], on="unit", how="left")
+
+
+def cumulative_table(model, split, layer, scores, n_units, n_classes, settings, batch_size, device):
+    """Accuracy and loss as growing fractions of ``layer`` are ablated, in every order."""
+    orders = ablation_orders(scores, n_units, settings.random_repeats, settings.seed)
+    keys, masks = cumulative_masks(orders, n_units, settings.fractions)
+    loss_sum, correct, class_counts = evaluate_masks(model, split, layer, masks, n_classes, batch_size,
+                                                     settings.masks_per_pass, device)
+    keys.insert(0, "layer", layer)
+    keys["accuracy"] = correct.sum(1) / class_counts.sum()
+    keys["loss"] = loss_sum / class_counts.sum()
+    return keys
+
+
 def cumulative_masks(orders: dict, n_units: int, fractions):
     """One mask per (order, fraction): the first round(fraction * n_units) units ablated."""
     keys, masks = [], []

@@ -9,8 +9,6 @@ run channels_last. Images live in pixel space [0, 1]
 (the model normalises inside) and are clamped to it after every Adam step.
 """
 
-from dataclasses import dataclass, fields
-
 import numpy as np
 import pandas as pd
 import torch
@@ -18,41 +16,9 @@ from tqdm import tqdm
 
 from .errors import UserError
 from .models import unit_activations
+from .settings import AMSettings
 
 METHODS = ("am", "iam")
-
-
-@dataclass(frozen=True)
-class AMSettings:
-    steps: int = 64
-    lr: float = 0.05
-    noise_seed: int = 0
-    chunk_size: int = 256
-    optimise: str = "pre_relu"  # the ReLU has no gradient while a unit is silent
-    compare: str = "post_relu"  # the paper compares positive activations
-    trace_every: int = 8
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "AMSettings":
-        """Settings from a config mapping; an unknown key is an error, not ignored."""
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise UserError(f"unknown AM setting(s) {', '.join(unknown)} in --settings; the settings are "
-                            f"{', '.join(known)}")
-        return cls(**values)
-
-    def __post_init__(self):
-        for name, least in (("steps", 1), ("chunk_size", 1), ("trace_every", 1), ("noise_seed", 0)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < least:
-                kind = "positive" if least else "non-negative"
-                raise UserError(f"am.{name} must be a {kind} integer, got {value!r}; fix the config")
-        if not isinstance(self.lr, (int, float)) or not self.lr > 0:
-            raise UserError(f"am.lr must be positive, got {self.lr}; fix the config")
-        for name in ("optimise", "compare"):
-            if getattr(self, name) not in ("pre_relu", "post_relu"):
-                raise UserError(f"am.{name} must be pre_relu or post_relu, got {getattr(self, name)!r}")
 
 
 def select_units(n_units: int, max_units=None, seed: int = 0) -> np.ndarray:

@@ -1,10 +1,22 @@
-"""Where every artifact lives under the results folder.
+"""Where every artifact, log and timing lives under the results folder.
 
-One place for the path scheme, shared by the workflow and the commands that
-read many artifacts (statistics, figures): ``{dataset}/{model}/seed{seed}/{layer}/{method}``.
+The one place for the path scheme ``{dataset}/{model}/seed{seed}/{layer}/{method}``:
+the workflow builds every rule's outputs, logs and benchmarks from these
+functions (passing wildcard placeholders such as ``"{dataset}"``), and the
+commands that read many artifacts (statistics, figures) find them here too.
+``model`` is the name of a run's folder: today the model's name.
 """
 
+from collections import namedtuple
 from pathlib import Path
+
+
+def data_dir(results, dataset):
+    return Path(results) / dataset / "data"
+
+
+def manifest(results, dataset):
+    return data_dir(results, dataset) / "manifest.json"
 
 
 def model_dir(results, dataset, model):
@@ -15,6 +27,10 @@ def seed_dir(results, dataset, model, seed):
     return model_dir(results, dataset, model) / f"seed{seed}"
 
 
+def checkpoint(results, dataset, model, seed):
+    return seed_dir(results, dataset, model, seed) / "checkpoint.pt"
+
+
 def metrics(results, dataset, model, seed):
     return seed_dir(results, dataset, model, seed) / "metrics.csv"
 
@@ -23,8 +39,12 @@ def selectivity(results, dataset, model, seed):
     return seed_dir(results, dataset, model, seed) / "selectivity.csv"
 
 
+def layer_dir(results, dataset, model, seed, layer):
+    return seed_dir(results, dataset, model, seed) / layer
+
+
 def method_dir(results, dataset, model, seed, layer, method):
-    return seed_dir(results, dataset, model, seed) / layer / method
+    return layer_dir(results, dataset, model, seed, layer) / method
 
 
 AM_FILES = {
@@ -42,19 +62,29 @@ def am_file(results, dataset, model, seed, layer, method, kind):
 
 
 def ablation(results, dataset, model, seed, layer):
-    return seed_dir(results, dataset, model, seed) / layer / "ablation.csv"
+    return layer_dir(results, dataset, model, seed, layer) / "ablation.csv"
 
 
 def cumulative(results, dataset, model, seed, layer):
-    return seed_dir(results, dataset, model, seed) / layer / "cumulative.csv"
+    return layer_dir(results, dataset, model, seed, layer) / "cumulative.csv"
+
+
+def model_units(results, dataset, model):
+    return model_dir(results, dataset, model) / "units.csv"
 
 
 def model_stats(results, dataset, model):
     return model_dir(results, dataset, model) / "stats.csv"
 
 
-def figures_dir(results, dataset, model):
-    return Path(results) / "figures" / dataset / model
+# A study is every run on one data set: presets on different data sets share
+# the results folder without overwriting each other's statistics and claims.
+def study_stats(results, dataset):
+    return Path(results) / dataset / "stats.csv"
+
+
+def claims(results, dataset):
+    return Path(results) / dataset / "claims.csv"
 
 
 MODEL_FIGURES = (
@@ -68,19 +98,41 @@ MODEL_FIGURES = (
 STUDY_FIGURES = ("fig3b_correlation_vs_depth",)
 
 
+def figures_dir(results, dataset, model):
+    return Path(results) / "figures" / dataset / model
+
+
 def figure(results, dataset, model, name, suffix="png"):
     return figures_dir(results, dataset, model) / f"{name}.{suffix}"
 
 
-# A study is every run on one data set: presets on different data sets share
-# the results folder without overwriting each other's statistics and claims.
 def study_figure(results, dataset, name, suffix="png"):
     return Path(results) / "figures" / dataset / f"{name}.{suffix}"
 
 
-def study_stats(results, dataset):
-    return Path(results) / dataset / "stats.csv"
+def log(results, folder, name):
+    """The log of the job named ``name`` whose outputs live in ``folder`` (under ``results``)."""
+    return Path(results) / "logs" / Path(folder).relative_to(results) / f"{name}.log"
 
 
-def claims(results, dataset):
-    return Path(results) / dataset / "claims.csv"
+def benchmark(results, folder, name):
+    """The timing of that job (Snakemake's benchmark file)."""
+    return Path(results) / "benchmarks" / Path(folder).relative_to(results) / f"{name}.tsv"
+
+
+Table = namedtuple("Table", "kind seed layer method path")
+AM_TABLES = ("rs", "images", "units", "substitution")
+
+
+def run_tables(results, dataset, model, seeds, layers, methods):
+    """Every per-seed and per-layer table a run's statistics and figures read."""
+    tables = []
+    for seed in seeds:
+        tables += [Table("metrics", seed, None, None, metrics(results, dataset, model, seed)),
+                   Table("selectivity", seed, None, None, selectivity(results, dataset, model, seed))]
+        for layer in layers:
+            tables += [Table("ablation", seed, layer, None, ablation(results, dataset, model, seed, layer)),
+                       Table("cumulative", seed, layer, None, cumulative(results, dataset, model, seed, layer))]
+            tables += [Table(kind, seed, layer, method, am_file(results, dataset, model, seed, layer, method, kind))
+                       for method in methods for kind in AM_TABLES]
+    return tables

@@ -55,6 +55,11 @@ class LayeredNet(nn.Module):
                 return block[:-1](x) if pre_relu else block(x)
             x = block(x)
 
+    @torch.no_grad()
+    def layer_width(self, layer: str, image_shape) -> int:
+        """Number of units (neurons or channels) of ``layer`` for images of ``image_shape``."""
+        return self.forward_to(torch.zeros(1, *image_shape), layer).shape[1]
+
     def forward_from(self, h, layer: str):
         """Logits, given the post-ReLU activations ``h`` of ``layer``."""
         check_layer(self.name, layer)

@@ -5,7 +5,6 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from . import layout
 from .errors import UserError
 from .io import read_table
 
@@ -23,24 +22,24 @@ CORRELATIONS = (
 DESCRIBED = ("selectivity", "rs_am", "rs_iam", "accuracy_drop")
 
 
-def unit_table(results, dataset, model, seeds, layers, methods) -> pd.DataFrame:
-    """One row per (seed, layer, unit): selectivity, RS per method, ablation effect."""
+def unit_table(tables, dataset, model, layers, methods) -> pd.DataFrame:
+    """One row per (seed, layer, unit): selectivity, RS per method, ablation effect, from a
+    run's ``tables`` (:func:`repsub.layout.run_tables`)."""
+    path = {(t.kind, t.seed, t.layer, t.method): t.path for t in tables}
     frames = []
-    for seed in seeds:
-        selectivity = read_table(layout.selectivity(results, dataset, model, seed), SELECTIVITY_COLUMNS,
-                                 "selectivity")
+    for seed in dict.fromkeys(t.seed for t in tables):
+        selectivity = read_table(path["selectivity", seed, None, None], SELECTIVITY_COLUMNS, "selectivity")
         for layer in layers:
             units = selectivity[selectivity.layer == layer][["unit", "selectivity", "dead"]]
             if units.empty:
-                raise UserError(f"{layout.selectivity(results, dataset, model, seed)} has no units of layer "
-                                f"{layer}; rerun the selectivity step of this checkpoint")
+                raise UserError(f"{path['selectivity', seed, None, None]} has no units of layer {layer}; rerun the "
+                                f"selectivity step of this checkpoint")
             for method in methods:
-                rs = read_table(layout.am_file(results, dataset, model, seed, layer, method, "rs"), ["unit", "rs"],
-                                "am")
+                rs = read_table(path["rs", seed, layer, method], ["unit", "rs"], "am")
                 units = units.merge(rs[["unit", "rs"]].rename(columns={"rs": f"rs_{method}"}),
                                     on="unit", how="left")
-            ablation = read_table(layout.ablation(results, dataset, model, seed, layer),
-                                  ["unit", "accuracy_drop", "loss_increase"], "ablate")
+            ablation = read_table(path["ablation", seed, layer, None], ["unit", "accuracy_drop", "loss_increase"],
+                                  "ablate")
             units = units.merge(ablation[["unit", "accuracy_drop", "loss_increase"]], on="unit", how="left")
             units.insert(0, "layer", layer)
             units.insert(0, "depth", layers.index(layer) + 1)

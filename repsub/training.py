@@ -16,24 +16,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .errors import UserError
-from .torchfiles import save_torch
-
-TRAIN_DEFAULTS = {
-    "epochs": 10,
-    "batch_size": 128,
-    "lr": 0.05,
-    "momentum": 0.9,
-    "nesterov": True,
-    "weight_decay": 5e-4,
-    "label_smoothing": 0.0,
-    "warmup_fraction": 0.2,
-    "crop_padding": 0,
-    "flip": False,
-    "bf16": False,
-    "resume": False,
-    "eval_batch_size": 1000,
-}
-
+from .settings import TrainSettings
+from .torchfiles import load_torch_file, save_torch
 
 def random_crop_flip(images, padding, flip, generator):
     """Random translation by up to ``padding`` pixels (reflect padding) and random
@@ -74,14 +58,14 @@ def evaluate(model, split, batch_size, device, bf16=False):
     return total_loss / count, correct / count
 
 
-def make_optimizer(model, params, steps_total):
+def make_optimizer(model, settings, steps_total):
     decay = [p for p in model.parameters() if p.dim() > 1]
     no_decay = [p for p in model.parameters() if p.dim() <= 1]
     optimizer = torch.optim.SGD(
-        [{"params": decay, "weight_decay": params["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=params["lr"], momentum=params["momentum"], nesterov=params["nesterov"],
+        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=settings.lr, momentum=settings.momentum, nesterov=settings.nesterov,
     )
-    warmup = max(1, int(params["warmup_fraction"] * steps_total))
+    warmup = max(1, int(settings.warmup_fraction * steps_total))
 
     def triangle(step):  # linear warm-up to lr, then linear decay to zero
         return step / warmup if step < warmup else max(0.0, (steps_total - step) / (steps_total - warmup))
@@ -89,54 +73,46 @@ def make_optimizer(model, params, steps_total):
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, triangle)
 
 
-def train(model, train_split, test_split, params, device, generator, resume_path=None):
+def train(model, train_split, test_split, settings: TrainSettings, device, generator, resume_path=None):
     """Train ``model`` in place; return the per-epoch metrics as a DataFrame."""
-    unknown = sorted(set(params) - set(TRAIN_DEFAULTS))
-    if unknown:
-        raise UserError(f"unknown training setting(s) {', '.join(unknown)} in --params; the settings are "
-                        f"{', '.join(TRAIN_DEFAULTS)}")
-    params = {**TRAIN_DEFAULTS, **params}
-    for key in ("epochs", "batch_size", "eval_batch_size"):
-        if not isinstance(params[key], int) or params[key] <= 0:
-            raise UserError(f"training.{key} must be a positive integer, got {params[key]}; fix the config")
     if not hasattr(train_split, "images"):
         raise UserError("training needs the data set in memory; set in_memory: true for it (streaming is "
                         "for evaluating pretrained models on ImageNet)")
     images, labels = train_split.images.to(device), train_split.labels.to(device)
     model.to(memory_format=torch.channels_last)
-    steps_per_epoch = -(-len(labels) // params["batch_size"])
-    optimizer, scheduler = make_optimizer(model, params, steps_per_epoch * params["epochs"])
+    steps_per_epoch = -(-len(labels) // settings.batch_size)
+    optimizer, scheduler = make_optimizer(model, settings, steps_per_epoch * settings.epochs)
     rows, first_epoch = [], 1
     if resume_path is not None and Path(resume_path).is_file():
-        state = torch.load(resume_path, map_location=device, weights_only=True)
+        state = load_torch_file(resume_path, "training state", "delete it to train from the start")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
         rows, first_epoch = state["rows"], state["epoch"] + 1
-    progress = tqdm(range(first_epoch, params["epochs"] + 1), desc="epochs", initial=first_epoch - 1,
-                    total=params["epochs"], miniters=1)
+    progress = tqdm(range(first_epoch, settings.epochs + 1), desc="epochs", initial=first_epoch - 1,
+                    total=settings.epochs, miniters=1)
     for epoch in progress:
         model.train()
         order = torch.randperm(len(labels), generator=generator).to(device)
         loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device)
         for step in range(steps_per_epoch):
-            index = order[step * params["batch_size"] : (step + 1) * params["batch_size"]]
-            batch = random_crop_flip(images[index].float().div_(255), params["crop_padding"], params["flip"], generator)
+            index = order[step * settings.batch_size : (step + 1) * settings.batch_size]
+            batch = random_crop_flip(images[index].float().div_(255), settings.crop_padding, settings.flip, generator)
             batch = batch.contiguous(memory_format=torch.channels_last)
-            with autocast(device, params["bf16"]):
+            with autocast(device, settings.bf16):
                 logits = model(batch).float()
-            loss = F.cross_entropy(logits, labels[index], label_smoothing=params["label_smoothing"])
+            loss = F.cross_entropy(logits, labels[index], label_smoothing=settings.label_smoothing)
             if not torch.isfinite(loss):
                 raise UserError(f"training diverged: the loss became {loss.item()} at epoch {epoch}, "
-                                f"step {step + 1}; lower training.lr")
+                                f"step {step + 1}; lower train.lr")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
             loss_sum += loss.detach() * len(index)
             correct += (logits.argmax(1) == labels[index]).sum()
-        test_loss, test_acc = evaluate(model, test_split, params["eval_batch_size"], device, params["bf16"])
+        test_loss, test_acc = evaluate(model, test_split, settings.eval_batch_size, device, settings.bf16)
         rows.append({
             "epoch": epoch,
             "train_loss": loss_sum.item() / len(labels),

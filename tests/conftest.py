@@ -103,16 +103,17 @@ def build_small_study(results):
     method = layout.method_dir(results, "digits", "mlp", 0, "fc1", "am")
     common = ["--manifest", manifest, "--device", "cpu"]
     run_step("prepare", "--spec", '{"source": "digits"}', "--manifest", manifest)
-    run_step("train", *common, "--model", "mlp", "--seed", 0, "--params", '{"epochs": 1, "batch_size": 256}',
+    run_step("train", *common, "--model", "mlp", "--seed", 0, "--settings", '{"epochs": 1, "batch_size": 256}',
              "--checkpoint", seed / "checkpoint.pt", "--metrics", seed / "metrics.csv")
     common += ["--checkpoint", seed / "checkpoint.pt"]
     run_step("selectivity", *common, "--out", seed / "selectivity.csv")
-    run_step("am", *common, "--layer", "fc1", "--method", "am", "--settings", '{"steps": 2}', "--max-units", 6,
+    run_step("am", *common, "--layer", "fc1", "--method", "am", "--settings", '{"steps": 2, "max_units_per_layer": 6}',
              *[x for kind in ("images", "units", "substitution", "trace", "rs", "sheet")
                for x in (f"--{kind}", layout.am_file(results, "digits", "mlp", 0, "fc1", "am", kind))])
-    run_step("ablate", *common, "--layer", "fc1", "--max-images", 60, "--out", method.parent / "ablation.csv")
-    run_step("cumulative", *common, "--layer", "fc1", "--max-images", 60, "--fractions", 0, 0.5, 1,
-             "--random-repeats", 1, "--selectivity", seed / "selectivity.csv", "--rs", method / "rs.csv",
+    run_step("ablate", *common, "--layer", "fc1", "--settings", '{"max_images": 60}',
+             "--out", method.parent / "ablation.csv")
+    run_step("cumulative", *common, "--layer", "fc1", "--selectivity", seed / "selectivity.csv", "--rs",
+             method / "rs.csv", "--settings", '{"max_images": 60, "fractions": [0, 0.5, 1], "random_repeats": 1}',
              "--out", method.parent / "cumulative.csv")
     study = ["--results", results, "--dataset", "digits", "--model", "mlp", "--seeds", 0, "--layers", "fc1",
              "--methods", "am"]

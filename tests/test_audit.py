@@ -77,12 +77,12 @@ def test_a_stale_input_is_caught_in_every_record_that_names_it(study):
     record, but the RS table it read was made from the old checkpoint."""
     seed = study / "digits" / "mlp" / "seed0"
     manifest = study / "digits" / "data" / "manifest.json"
-    run_step("train", "--manifest", manifest, "--model", "mlp", "--seed", 1, "--params", '{"epochs": 1}',
+    run_step("train", "--manifest", manifest, "--model", "mlp", "--seed", 1, "--settings", '{"epochs": 1}',
              "--checkpoint", seed / "checkpoint.pt", "--metrics", seed / "metrics.csv", "--device", "cpu")
     common = ["--manifest", manifest, "--checkpoint", seed / "checkpoint.pt", "--device", "cpu"]
     run_step("selectivity", *common, "--out", seed / "selectivity.csv")
-    run_step("cumulative", *common, "--layer", "fc1", "--max-images", 60, "--fractions", 0, 1,
-             "--random-repeats", 1, "--selectivity", seed / "selectivity.csv", "--rs", study / AM / "rs.csv",
+    run_step("cumulative", *common, "--layer", "fc1", "--settings", '{"max_images": 60, "fractions": [0, 1]}',
+             "--selectivity", seed / "selectivity.csv", "--rs", study / AM / "rs.csv",
              "--out", seed / "fc1" / "cumulative.csv")
     assert audit(seed / "selectivity.csv").returncode == 0
     result = audit(seed / "fc1" / "cumulative.csv")
@@ -102,7 +102,7 @@ def test_outputs_of_a_killed_step_audit_as_incomplete(study):
     """The am step dies (SIGKILL) right after writing rs.csv, before its contact sheet."""
     seed = study / "digits" / "mlp" / "seed0"
     argv = ["am", "--checkpoint", seed / "checkpoint.pt", "--manifest", study / "digits/data/manifest.json",
-            "--layer", "fc1", "--method", "am", "--settings", '{"steps": 2}', "--max-units", "6", "--device", "cpu",
+            "--layer", "fc1", "--method", "am", "--settings", '{"steps": 2, "max_units_per_layer": 6}', "--device", "cpu",
             *[x for kind, name in (("images", "images.npy"), ("units", "units.npy"), ("substitution",
               "substitution.npy"), ("trace", "trace.csv"), ("rs", "rs.csv"), ("sheet", "contact_sheet.png"))
               for x in (f"--{kind}", study / AM / name)]]

@@ -41,13 +41,13 @@ def command(name, results, out):
     study = ["--results", results, "--dataset", "digits", "--model", "mlp", "--seeds", "0", "--layers", "fc1",
              "--methods", "am"]
     return {
-        "train": ["train", *data, "--model", "mlp", "--seed", "0", "--params", '{"epochs": 1}',
+        "train": ["train", *data, "--model", "mlp", "--seed", "0", "--settings", '{"epochs": 1}',
                   "--checkpoint", out / "c.pt", "--metrics", out / "m.csv"],
         "selectivity": ["selectivity", *model, "--out", out / "s.csv"],
-        "am": ["am", *model, "--layer", "fc1", "--method", "am", "--settings", '{"steps": 1}', "--max-units", "3",
+        "am": ["am", *model, "--layer", "fc1", "--method", "am", "--settings", '{"steps": 1, "max_units_per_layer": 3}',
                *[x for kind in layout.AM_FILES for x in (f"--{kind}", out / layout.AM_FILES[kind])]],
-        "ablate": ["ablate", *model, "--layer", "fc1", "--max-images", "30", "--out", out / "a.csv"],
-        "cumulative": ["cumulative", *model, "--layer", "fc1", "--max-images", "30", "--fractions", "0", "1",
+        "ablate": ["ablate", *model, "--layer", "fc1", "--settings", '{"max_images": 30}', "--out", out / "a.csv"],
+        "cumulative": ["cumulative", *model, "--layer", "fc1", "--settings", '{"max_images": 30, "fractions": [0, 1]}',
                        "--selectivity", f["selectivity"], "--rs", f["rs"], "--out", out / "c.csv"],
         "stats": ["stats", *study, "--units", out / "u.csv", "--out", out / "s.csv"],
         "study-stats": ["study-stats", "--inputs", f["model_stats"], "--out", out / "s.csv", "--claims", out / "c.csv"],
@@ -139,7 +139,7 @@ def test_bad_am_settings_name_the_key(small_study, tmp_path, capsys, flag, value
 
 def test_unknown_training_setting_is_named(small_study, tmp_path, capsys):
     argv = command("train", small_study, tmp_path)
-    argv[argv.index("--params") + 1] = '{"epochz": 1}'
+    argv[argv.index("--settings") + 1] = '{"epochz": 1}'
     status, lines = run(argv, capsys)
     assert status == 2 and len(lines) == 1 and "epochz" in lines[0], lines
     assert list(tmp_path.iterdir()) == []

@@ -31,7 +31,7 @@ def assert_one_sentence_error(result, pattern):
 def trained(digits_manifest, tmp_path_factory):
     out = tmp_path_factory.mktemp("trained")
     result = repsub("train", "--manifest", digits_manifest, "--model", "shallow_cnn", "--seed", "0",
-                    "--params", '{"epochs": 1, "batch_size": 128}', "--checkpoint", out / "cnn.pt",
+                    "--settings", '{"epochs": 1, "batch_size": 128}', "--checkpoint", out / "cnn.pt",
                     "--metrics", out / "metrics.csv")
     assert result.returncode == 0, result.stderr
     return out / "cnn.pt"
@@ -49,17 +49,17 @@ def test_unknown_model(digits_manifest, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("params, key", [('{"epochs": 0}', "epochs"), ('{"batch_size": -3}', "batch_size")])
-def test_non_positive_training_settings(digits_manifest, tmp_path, params, key):
-    result = repsub("train", "--manifest", digits_manifest, "--model", "mlp", "--seed", "0", "--params", params,
+@pytest.mark.parametrize("settings, key", [('{"epochs": 0}', "epochs"), ('{"batch_size": -3}', "batch_size")])
+def test_non_positive_training_settings(digits_manifest, tmp_path, settings, key):
+    result = repsub("train", "--manifest", digits_manifest, "--model", "mlp", "--seed", "0", "--settings", settings,
                     "--checkpoint", tmp_path / "c.pt", "--metrics", tmp_path / "m.csv")
-    assert_one_sentence_error(result, f"training.{key} must be a positive integer")
+    assert_one_sentence_error(result, f"train.{key} must be a positive integer")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_params_must_be_json_data(digits_manifest, tmp_path):
+def test_settings_must_be_json_data(digits_manifest, tmp_path):
     result = repsub("train", "--manifest", digits_manifest, "--model", "mlp", "--seed", "0",
-                    "--params", "__import__('os').system('touch pwned')", "--checkpoint", tmp_path / "c.pt",
+                    "--settings", "__import__('os').system('touch pwned')", "--checkpoint", tmp_path / "c.pt",
                     "--metrics", tmp_path / "m.csv", cwd=tmp_path)
     assert_one_sentence_error(result, "not valid JSON")
     assert list(tmp_path.iterdir()) == []
@@ -68,7 +68,7 @@ def test_params_must_be_json_data(digits_manifest, tmp_path):
 @pytest.mark.parametrize("flag, value, pattern", [
     ("--layer", "conv9", "has no layer 'conv9'; its layers are conv1"),
     ("--method", "xam", "invalid choice: 'xam'"),
-    ("--max-units", "0", "--max-units must be a positive integer"),
+    ("--settings", '{"max_units_per_layer": 0}', "am.max_units_per_layer must be a positive integer"),
 ])
 def test_bad_am_arguments(trained, digits_manifest, tmp_path, flag, value, pattern):
     args = {"--layer": "conv1", "--method": "am", flag: value}

@@ -17,7 +17,7 @@ from conftest import REPO
 
 PACKAGE = REPO / "repsub"
 IMPORT_TO_PIP = {"sklearn": "scikit-learn", "PIL": "pillow", "yaml": "pyyaml"}
-ENTRY_MODULES = ("cli", "report_cli")  # scanned per step: only module-level imports and the step's function
+ENTRY_MODULES = ("commands", "summary_commands")  # scanned per step: only module-level imports and the step's function
 
 
 def env_packages(path):
@@ -55,7 +55,7 @@ def imports_of(node):
 
 
 def step_function(step):
-    name = "run_" + step.replace("-", "_")
+    name = step.replace("-", "_") + "_command"
     for module in ENTRY_MODULES:
         tree = ast.parse((PACKAGE / f"{module}.py").read_text())
         for node in tree.body:

@@ -7,9 +7,11 @@ from repsub.devices import seed_everything
 from repsub.errors import UserError
 from repsub.io import read_json
 from repsub.models import build_model
+from repsub.settings import TrainSettings
 from repsub.training import random_crop_flip, train
 
 PARAMS = {"epochs": 3, "batch_size": 64, "lr": 0.05, "crop_padding": 1, "flip": True}
+SETTINGS = TrainSettings(**PARAMS)
 
 
 def setup(manifest_path, seed=0):
@@ -23,7 +25,7 @@ def setup(manifest_path, seed=0):
 
 def test_training_lowers_the_loss_and_learns(digits_manifest):
     model, train_split, test_split, generator = setup(digits_manifest)
-    metrics = train(model, train_split, test_split, PARAMS, torch.device("cpu"), generator)
+    metrics = train(model, train_split, test_split, SETTINGS, torch.device("cpu"), generator)
     assert list(metrics.epoch) == [1, 2, 3]
     assert metrics.train_loss.iloc[-1] < metrics.train_loss.iloc[0]
     assert metrics.test_accuracy.iloc[-1] > 0.5
@@ -33,7 +35,7 @@ def test_training_is_bitwise_reproducible_for_a_seed(digits_manifest):
     states = []
     for _ in range(2):
         model, train_split, test_split, generator = setup(digits_manifest)
-        train(model, train_split, test_split, PARAMS, torch.device("cpu"), generator)
+        train(model, train_split, test_split, SETTINGS, torch.device("cpu"), generator)
         states.append(model.state_dict())
     for key in states[0]:
         assert torch.equal(states[0][key], states[1][key]), key
@@ -41,7 +43,7 @@ def test_training_is_bitwise_reproducible_for_a_seed(digits_manifest):
 
 def test_resume_after_a_kill_gives_the_same_weights(digits_manifest, tmp_path, monkeypatch):
     model, train_split, test_split, generator = setup(digits_manifest)
-    train(model, train_split, test_split, PARAMS, torch.device("cpu"), generator)
+    train(model, train_split, test_split, SETTINGS, torch.device("cpu"), generator)
     uninterrupted = model.state_dict()
 
     real_evaluate, calls = training.evaluate, []
@@ -56,12 +58,12 @@ def test_resume_after_a_kill_gives_the_same_weights(digits_manifest, tmp_path, m
     model, train_split, test_split, generator = setup(digits_manifest)
     monkeypatch.setattr(training, "evaluate", evaluate_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train(model, train_split, test_split, PARAMS, torch.device("cpu"), generator, resume)
+        train(model, train_split, test_split, SETTINGS, torch.device("cpu"), generator, resume)
     monkeypatch.setattr(training, "evaluate", real_evaluate)
     assert torch.load(resume, weights_only=True)["epoch"] == 2
 
     model, train_split, test_split, generator = setup(digits_manifest)
-    metrics = train(model, train_split, test_split, PARAMS, torch.device("cpu"), generator, resume)
+    metrics = train(model, train_split, test_split, SETTINGS, torch.device("cpu"), generator, resume)
     assert list(metrics.epoch) == [1, 2, 3]
     for key, value in model.state_dict().items():
         assert torch.equal(value, uninterrupted[key]), key
@@ -69,16 +71,17 @@ def test_resume_after_a_kill_gives_the_same_weights(digits_manifest, tmp_path, m
 
 def test_divergence_stops_with_the_step_named(digits_manifest):
     model, train_split, test_split, generator = setup(digits_manifest)
-    # a NaN learning rate poisons the weights at the first update: the second loss is NaN
-    with pytest.raises(UserError, match="loss became nan at epoch 1, step 2"):
-        train(model, train_split, test_split, {**PARAMS, "lr": float("nan")}, torch.device("cpu"), generator)
+    # the warm-up starts at lr 0, so step 2 makes the first update: with lr 1e38 it overflows the
+    # weights, and the loss of step 3 is not finite
+    with pytest.raises(UserError, match="loss became (nan|inf) at epoch 1, step 3; lower train.lr"):
+        train(model, train_split, test_split, TrainSettings(**{**PARAMS, "lr": 1e38}), torch.device("cpu"),
+              generator)
 
 
 @pytest.mark.parametrize("key", ["epochs", "batch_size"])
 def test_non_positive_settings_are_rejected(digits_manifest, key):
-    model, train_split, test_split, generator = setup(digits_manifest)
-    with pytest.raises(UserError, match=f"training.{key} must be a positive integer"):
-        train(model, train_split, test_split, {**PARAMS, key: 0}, torch.device("cpu"), generator)
+    with pytest.raises(UserError, match=f"train.{key} must be a positive integer"):
+        TrainSettings.from_dict({**PARAMS, key: 0})
 
 
 def test_crop_and_flip_move_pixels_but_keep_content():

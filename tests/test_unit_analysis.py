@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from repsub.am import AMSettings, maximise_layer, select_units, starting_noise
+from repsub.am import maximise_layer, select_units, starting_noise
+from repsub.settings import AMSettings
 from repsub.errors import UserError
 from repsub.models import build_model, unit_activations
 from repsub.rs import rs_table, top_substitutes
@@ -123,7 +124,7 @@ def test_batched_optimisation_equals_one_unit_at_a_time(cnn, method):
 
 
 def test_bad_am_settings_are_rejected():
-    with pytest.raises(UserError, match="am.lr must be positive"):
+    with pytest.raises(UserError, match="am.lr must be a positive number"):
         AMSettings(lr=0.0)
     with pytest.raises(UserError, match="am.steps must be a positive integer"):
         AMSettings(steps=0)

@@ -144,8 +144,8 @@ def test_a_run_can_override_the_study_wide_analysis_settings(tmp_path):
     mlp = [c for c in commands if "/mlp/" in c and ("repsub am " in c or "repsub ablate " in c)]
     cnn = [c for c in commands if "/shallow_cnn/" in c and ("repsub am " in c or "repsub ablate " in c)]
     assert mlp and cnn
-    assert all("--max-units 5" in c or "--max-images 33" in c for c in mlp)
-    assert all("--max-units 24" in c or "--max-images 120" in c for c in cnn)
+    assert all('"max_units_per_layer": 5' in c or '"max_images": 33' in c for c in mlp)
+    assert all('"max_units_per_layer": 24' in c or '"max_images": 120' in c for c in cnn)
 
 
 def run_tiny_study(workdir):

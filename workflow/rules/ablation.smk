@@ -1,14 +1,10 @@
-ABLATION = config["analysis"]["ablation"]
-LAYER_DIR = f"{RESULTS}/{{dataset}}/{{model}}/seed{{seed}}/{{layer}}"
-
-
 rule single_unit_ablation:
     input:
         checkpoint=CHECKPOINT,
         manifest=MANIFEST,
     output:
         table=report(
-            f"{LAYER_DIR}/ablation.csv",
+            str(layout.ablation(RESULTS, DATASET, MODEL, SEED, LAYER)),
             caption="../report/ablation.rst",
             category="Unit tables",
             subcategory="{model} {layer}",
@@ -20,9 +16,11 @@ rule single_unit_ablation:
             },
         ),
     log:
-        f"{RESULTS}/logs/{{dataset}}/{{model}}/seed{{seed}}/{{layer}}/ablation.log",
+        job_log(layout.layer_dir(RESULTS, DATASET, MODEL, SEED, LAYER), "ablation"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/{{model}}/seed{{seed}}/{{layer}}/ablation.tsv"
+        job_benchmark(
+            layout.layer_dir(RESULTS, DATASET, MODEL, SEED, LAYER), "ablation"
+        )
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -31,14 +29,13 @@ rule single_unit_ablation:
         runtime=120,
     params:
         split=config["analysis"]["split"],
-        max_images=lambda wc: analysis_of(wc, "ablation")["max_images"] or "all",
         batch_size=config["analysis"]["batch_size"],
-        masks_per_pass=lambda wc: analysis_of(wc, "ablation")["masks_per_pass"],
+        settings=stage_settings("ablation"),
         device=config["device"],
     shell:
         "python -m repsub ablate --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
-        " --layer {wildcards.layer:q} --split {params.split:q} --max-images {params.max_images:q}"
-        " --batch-size {params.batch_size:q} --masks-per-pass {params.masks_per_pass:q}"
+        " --layer {wildcards.layer:q} --split {params.split:q} --batch-size {params.batch_size:q}"
+        " --settings {params.settings:q}"
         " --out {output.table:q} --device {params.device:q} --threads {threads:q} 2> {log:q}"
 
 
@@ -46,14 +43,16 @@ rule cumulative_ablation:
     input:
         checkpoint=CHECKPOINT,
         manifest=MANIFEST,
-        selectivity=rules.selectivity.output.table,
-        rs=f"{LAYER_DIR}/iam/rs.csv",
+        selectivity=str(layout.selectivity(RESULTS, DATASET, MODEL, SEED)),
+        rs=str(layout.am_file(RESULTS, DATASET, MODEL, SEED, LAYER, "iam", "rs")),
     output:
-        table=f"{LAYER_DIR}/cumulative.csv",
+        table=str(layout.cumulative(RESULTS, DATASET, MODEL, SEED, LAYER)),
     log:
-        f"{RESULTS}/logs/{{dataset}}/{{model}}/seed{{seed}}/{{layer}}/cumulative.log",
+        job_log(layout.layer_dir(RESULTS, DATASET, MODEL, SEED, LAYER), "cumulative"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/{{model}}/seed{{seed}}/{{layer}}/cumulative.tsv"
+        job_benchmark(
+            layout.layer_dir(RESULTS, DATASET, MODEL, SEED, LAYER), "cumulative"
+        )
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -62,17 +61,11 @@ rule cumulative_ablation:
         runtime=120,
     params:
         split=config["analysis"]["split"],
-        max_images=lambda wc: analysis_of(wc, "ablation")["max_images"] or "all",
         batch_size=config["analysis"]["batch_size"],
-        masks_per_pass=lambda wc: analysis_of(wc, "ablation")["masks_per_pass"],
-        fractions=ABLATION["fractions"],
-        repeats=ABLATION["random_repeats"],
-        seed=ABLATION["seed"],
+        settings=stage_settings("ablation"),
         device=config["device"],
     shell:
         "python -m repsub cumulative --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
         " --layer {wildcards.layer:q} --selectivity {input.selectivity:q} --rs {input.rs:q}"
-        " --split {params.split:q} --max-images {params.max_images:q} --batch-size {params.batch_size:q}"
-        " --masks-per-pass {params.masks_per_pass:q} --fractions {params.fractions:q}"
-        " --random-repeats {params.repeats:q} --seed {params.seed:q}"
+        " --split {params.split:q} --batch-size {params.batch_size:q} --settings {params.settings:q}"
         " --out {output.table:q} --device {params.device:q} --threads {threads:q} 2> {log:q}"

@@ -1,15 +1,10 @@
-CHECKPOINT = f"{RESULTS}/{{dataset}}/{{model}}/seed{{seed}}/checkpoint.pt"
-MANIFEST = f"{RESULTS}/{{dataset}}/data/manifest.json"
-METHOD_DIR = f"{RESULTS}/{{dataset}}/{{model}}/seed{{seed}}/{{layer}}/{{method}}"
-
-
 rule selectivity:
     input:
         checkpoint=CHECKPOINT,
         manifest=MANIFEST,
     output:
         table=report(
-            f"{RESULTS}/{{dataset}}/{{model}}/seed{{seed}}/selectivity.csv",
+            str(layout.selectivity(RESULTS, DATASET, MODEL, SEED)),
             caption="../report/selectivity.rst",
             category="Unit tables",
             labels={
@@ -20,9 +15,9 @@ rule selectivity:
             },
         ),
     log:
-        f"{RESULTS}/logs/{{dataset}}/{{model}}/seed{{seed}}/selectivity.log",
+        job_log(layout.seed_dir(RESULTS, DATASET, MODEL, SEED), "selectivity"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/{{model}}/seed{{seed}}/selectivity.tsv"
+        job_benchmark(layout.seed_dir(RESULTS, DATASET, MODEL, SEED), "selectivity")
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -44,12 +39,12 @@ rule activation_maximisation:
         checkpoint=CHECKPOINT,
         manifest=MANIFEST,
     output:
-        images=f"{METHOD_DIR}/images.npy",
-        units=f"{METHOD_DIR}/units.npy",
-        substitution=f"{METHOD_DIR}/substitution.npy",
-        trace=f"{METHOD_DIR}/trace.csv",
+        images=am_output("images"),
+        units=am_output("units"),
+        substitution=am_output("substitution"),
+        trace=am_output("trace"),
         rs=report(
-            f"{METHOD_DIR}/rs.csv",
+            am_output("rs"),
             caption="../report/rs.rst",
             category="Unit tables",
             subcategory="{model} {layer}",
@@ -61,7 +56,7 @@ rule activation_maximisation:
             },
         ),
         sheet=report(
-            f"{METHOD_DIR}/contact_sheet.png",
+            am_output("sheet"),
             caption="../report/contact_sheet.rst",
             category="AM and IAM images",
             subcategory="{model}",
@@ -73,9 +68,11 @@ rule activation_maximisation:
             },
         ),
     log:
-        f"{RESULTS}/logs/{{dataset}}/{{model}}/seed{{seed}}/{{layer}}/{{method}}/am.log",
+        job_log(layout.method_dir(RESULTS, DATASET, MODEL, SEED, LAYER, METHOD), "am"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/{{model}}/seed{{seed}}/{{layer}}/{{method}}/am.tsv"
+        job_benchmark(
+            layout.method_dir(RESULTS, DATASET, MODEL, SEED, LAYER, METHOD), "am"
+        )
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -83,18 +80,11 @@ rule activation_maximisation:
         mem_mb=8000,
         runtime=120,
     params:
-        settings=lambda wc: as_json(
-            {
-                k: v
-                for k, v in analysis_of(wc, "am").items()
-                if k not in ("methods", "max_units_per_layer")
-            }
-        ),
-        max_units=lambda wc: analysis_of(wc, "am")["max_units_per_layer"] or "all",
+        settings=stage_settings("am", exclude=("methods",)),
         device=config["device"],
     shell:
         "python -m repsub am --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
         " --layer {wildcards.layer:q} --method {wildcards.method:q} --settings {params.settings:q}"
-        " --max-units {params.max_units:q} --images {output.images:q} --units {output.units:q}"
+        " --images {output.images:q} --units {output.units:q}"
         " --substitution {output.substitution:q} --trace {output.trace:q} --rs {output.rs:q}"
         " --sheet {output.sheet:q} --device {params.device:q} --threads {threads:q} 2> {log:q}"

@@ -1,7 +1,6 @@
 import json
 import shlex
 import sys
-from pathlib import Path
 
 from snakemake.utils import validate
 
@@ -18,6 +17,19 @@ from repsub.errors import UserError
 validate(config, schema="../schemas/config.schema.yaml")
 
 RESULTS = config["results"]
+METHODS = config["analysis"]["am"]["methods"]
+# Wildcard placeholders: rules build their paths from repsub.layout with these.
+DATASET, MODEL, TRAINABLE, SEED, LAYER, METHOD = (
+    "{dataset}",
+    "{model}",
+    "{trainable}",
+    "{seed}",
+    "{layer}",
+    "{method}",
+)
+
+CHECKPOINT = str(layout.checkpoint(RESULTS, DATASET, MODEL, SEED))
+MANIFEST = str(layout.manifest(RESULTS, DATASET))
 
 
 def _notice(message):
@@ -38,12 +50,6 @@ def run_of(dataset, model):
     raise ValueError(f"no run of {model} on {dataset} in the config")
 
 
-def analysis_of(wildcards, stage):
-    """The ``am`` or ``ablation`` settings of a run: study-wide, then its overrides."""
-    run = run_of(wildcards.dataset, wildcards.model)
-    return {**config["analysis"][stage], **run.get("analysis", {}).get(stage, {})}
-
-
 def layers_of(run):
     return run.get("layers") or list(layer_names(run["model"]))
 
@@ -53,44 +59,46 @@ def as_json(value):
     return json.dumps(value, sort_keys=True)
 
 
-def seed_paths(path_of, **extra):
-    """Per active run and seed, the paths that ``path_of`` gives."""
-    return [
-        path_of(RESULTS, run["dataset"], run["model"], seed, **extra)
-        for run in RUNS
-        for seed in run["seeds"]
-    ]
+def stage_settings(stage, exclude=()):
+    """A params function: the run's ``am`` or ``ablation`` settings (study-wide, then
+    the run's overrides) as the JSON object its command takes as --settings."""
+
+    def settings(wildcards):
+        run = run_of(wildcards.dataset, wildcards.model)
+        merged = {**config["analysis"][stage], **run.get("analysis", {}).get(stage, {})}
+        return as_json({k: v for k, v in merged.items() if k not in exclude})
+
+    return settings
 
 
-def layer_paths(path_of, run, **extra):
-    return [
-        path_of(RESULTS, run["dataset"], run["model"], seed, layer, **extra)
-        for seed in run["seeds"]
-        for layer in layers_of(run)
-    ]
+def am_output(kind):
+    return str(layout.am_file(RESULTS, DATASET, MODEL, SEED, LAYER, METHOD, kind))
 
 
-def run_inputs(wildcards):
-    """Every per-seed, per-layer table that statistics and figures read for one run."""
+def results_folder(wildcards):
+    """Summary jobs find a run's tables through repsub.layout, which needs the results
+    folder itself (the workflow assumes a file system shared by all jobs)."""
+    return RESULTS
+
+
+def job_log(folder, name):
+    return str(layout.log(RESULTS, folder, name))
+
+
+def job_benchmark(folder, name):
+    return str(layout.benchmark(RESULTS, folder, name))
+
+
+def model_tables(wildcards):
+    """Every per-seed, per-layer table that a run's statistics and figures read, by kind."""
     run = run_of(wildcards.dataset, wildcards.model)
-    inputs = {
-        "metrics": [
-            layout.metrics(RESULTS, run["dataset"], run["model"], s)
-            for s in run["seeds"]
-        ],
-        "selectivity": [
-            layout.selectivity(RESULTS, run["dataset"], run["model"], s)
-            for s in run["seeds"]
-        ],
-        "ablation": layer_paths(layout.ablation, run),
-        "cumulative": layer_paths(layout.cumulative, run),
-    }
-    for method in config["analysis"]["am"]["methods"]:
-        for kind in ("rs", "substitution", "images", "units"):
-            inputs[f"{method}_{kind}"] = layer_paths(
-                layout.am_file, run, method=method, kind=kind
-            )
-    return inputs
+    tables = {}
+    for table in layout.run_tables(
+        RESULTS, run["dataset"], run["model"], run["seeds"], layers_of(run), METHODS
+    ):
+        key = f"{table.method}_{table.kind}" if table.method else table.kind
+        tables.setdefault(key, []).append(str(table.path))
+    return tables
 
 
 def datasets_studied():
@@ -113,22 +121,24 @@ def all_targets():
             layout.figure(RESULTS, run["dataset"], run["model"], name)
             for name in layout.MODEL_FIGURES
         ]
-        for method in config["analysis"]["am"]["methods"]:
-            targets += layer_paths(layout.am_file, run, method=method, kind="sheet")
+        for seed in run["seeds"]:
+            for layer in layers_of(run):
+                targets += [
+                    layout.am_file(
+                        RESULTS, run["dataset"], run["model"], seed, layer, m, "sheet"
+                    )
+                    for m in METHODS
+                ]
     return [str(t) for t in targets]
-
-
-FIGURE_DIR = f"{RESULTS}/figures/{{dataset}}/{{model}}"
-FIGURE_LABELS = {"data": "{dataset}", "model": "{model}"}
 
 
 def model_figure(name, category):
     return report(
-        f"{FIGURE_DIR}/{name}.png",
+        str(layout.figure(RESULTS, DATASET, MODEL, name)),
         caption=f"../report/{name}.rst",
         category=category,
         subcategory="{model} on {dataset}",
-        labels={**FIGURE_LABELS, "figure": name},
+        labels={"data": "{dataset}", "model": "{model}", "figure": name},
     )
 
 

@@ -1,10 +1,10 @@
 rule prepare_data:
     output:
-        manifest=f"{RESULTS}/{{dataset}}/data/manifest.json",
+        manifest=str(layout.manifest(RESULTS, DATASET)),
     log:
-        f"{RESULTS}/logs/{{dataset}}/prepare_data.log",
+        job_log(layout.data_dir(RESULTS, DATASET).parent, "prepare_data"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/prepare_data.tsv"
+        job_benchmark(layout.data_dir(RESULTS, DATASET).parent, "prepare_data")
     conda:
         "../../envs/torch.yaml"
     threads: 2

@@ -1,7 +1,7 @@
-rule run_figures:
+rule model_figures:
     input:
-        unpack(run_inputs),
-        units=rules.run_statistics.output.units,
+        unpack(model_tables),
+        units=str(layout.model_units(RESULTS, DATASET, MODEL)),
     output:
         fig1=model_figure("fig1_selectivity_vs_rs", "Figures"),
         fig2=model_figure("fig2_substitutes", "Figures"),
@@ -9,11 +9,14 @@ rule run_figures:
         ablation=model_figure("ablation_drop_vs_scores", "Ablation"),
         cumulative=model_figure("cumulative_ablation", "Ablation"),
         training=model_figure("training_curves", "Training"),
-        pdfs=[f"{FIGURE_DIR}/{name}.pdf" for name in layout.MODEL_FIGURES],
+        pdfs=[
+            str(layout.figure(RESULTS, DATASET, MODEL, name, "pdf"))
+            for name in layout.MODEL_FIGURES
+        ],
     log:
-        f"{RESULTS}/logs/{{dataset}}/{{model}}/figures.log",
+        job_log(layout.model_dir(RESULTS, DATASET, MODEL), "figures"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/{{model}}/figures.tsv"
+        job_benchmark(layout.model_dir(RESULTS, DATASET, MODEL), "figures")
     conda:
         "../../envs/stats.yaml"
     threads: 1
@@ -21,33 +24,35 @@ rule run_figures:
         mem_mb=4000,
         runtime=30,
     params:
-        results=lambda wc, input: Path(input.units).parents[2],
-        seeds=rules.run_statistics.params.seeds,
-        layers=rules.run_statistics.params.layers,
+        results=results_folder,
+        seeds=lambda wc: run_of(wc.dataset, wc.model)["seeds"],
+        layers=lambda wc: layers_of(run_of(wc.dataset, wc.model)),
         methods=METHODS,
-        out_dir=lambda wc, output: Path(output.fig1).parent,
+        out_dir=lambda wc: str(layout.figures_dir(RESULTS, wc.dataset, wc.model)),
     shell:
-        "python -m repsub figures --results {params.results:q} --dataset {wildcards.dataset:q} --model {wildcards.model:q}"
-        " --seeds {params.seeds:q} --layers {params.layers:q} --methods {params.methods:q}"
-        " --units {input.units:q} --out-dir {params.out_dir:q} 2> {log:q}"
+        "python -m repsub figures --results {params.results:q} --dataset {wildcards.dataset:q}"
+        " --model {wildcards.model:q} --seeds {params.seeds:q} --layers {params.layers:q}"
+        " --methods {params.methods:q} --units {input.units:q} --out-dir {params.out_dir:q} 2> {log:q}"
 
 
 rule study_figures:
     input:
-        stats=rules.study_statistics.output.stats,
+        stats=str(layout.study_stats(RESULTS, DATASET)),
     output:
         fig3b=report(
-            f"{RESULTS}/figures/{{dataset}}/fig3b_correlation_vs_depth.png",
+            str(layout.study_figure(RESULTS, DATASET, "fig3b_correlation_vs_depth")),
             caption="../report/fig3b_correlation_vs_depth.rst",
             category="Figures",
             subcategory="Across models",
             labels={"data": "{dataset}", "figure": "fig3b_correlation_vs_depth"},
         ),
-        pdf=f"{RESULTS}/figures/{{dataset}}/fig3b_correlation_vs_depth.pdf",
+        pdf=str(
+            layout.study_figure(RESULTS, DATASET, "fig3b_correlation_vs_depth", "pdf")
+        ),
     log:
-        f"{RESULTS}/logs/{{dataset}}/study_figures.log",
+        job_log(layout.study_stats(RESULTS, DATASET).parent, "study_figures"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/study_figures.tsv"
+        job_benchmark(layout.study_stats(RESULTS, DATASET).parent, "study_figures")
     conda:
         "../../envs/stats.yaml"
     threads: 1

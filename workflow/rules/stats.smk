@@ -1,26 +1,23 @@
-METHODS = config["analysis"]["am"]["methods"]
-
-
-rule run_statistics:
+rule model_statistics:
     input:
-        unpack(run_inputs),
+        unpack(model_tables),
     output:
         units=report(
-            f"{RESULTS}/{{dataset}}/{{model}}/units.csv",
+            str(layout.model_units(RESULTS, DATASET, MODEL)),
             caption="../report/units.rst",
-            category="Statistics",
+            category="Summary tables",
             labels={"data": "{dataset}", "model": "{model}", "table": "per-unit"},
         ),
         stats=report(
-            f"{RESULTS}/{{dataset}}/{{model}}/stats.csv",
+            str(layout.model_stats(RESULTS, DATASET, MODEL)),
             caption="../report/stats.rst",
-            category="Statistics",
+            category="Summary tables",
             labels={"data": "{dataset}", "model": "{model}", "table": "statistics"},
         ),
     log:
-        f"{RESULTS}/logs/{{dataset}}/{{model}}/stats.log",
+        job_log(layout.model_dir(RESULTS, DATASET, MODEL), "stats"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/{{model}}/stats.tsv"
+        job_benchmark(layout.model_dir(RESULTS, DATASET, MODEL), "stats")
     conda:
         "../../envs/stats.yaml"
     threads: 1
@@ -28,40 +25,40 @@ rule run_statistics:
         mem_mb=4000,
         runtime=30,
     params:
-        results=lambda wc, output: Path(output.stats).parents[2],
+        results=results_folder,
         seeds=lambda wc: run_of(wc.dataset, wc.model)["seeds"],
         layers=lambda wc: layers_of(run_of(wc.dataset, wc.model)),
         methods=METHODS,
     shell:
-        "python -m repsub stats --results {params.results:q} --dataset {wildcards.dataset:q} --model {wildcards.model:q}"
-        " --seeds {params.seeds:q} --layers {params.layers:q} --methods {params.methods:q}"
-        " --units {output.units:q} --out {output.stats:q} 2> {log:q}"
+        "python -m repsub stats --results {params.results:q} --dataset {wildcards.dataset:q}"
+        " --model {wildcards.model:q} --seeds {params.seeds:q} --layers {params.layers:q}"
+        " --methods {params.methods:q} --units {output.units:q} --out {output.stats:q} 2> {log:q}"
 
 
 rule study_statistics:
     input:
         lambda wc: [
-            layout.model_stats(RESULTS, run["dataset"], run["model"])
+            str(layout.model_stats(RESULTS, run["dataset"], run["model"]))
             for run in RUNS
             if run["dataset"] == wc.dataset
         ],
     output:
         stats=report(
-            f"{RESULTS}/{{dataset}}/stats.csv",
+            str(layout.study_stats(RESULTS, DATASET)),
             caption="../report/study_stats.rst",
-            category="Statistics",
+            category="Summary tables",
             labels={"data": "{dataset}", "table": "study statistics"},
         ),
         claims=report(
-            f"{RESULTS}/{{dataset}}/claims.csv",
+            str(layout.claims(RESULTS, DATASET)),
             caption="../report/claims.rst",
             category="Claims",
             labels={"data": "{dataset}", "table": "claims"},
         ),
     log:
-        f"{RESULTS}/logs/{{dataset}}/study_statistics.log",
+        job_log(layout.study_stats(RESULTS, DATASET).parent, "study_statistics"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/study_statistics.tsv"
+        job_benchmark(layout.study_stats(RESULTS, DATASET).parent, "study_statistics")
     conda:
         "../../envs/stats.yaml"
     threads: 1
@@ -69,4 +66,5 @@ rule study_statistics:
         mem_mb=2000,
         runtime=10,
     shell:
-        "python -m repsub study-stats --inputs {input:q} --out {output.stats:q} --claims {output.claims:q} 2> {log:q}"
+        "python -m repsub study-stats --inputs {input:q} --out {output.stats:q}"
+        " --claims {output.claims:q} 2> {log:q}"

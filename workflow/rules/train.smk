@@ -1,10 +1,10 @@
 rule train:
     input:
-        manifest=rules.prepare_data.output.manifest,
+        manifest=MANIFEST,
     output:
-        checkpoint=f"{RESULTS}/{{dataset}}/{{trainable}}/seed{{seed}}/checkpoint.pt",
+        checkpoint=str(layout.checkpoint(RESULTS, DATASET, TRAINABLE, SEED)),
         metrics=report(
-            f"{RESULTS}/{{dataset}}/{{trainable}}/seed{{seed}}/metrics.csv",
+            str(layout.metrics(RESULTS, DATASET, TRAINABLE, SEED)),
             caption="../report/metrics.rst",
             category="Training",
             labels={
@@ -15,9 +15,9 @@ rule train:
             },
         ),
     log:
-        f"{RESULTS}/logs/{{dataset}}/{{trainable}}/seed{{seed}}/train.log",
+        job_log(layout.seed_dir(RESULTS, DATASET, TRAINABLE, SEED), "train"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/{{trainable}}/seed{{seed}}/train.tsv"
+        job_benchmark(layout.seed_dir(RESULTS, DATASET, TRAINABLE, SEED), "train")
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -25,28 +25,30 @@ rule train:
         mem_mb=8000,
         runtime=240,
     params:
-        train=lambda wc: as_json(run_of(wc.dataset, wc.trainable)["train"]),
+        settings=lambda wc: as_json(run_of(wc.dataset, wc.trainable)["train"]),
         options=lambda wc: as_json(
             run_of(wc.dataset, wc.trainable).get("model_options", {})
         ),
         device=config["device"],
     shell:
         "python -m repsub train --manifest {input.manifest:q} --model {wildcards.trainable:q}"
-        " --seed {wildcards.seed:q} --params {params.train:q} --model-options {params.options:q}"
+        " --seed {wildcards.seed:q} --settings {params.settings:q} --model-options {params.options:q}"
         " --checkpoint {output.checkpoint:q} --metrics {output.metrics:q}"
         " --device {params.device:q} --threads {threads:q} 2> {log:q}"
 
 
 rule pretrained_checkpoint:
     input:
-        manifest=rules.prepare_data.output.manifest,
+        manifest=MANIFEST,
     output:
-        checkpoint=f"{RESULTS}/{{dataset}}/vgg16_imagenet/seed{{seed}}/checkpoint.pt",
-        metrics=f"{RESULTS}/{{dataset}}/vgg16_imagenet/seed{{seed}}/metrics.csv",
+        checkpoint=str(layout.checkpoint(RESULTS, DATASET, "vgg16_imagenet", SEED)),
+        metrics=str(layout.metrics(RESULTS, DATASET, "vgg16_imagenet", SEED)),
     log:
-        f"{RESULTS}/logs/{{dataset}}/vgg16_imagenet/seed{{seed}}/pretrained.log",
+        job_log(layout.seed_dir(RESULTS, DATASET, "vgg16_imagenet", SEED), "pretrained"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/vgg16_imagenet/seed{{seed}}/pretrained.tsv"
+        job_benchmark(
+            layout.seed_dir(RESULTS, DATASET, "vgg16_imagenet", SEED), "pretrained"
+        )
     conda:
         "../../envs/torch.yaml"
     threads: 4

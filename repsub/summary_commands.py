@@ -1,4 +1,5 @@
-"""Command-line steps that turn per-unit tables into statistics, claims and figures."""
+"""What the summary steps do: per-unit tables into statistics, claims and figures
+(the parser is in :mod:`repsub.cli`)."""
 
 from pathlib import Path
 
@@ -7,31 +8,23 @@ from .errors import UserError
 from .io import load_npy
 
 
-def _run_files(args):
-    """The per-seed tables a run's statistics and figures are made from."""
-    files = []
-    for seed in args.seeds:
-        files += [layout.metrics(args.results, args.dataset, args.model, seed),
-                  layout.selectivity(args.results, args.dataset, args.model, seed)]
-        for layer in args.layers:
-            files += [layout.ablation(args.results, args.dataset, args.model, seed, layer),
-                      layout.cumulative(args.results, args.dataset, args.model, seed, layer)]
-            files += [layout.am_file(args.results, args.dataset, args.model, seed, layer, method, kind)
-                      for method in args.methods for kind in ("rs", "images", "units", "substitution")]
-    return files
+def run_tables(args):
+    """The per-seed and per-layer tables of the run that ``args`` names."""
+    return layout.run_tables(args.results, args.dataset, args.model, args.seeds, args.layers, args.methods)
 
 
-def run_stats(args):
+def stats_command(args):
     from .io import write_csv
     from .stats import layer_statistics, pool_seeds, unit_table
 
-    units = unit_table(args.results, args.dataset, args.model, args.seeds, args.layers, args.methods)
+    tables = run_tables(args)
+    units = unit_table(tables, args.dataset, args.model, args.layers, args.methods)
     write_csv(args.units, units)
     write_csv(args.out, pool_seeds(layer_statistics(units)))
-    return {"read": _run_files(args)}
+    return {"read": [table.path for table in tables]}
 
 
-def run_study_stats(args):
+def study_stats_command(args):
     import pandas as pd
 
     from .claims import claims_table
@@ -61,7 +54,7 @@ def am_arrays(args, seed, layer, method):
     return images, units, substitution
 
 
-def run_figures(args):
+def figures_command(args):
     import pandas as pd
 
     from . import figures
@@ -103,11 +96,10 @@ def run_figures(args):
     metrics = {s: read_table(layout.metrics(args.results, args.dataset, args.model, s),
                              ["epoch", "test_loss", "test_accuracy"], "train") for s in args.seeds}
     save(figures.training_curves(metrics, f"{name}: training"), "training_curves")
-    return {"read": _run_files(args)}
+    return {"read": [table.path for table in run_tables(args)]}
 
 
-def run_study_figures(args):
-
+def study_figures_command(args):
     from . import figures
     from .io import read_table, save_figure
     from .stats import STATS_COLUMNS
@@ -118,29 +110,3 @@ def run_study_figures(args):
 
 def study_figure_pdf(args):
     return [Path(args.out).with_suffix(".pdf")]
-
-
-def add_report_steps(sub, Step, INPUTS, OUTPUTS):
-    def run_arguments(step):
-        step.parser.add_argument("--results", default="results", help="results folder")
-        step.parser.add_argument("--dataset", required=True)
-        step.parser.add_argument("--model", required=True)
-        step.parser.add_argument("--seeds", type=int, nargs="+", required=True)
-        step.parser.add_argument("--layers", nargs="+", required=True)
-        step.parser.add_argument("--methods", nargs="+", default=["am", "iam"], choices=("am", "iam"))
-        return step
-
-    step = run_arguments(Step(sub, "stats", "Merge a run's unit tables; Spearman statistics per layer.", run_stats))
-    step.add_file(OUTPUTS, "--units", "merged per-unit CSV to write").add_file(OUTPUTS, "--out", "stats CSV")
-
-    step = Step(sub, "study-stats", "Concatenate the runs' statistics and test the paper's claims.", run_study_stats)
-    step.parser.add_argument("--inputs", nargs="+", required=True, help="per-run stats CSVs")
-    step.add_file(OUTPUTS, "--out", "study stats CSV").add_file(OUTPUTS, "--claims", "claims CSV")
-
-    step = run_arguments(Step(sub, "figures", "A run's figures (PNG and PDF).", run_figures, more_outputs=figure_files))
-    step.add_file(INPUTS, "--units", "merged per-unit CSV from 'stats'")
-    step.parser.add_argument("--out-dir", required=True, help="folder for the figures")
-
-    step = Step(sub, "study-figures", "Figures across runs: correlation against depth.", run_study_figures,
-                more_outputs=study_figure_pdf)
-    step.add_file(INPUTS, "--stats", "study stats CSV").add_file(OUTPUTS, "--out", "figure PNG (a PDF goes beside it)")

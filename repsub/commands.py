@@ -1,0 +1,178 @@
+"""What each per-model step does, given its parsed arguments (the parser is in :mod:`repsub.cli`).
+
+Imports are inside the functions, so that ``python -m repsub --help`` and the
+torch-free steps start without loading torch.
+"""
+
+from pathlib import Path
+
+from .errors import UserError
+
+
+def prepare_command(args):
+    from .data import prepare
+
+    prepare(args.spec, Path(args.manifest).parent)
+
+
+def prepared_splits(args):
+    from .data import SPLITS
+
+    return [Path(args.manifest).parent / f"{name}.pt" for name in SPLITS]
+
+
+def train_command(args):
+    from .checkpoint import save_checkpoint
+    from .data import load_split, read_manifest
+    from .devices import pick_device, seed_everything
+    from .io import sha256_file, write_csv
+    from .models import build_model
+    from .provenance import package_versions
+    from .settings import TrainSettings
+    from .training import train
+
+    settings = TrainSettings.from_dict(args.settings)
+    manifest = read_manifest(args.manifest)
+    generator = seed_everything(args.seed)
+    build = {"in_shape": manifest["image_shape"], "n_classes": len(manifest["classes"]),
+             "mean": manifest["mean"], "std": manifest["std"], **args.model_options}
+    model = build_model(args.model, **build)
+    device = pick_device(args.device)
+    resume = args.checkpoint + ".resume.pt" if settings.resume else None
+    metrics = train(model.to(device), load_split(args.manifest, "train"), load_split(args.manifest, "test"),
+                    settings, device, generator, resume)
+    last = metrics.iloc[-1]
+    meta = {"model": args.model, "build": build, "seed": args.seed, "train_settings": settings.as_dict(),
+            "manifest_sha256": sha256_file(args.manifest), "epochs": int(last["epoch"]),
+            "final_train_accuracy": float(last["train_accuracy"]),
+            "final_test_accuracy": float(last["test_accuracy"]), "versions": package_versions()}
+    save_checkpoint(args.checkpoint, model, meta)
+    write_csv(args.metrics, metrics)
+    if resume:
+        Path(resume).unlink(missing_ok=True)
+
+
+def pretrained_command(args):
+    """Store torchvision's VGG16 as a checkpoint, so later steps treat it like a trained one."""
+    import pandas as pd
+
+    from .checkpoint import save_checkpoint
+    from .data import load_split, read_manifest
+    from .devices import pick_device
+    from .io import sha256_file, write_csv
+    from .models import build_model
+    from .provenance import package_versions
+    from .training import evaluate
+
+    read_manifest(args.manifest)
+    model = build_model("vgg16_imagenet", weights=args.weights).eval()
+    device = pick_device(args.device)
+    loss, accuracy = evaluate(model.to(device), load_split(args.manifest, "test"), args.batch_size, device)
+    meta = {"model": "vgg16_imagenet", "build": {}, "seed": 0, "weights": args.weights,
+            "manifest_sha256": sha256_file(args.manifest), "epochs": 0,
+            "final_test_accuracy": accuracy, "versions": package_versions()}
+    save_checkpoint(args.checkpoint, model, meta)
+    write_csv(args.metrics, pd.DataFrame([{"epoch": 0, "test_loss": loss, "test_accuracy": accuracy}]))
+
+
+def load_checked(args, layer=None):
+    """The checkpoint's model, its metadata and the manifest, checked against each other
+    (and against ``layer``, when the step analyses one)."""
+    from .architectures import check_layer
+    from .checkpoint import load_model
+    from .data import read_manifest
+    from .io import sha256_file
+
+    manifest = read_manifest(args.manifest)
+    model, meta = load_model(args.checkpoint, getattr(args, "model", None), sha256_file(args.manifest))
+    if layer is not None:
+        check_layer(meta["model"], layer)
+    return model, meta, manifest
+
+
+def selectivity_command(args):
+    from .data import load_split
+    from .devices import pick_device
+    from .io import write_csv
+    from .selectivity import class_means, selectivity_table
+
+    model, _, manifest = load_checked(args)
+    device = pick_device(args.device)
+    means, counts = class_means(model.to(device), load_split(args.manifest, args.split),
+                                len(manifest["classes"]), args.batch_size, device)
+    write_csv(args.out, selectivity_table(means, counts, manifest["classes"]))
+
+
+def am_command(args):
+    import numpy as np
+
+    from .am import maximise_layer, select_units
+    from .devices import pick_device
+    from .io import save_figure, save_npy, write_csv
+    from .rs import rs_table
+    from .settings import AMSettings
+    from .sheets import contact_sheet
+
+    settings = AMSettings.from_dict(args.settings)
+    model, meta, manifest = load_checked(args, args.layer)
+    device = pick_device(args.device)
+    width = model.layer_width(args.layer, manifest["image_shape"])
+    units = select_units(width, settings.max_units_per_layer, settings.noise_seed)
+    images, substitution, trace = maximise_layer(model, args.layer, units, args.method, settings,
+                                                 manifest["image_shape"], device)
+    save_npy(args.images, images.numpy())
+    save_npy(args.units, units)
+    save_npy(args.substitution, substitution.numpy())
+    write_csv(args.trace, trace)
+    write_csv(args.rs, rs_table(substitution.numpy(), units, args.layer, args.method))
+    title = f"{meta['model']} {args.layer} {args.method.upper()} images"
+    save_figure(contact_sheet(images.numpy(), np.asarray(units), title), args.sheet)
+
+
+def _ablation_inputs(args):
+    """What both ablation steps start from: settings, model, manifest, image subset, layer width."""
+    from .data import load_split, stratified_subset
+    from .settings import AblationSettings
+
+    settings = AblationSettings.from_dict(args.settings)
+    model, _, manifest = load_checked(args, args.layer)
+    split = stratified_subset(load_split(args.manifest, args.split), settings.max_images)
+    return settings, model, manifest, split, model.layer_width(args.layer, manifest["image_shape"])
+
+
+def ablate_command(args):
+    import numpy as np
+
+    from .ablation import evaluate_masks, intact_and_masks, single_unit_table
+    from .devices import pick_device
+    from .io import write_csv
+
+    settings, model, manifest, split, n_units = _ablation_inputs(args)
+    units = np.arange(n_units)
+    sums = evaluate_masks(model, split, args.layer, intact_and_masks(n_units, units), len(manifest["classes"]),
+                          args.batch_size, settings.masks_per_pass, pick_device(args.device))
+    write_csv(args.out, single_unit_table(args.layer, units, *sums, manifest["classes"]))
+
+
+def cumulative_command(args):
+    from .ablation import cumulative_table, layer_scores
+    from .devices import pick_device
+    from .io import read_table, write_csv
+
+    selectivity = read_table(args.selectivity, ["layer", "unit", "selectivity"], "selectivity")
+    rs = read_table(args.rs, ["unit", "rs"], "am")
+    settings, model, manifest, split, n_units = _ablation_inputs(args)
+    table = cumulative_table(model, split, args.layer, layer_scores(selectivity, rs, args.layer), n_units,
+                             len(manifest["classes"]), settings, args.batch_size, pick_device(args.device))
+    write_csv(args.out, table)
+
+
+def audit_command(args):
+    from .provenance import audit
+
+    lines, ok = audit(args.path)
+    print("\n".join(lines))
+    if not ok:
+        raise UserError(f"{args.path} or a file it was made from changed, lost its record or never finished "
+                        f"after it was made (see the lines above); rerun the workflow to rebuild it")
+    print(f"ok: {args.path} and every file it was made from match their records, back to the data source")

@@ -1,0 +1,129 @@
+"""The settings of each stage, with the only defaults in code (torch-free).
+
+Each stage (training, AM/IAM, ablation) takes one frozen dataclass, built from
+the JSON object its command receives as ``--settings``. It refuses unknown keys
+and checks its own values, so a setting has one home here, one in the config
+schema (whose defaults a test keeps equal to these) and none in the rules.
+"""
+
+from dataclasses import asdict, dataclass, fields
+
+from .errors import UserError
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class Settings:
+    """``from_dict`` and the checks that every stage's settings share."""
+
+    STAGE = ""
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise UserError(f"unknown {cls.STAGE} setting(s) {', '.join(unknown)} in --settings; the settings are "
+                            f"{', '.join(known)}")
+        return cls(**values)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def _fail(self, name, what):
+        raise UserError(f"{self.STAGE}.{name} must be {what}, got {getattr(self, name)!r}; fix the config")
+
+    def _integers(self, least, *names, optional=False):
+        for name in names:
+            value = getattr(self, name)
+            if optional and value is None:
+                continue
+            if not _is_int(value) or value < least:
+                self._fail(name, ("a positive integer" if least else "a non-negative integer")
+                           + (" or null" if optional else ""))
+
+    def _numbers(self, low, high, *names, open_low=False):
+        for name in names:
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value <= high and (
+                value > low if open_low else value >= low)
+            if not ok:
+                self._fail(name, f"a number from {low} to {high}" if high != float("inf") else
+                           "a positive number" if open_low else "a non-negative number")
+
+    def _booleans(self, *names):
+        for name in names:
+            if not isinstance(getattr(self, name), bool):
+                self._fail(name, "true or false")
+
+    def _choice(self, name, options):
+        if getattr(self, name) not in options:
+            self._fail(name, " or ".join(options))
+
+
+@dataclass(frozen=True)
+class TrainSettings(Settings):
+    STAGE = "train"
+    epochs: int = 10
+    batch_size: int = 128
+    eval_batch_size: int = 1000
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.0
+    warmup_fraction: float = 0.2
+    crop_padding: int = 0
+    flip: bool = False
+    bf16: bool = False  # bf16 autocast on CUDA (ignored on CPU)
+    resume: bool = False  # save each epoch and resume after a kill
+
+    def __post_init__(self):
+        self._integers(1, "epochs", "batch_size", "eval_batch_size")
+        self._integers(0, "crop_padding")
+        self._numbers(0, float("inf"), "lr", open_low=True)
+        self._numbers(0, float("inf"), "weight_decay")
+        self._numbers(0, 1, "momentum", "label_smoothing", "warmup_fraction")
+        self._booleans("nesterov", "flip", "bf16", "resume")
+
+
+@dataclass(frozen=True)
+class AMSettings(Settings):
+    STAGE = "am"
+    steps: int = 64
+    lr: float = 0.05
+    noise_seed: int = 0
+    chunk_size: int = 256
+    optimise: str = "pre_relu"  # the ReLU has no gradient while a unit is silent
+    compare: str = "post_relu"  # the paper compares positive activations
+    trace_every: int = 8
+    max_units_per_layer: int | None = None  # a seeded subset of each layer's units
+
+    def __post_init__(self):
+        self._integers(1, "steps", "chunk_size", "trace_every")
+        self._integers(1, "max_units_per_layer", optional=True)
+        self._integers(0, "noise_seed")
+        self._numbers(0, float("inf"), "lr", open_low=True)
+        self._choice("optimise", ("pre_relu", "post_relu"))
+        self._choice("compare", ("pre_relu", "post_relu"))
+
+
+@dataclass(frozen=True)
+class AblationSettings(Settings):
+    STAGE = "ablation"
+    max_images: int | None = None  # a stratified subset of the evaluation split
+    masks_per_pass: int = 16
+    fractions: tuple = (0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    random_repeats: int = 5
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "fractions", tuple(self.fractions))  # JSON gives a list
+        self._integers(1, "max_images", optional=True)
+        self._integers(1, "masks_per_pass", "random_repeats")
+        self._integers(0, "seed")
+        if len(self.fractions) < 2 or not all(
+                isinstance(f, (int, float)) and not isinstance(f, bool) and 0 <= f <= 1 for f in self.fractions):
+            self._fail("fractions", "a list of at least two fractions in [0, 1]")
