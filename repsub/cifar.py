@@ -66,15 +66,20 @@ def _read_batch(path):
     return data.reshape(-1, 3, 32, 32), labels
 
 
+def check_folder(folder):
+    """Fail with one sentence unless ``folder`` holds every batch file and the meta file."""
+    fix = f"either set download: true to fetch the official archive, or point root at the folder that holds {FOLDER}"
+    if not Path(folder).is_dir():
+        raise UserError(f"CIFAR-10 folder {folder} does not exist; {fix}")
+    missing = [name for name in (*TRAIN_BATCHES, *TEST_BATCHES, META) if not (Path(folder) / name).is_file()]
+    if missing:
+        raise UserError(f"CIFAR-10 folder {folder} lacks {', '.join(missing)}; {fix}")
+
+
 def read_folder(folder):
     """Images (N, 3, 32, 32) uint8 and labels per split, and the class names."""
     folder = Path(folder)
-    fix = f"either set download: true to fetch the official archive, or point root at the folder that holds {FOLDER}"
-    if not folder.is_dir():
-        raise UserError(f"CIFAR-10 folder {folder} does not exist; {fix}")
-    missing = [name for name in (*TRAIN_BATCHES, *TEST_BATCHES, META) if not (folder / name).is_file()]
-    if missing:
-        raise UserError(f"CIFAR-10 folder {folder} lacks {', '.join(missing)}; {fix}")
+    check_folder(folder)
     splits = {}
     for split, names in (("train", TRAIN_BATCHES), ("test", TEST_BATCHES)):
         parts = [_read_batch(folder / name) for name in names]

@@ -97,6 +97,17 @@ def add_model_steps(sub):
     step.parser.add_argument("--spec", type=json_object, required=True,
                              help='data set spec as JSON, e.g. \'{"source": "digits"}\'')
     step.add_file(OUTPUTS, "--manifest", "manifest.json to write (the splits go beside it)")
+    step.parser.add_argument("--threads", type=positive_int, default=2, help="threads that decode an image folder")
+
+    step = Step(sub, "download-cifar10", "Fetch the official CIFAR-10 archive into a folder (needs the internet).",
+                commands.download_cifar10_command)
+    step.parser.add_argument("--root", required=True, help="folder that receives cifar-10-batches-py")
+    step.add_file(OUTPUTS, "--out", "JSON list of the fetched files and their sha256")
+
+    step = Step(sub, "download-weights", "Fetch torchvision's VGG16 weights into a local file (needs the internet).",
+                commands.download_weights_command)
+    step.parser.add_argument("--weights", required=True, help="torchvision weights name, e.g. IMAGENET1K_V1")
+    step.add_file(OUTPUTS, "--out", "state-dict file (.pt) to write")
 
     step = common(Step(sub, "train", "Train a model, write its checkpoint and per-epoch metrics.",
                        commands.train_command, reads_splits=True), checkpoint=False)
@@ -189,20 +200,24 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     step = args.step
     started = now()
-    outputs, created = [], []
+    outputs, created, device = [], [], None
     try:
         outputs = step.outputs(args)
         created = begin_records(step.name, outputs, started)
-        if getattr(args, "threads", None):
-            from .devices import set_threads  # imports torch: only for steps that use it
+        if hasattr(args, "device"):  # a torch step: say where it runs (stdout goes to the job's log)
+            from .devices import describe_device, set_threads
 
             set_threads(args.threads)
+            device = describe_device(args.device)
+            print(f"repsub {step.name}: started {now(precise=True)} on {device}", flush=True)
         # Steps that read files beyond their file arguments (statistics, figures) return them.
         extra = step.command(args) or {}
         if outputs:
             parameters = {k: v for k, v in vars(args).items() if k != "step"}
             finish_records(step.name, parameters, [*step.inputs(args), *extra.get("read", [])], outputs,
-                           started, getattr(args, "device", None))
+                           started, device)
+        if device:
+            print(f"repsub {step.name}: finished {now(precise=True)}", flush=True)
     except UserError as error:
         discard(outputs, created)
         print(f"error: {error}", file=sys.stderr)

@@ -12,13 +12,33 @@ from .errors import UserError
 def prepare_command(args):
     from .data import prepare
 
-    prepare(args.spec, Path(args.manifest).parent)
+    prepare(args.spec, Path(args.manifest).parent, args.threads)
 
 
 def prepared_splits(args):
     from .data import SPLITS
 
     return [Path(args.manifest).parent / f"{name}.pt" for name in SPLITS]
+
+
+def download_cifar10_command(args):
+    """Fetch the official CIFAR-10 archive into root unless its folder is there; list its files."""
+    from . import cifar
+    from .io import sha256_file, write_json
+
+    folder = Path(args.root) / cifar.FOLDER
+    if not folder.is_dir():
+        cifar.download(args.root)
+    cifar.check_folder(folder)
+    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file()}
+    write_json(args.out, {"source": "cifar10", "root": args.root, "archive_md5": cifar.ARCHIVE_MD5, "files": files})
+
+
+def download_weights_command(args):
+    from .models import vgg16_weights
+    from .torchfiles import save_torch
+
+    save_torch(args.out, vgg16_weights(args.weights))
 
 
 def train_command(args):
@@ -67,7 +87,7 @@ def pretrained_command(args):
     read_manifest(args.manifest)
     model = build_model("vgg16_imagenet", weights=args.weights).eval()
     device = pick_device(args.device)
-    loss, accuracy = evaluate(model.to(device), load_split(args.manifest, "test"), args.batch_size, device)
+    loss, accuracy = evaluate(model.to(device), load_split(args.manifest, "test", args.threads), args.batch_size, device)
     meta = {"model": "vgg16_imagenet", "build": {}, "seed": 0, "weights": args.weights,
             "manifest_sha256": sha256_file(args.manifest), "epochs": 0,
             "final_test_accuracy": accuracy, "versions": package_versions()}
@@ -98,7 +118,7 @@ def selectivity_command(args):
 
     model, _, manifest = load_checked(args)
     device = pick_device(args.device)
-    means, counts = class_means(model.to(device), load_split(args.manifest, args.split),
+    means, counts = class_means(model.to(device), load_split(args.manifest, args.split, args.threads),
                                 len(manifest["classes"]), args.batch_size, device)
     write_csv(args.out, selectivity_table(means, counts, manifest["classes"]))
 
@@ -136,7 +156,7 @@ def _ablation_inputs(args):
 
     settings = AblationSettings.from_dict(args.settings)
     model, _, manifest = load_checked(args, args.layer)
-    split = stratified_subset(load_split(args.manifest, args.split), settings.max_images)
+    split = stratified_subset(load_split(args.manifest, args.split, args.threads), settings.max_images)
     return settings, model, manifest, split, model.layer_width(args.layer, manifest["image_shape"])
 
 

@@ -14,6 +14,18 @@ from .architectures import TRAINABLE, layer_names
 from .errors import UserError
 
 NAME = re.compile(r"[A-Za-z0-9_\-]+")
+WEIGHT_FILE_SUFFIXES = (".pt", ".pth")
+
+
+def downloads_cifar10(spec):
+    """Whether a data set's CIFAR-10 folder is fetched by the workflow's download rule."""
+    return spec["source"] == "cifar10" and spec.get("download", False)
+
+
+def weights_to_download(run):
+    """The torchvision weights name a vgg16_imagenet run fetches, or None (random or a local file)."""
+    weights = run.get("model_options", {}).get("weights")
+    return None if weights is None or str(weights).endswith(WEIGHT_FILE_SUFFIXES) else weights
 
 
 def check_results(config):
@@ -33,8 +45,7 @@ def check_dataset(name, spec):
                         f"data set off")
     if spec["root"] is None:
         return False
-    fetches = spec["source"] == "cifar10" and spec.get("download", False)
-    if not fetches and not Path(spec["root"]).is_dir():
+    if not downloads_cifar10(spec) and not Path(spec["root"]).is_dir():
         raise UserError(f"datasets.{name}.root: folder {spec['root']} does not exist; fix the path"
                         + (" or set download: true" if spec["source"] == "cifar10" else ""))
     return True

@@ -169,7 +169,7 @@ def list_image_folder(root, max_per_class=None):
     return classes, listing
 
 
-def load_image_folder(root, resize=None, crop=None, max_per_class=None, in_memory=True, workers=2, download=False):
+def load_image_folder(root, resize=None, crop=None, max_per_class=None, in_memory=True, download=False, workers=2):
     classes, listing = list_image_folder(root, max_per_class)
     splits = {}
     for split, pairs in listing.items():
@@ -206,7 +206,7 @@ def source_digest(source, options):
 
 SOURCES = {"digits": load_digits, "cifar10": load_cifar10, "imagefolder": load_image_folder}
 SOURCE_OPTIONS = {"digits": {"test_fraction", "split_seed"}, "cifar10": {"root", "download"},
-                  "imagefolder": {"root", "download", "resize", "crop", "max_per_class", "in_memory", "workers"}}
+                  "imagefolder": {"root", "download", "resize", "crop", "max_per_class", "in_memory"}}
 MANIFEST_KEYS = {"source": str, "options": dict, "classes": list, "counts": dict, "source_sha256": str,
                  "in_memory": bool, "image_shape": list, "mean": list, "std": list}
 
@@ -227,8 +227,9 @@ def channel_stats(split, batch_size=1024):
     return [round(v, 6) for v in mean.tolist()], [round(v, 6) for v in std.tolist()]
 
 
-def prepare(spec: dict, out_dir) -> dict:
-    """Load ``spec``'s source, write its splits and ``manifest.json`` into ``out_dir``."""
+def prepare(spec: dict, out_dir, workers: int = 2) -> dict:
+    """Load ``spec``'s source, write its splits and ``manifest.json`` into ``out_dir``
+    (an image folder is decoded with ``workers`` threads)."""
     out_dir = Path(out_dir)
     source = spec.get("source")
     if source not in SOURCES:
@@ -240,7 +241,8 @@ def prepare(spec: dict, out_dir) -> dict:
                         f"{', '.join(sorted(SOURCE_OPTIONS[source]))}")
     if source != "digits" and not isinstance(options.get("root"), str):
         raise UserError(f"the {source} data set spec needs a root folder (a string); set datasets.<name>.root")
-    splits, classes, source_hash = SOURCES[source](**options)
+    extra = {"workers": workers} if source == "imagefolder" else {}
+    splits, classes, source_hash = SOURCES[source](**options, **extra)
     manifest = {
         "source": source,
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in options.items()},
@@ -285,8 +287,9 @@ def split_files(manifest_path):
     return [folder / f"{name}.pt" for name in SPLITS if (folder / f"{name}.pt").is_file()]
 
 
-def load_split(manifest_path, split: str):
-    """A prepared split (``train`` or ``test``) named by its manifest."""
+def load_split(manifest_path, split: str, workers: int = 2):
+    """A prepared split (``train`` or ``test``) named by its manifest; a streamed one decodes
+    images with ``workers`` threads (a job's CPU threads)."""
     manifest_path = Path(manifest_path)
     manifest = read_manifest(manifest_path)
     if split not in SPLITS:
@@ -303,7 +306,7 @@ def load_split(manifest_path, split: str):
     options = manifest["options"]
     _, listing = list_image_folder(options["root"], options.get("max_per_class"))
     files, labels = zip(*listing[split])
-    return StreamedSplit(files, labels, options.get("resize"), options.get("crop"), options.get("workers", 2))
+    return StreamedSplit(files, labels, options.get("resize"), options.get("crop"), workers)
 
 
 def stratified_subset(split, max_images, seed=0):

@@ -18,6 +18,15 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def describe_device(name: str = "auto") -> str:
+    """The device a job will use, as provenance records it: ``cuda:0 (<card>)`` or ``cpu (<n> threads)``."""
+    device = pick_device(name)
+    if device.type == "cuda":
+        index = torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed the global generators and return a dedicated CPU generator for data order."""
     random.seed(seed)

@@ -19,6 +19,16 @@ def manifest(results, dataset):
     return data_dir(results, dataset) / "manifest.json"
 
 
+def download_record(results, dataset):
+    """What a download step fetched: the files of the source and their sha256."""
+    return data_dir(results, dataset) / "download.json"
+
+
+def weights(results, dataset):
+    """Pretrained VGG16 weights fetched from torchvision, as a local state-dict file."""
+    return model_dir(results, dataset, "vgg16_imagenet") / "weights.pt"
+
+
 def model_dir(results, dataset, model):
     return Path(results) / dataset / model
 

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .architectures import LAYERS, VGG16_CONV_WIDTHS, check_layer
+from .configuration import WEIGHT_FILE_SUFFIXES
 from .errors import UserError
 
 HEAD = "head"
@@ -141,7 +142,7 @@ def vgg16_imagenet(weights=None):
 
     from .torchfiles import load_torch_file
 
-    local_file = weights is not None and str(weights).endswith((".pt", ".pth"))
+    local_file = weights is not None and str(weights).endswith(WEIGHT_FILE_SUFFIXES)
     net = torchvision.models.vgg16(weights=None if local_file else weights)
     if local_file:
         net.load_state_dict(load_torch_file(weights, "weights file", "replace it with a VGG16 state dict"))
@@ -159,6 +160,21 @@ def vgg16_imagenet(weights=None):
     blocks["fc2"] = nn.Sequential(drop1, fc2, relu2)
     blocks[HEAD] = nn.Sequential(drop2, classifier)
     return LayeredNet("vgg16_imagenet", blocks)
+
+
+def vgg16_weights(name):
+    """torchvision's VGG16 state dict for weights ``name`` (e.g. IMAGENET1K_V1), downloaded once
+    into torch's cache; the workflow runs this in a local rule, as compute nodes may be offline."""
+    import torchvision
+
+    choices = {w.name: w for w in torchvision.models.VGG16_Weights}
+    if name not in choices:
+        raise UserError(f"unknown VGG16 weights {name!r}; use one of {', '.join(choices)} or a local .pt/.pth file")
+    try:
+        return choices[name].get_state_dict(progress=False)
+    except Exception as error:  # urllib raises many kinds
+        raise UserError(f"downloading the VGG16 weights {name} failed ({type(error).__name__}: {error}); check the "
+                        f"network, or fetch them elsewhere and set model_options.weights to the .pth file") from None
 
 
 def build_model(name, in_shape=None, n_classes=None, mean=None, std=None, **options):

@@ -52,8 +52,9 @@ def package_versions() -> dict:
     return versions
 
 
-def now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+def now(precise=False) -> str:
+    """UTC time, to the second (or to the microsecond, for job logs that are compared)."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds" if precise else "seconds")
 
 
 def record_path(path) -> Path:

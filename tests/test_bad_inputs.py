@@ -186,3 +186,20 @@ def test_a_read_only_results_folder_is_one_sentence(small_study, tmp_path, capsy
         if os.geteuid() == 0:
             subprocess.run(["umount", str(folder)])
     assert status == 2 and len(lines) == 1 and "cannot write" in lines[0] and "read-only" in lines[0], lines
+
+
+def test_unknown_pretrained_weights_are_named_before_any_download(tmp_path, capsys):
+    status, lines = run(["download-weights", "--weights", "IMAGENET9K", "--out", tmp_path / "w.pt"], capsys)
+    assert status == 2 and len(lines) == 1 and "unknown VGG16 weights 'IMAGENET9K'" in lines[0], lines
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_download_of_a_present_cifar10_folder_lists_its_files(tmp_path, capsys):
+    """The download step fetches nothing when the folder is there (so it is tested offline)."""
+    from conftest import write_cifar_batches
+    from repsub.io import read_json
+
+    folder = write_cifar_batches(tmp_path / "cifar")
+    status, _ = run(["download-cifar10", "--root", tmp_path / "cifar", "--out", tmp_path / "d.json"], capsys)
+    listed = read_json(tmp_path / "d.json")["files"]
+    assert status == 0 and sorted(listed) == sorted(p.name for p in folder.iterdir())

@@ -1,4 +1,5 @@
-"""The tiny study through a real one-node SLURM cluster, against a local run.
+"""The tiny study through a real one-node SLURM cluster, against a local run, with the
+workflow profile layered over a site profile as a SLURM user runs it.
 
 tests/slurm/cluster.sh installs (Debian's slurm-wlm and munge, if missing) and
 starts the cluster on localhost; it is stopped whatever happens.
@@ -7,22 +8,36 @@ starts the cluster on localhost; it is stopped whatever happens.
 import filecmp
 import json
 import os
+import re
 import subprocess
-from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import REPO, tiny_config, write_config
+from conftest import REPO, tiny_config, write_cifar_batches, write_config
 from test_workflow import snakemake
 
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 
 
-def slurm_study_config(results):
-    """The tiny study cut to one model and two layers: each job waits for the scheduler."""
-    config = tiny_config(results)
-    config["runs"] = [{**config["runs"][1], "layers": ["conv2", "fc1"]}]
+def slurm_study_config(workdir):
+    """The tiny study on a tiny CIFAR-10 folder that the download rule lists (it is there, so
+    nothing is fetched), cut to one model and two layers: each job waits for the scheduler."""
+    config = tiny_config(workdir / "results")
+    write_cifar_batches(workdir / "cifar")
+    config["datasets"] = {"cifar": {"source": "cifar10", "root": str(workdir / "cifar"), "download": True}}
+    config["runs"] = [{**config["runs"][1], "dataset": "cifar", "layers": ["conv2", "fc1"]}]
     return config
+
+
+def site_profile(folder):
+    """What a site's own profile holds (here: no accounting, status from squeue)."""
+    folder.mkdir()
+    (folder / "config.yaml").write_text(yaml.safe_dump({
+        "slurm-no-account": True, "slurm-status-command": "squeue",
+        "slurm-init-seconds-before-status-checks": 2, "latency-wait": 5,
+        "default-resources": {"slurm_partition": "debug"}}))
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -35,33 +50,44 @@ def slurm_cluster(tmp_path_factory):
         subprocess.run(["bash", str(CLUSTER), "stop", str(folder)], check=False, timeout=60)
 
 
-def test_profile_asks_gpus_for_torch_rules_only():
-    import yaml
-
+def test_workflow_profile_leaves_site_settings_to_the_site_profile():
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
-    assert profile["executor"] == "slurm"
-    gpu_rules = {rule for rule, resources in profile["set-resources"].items() if resources.get("gpu")}
-    assert gpu_rules == {"train", "pretrained_checkpoint", "selectivity", "activation_maximisation",
-                         "single_unit_ablation", "cumulative_ablation"}
+    assert profile["executor"] == "slurm" and profile["retries"] >= 1
+    assert "default-resources" not in profile and "set-resources" not in profile
+
+
+def test_torch_jobs_hold_a_gpu_with_a_cpu_share_on_one_gpu_partition(tmp_path):
+    config = tiny_config(tmp_path / "results")
+    config["jobs"] = {"gpus": 1, "gpu_partition": "gpu-a100", "threads": 3}
+    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.json", config)))
+    jobs = [block for block in re.split(r"\n(?=rule \w+:)", result.stdout) if block.startswith("rule ")]
+    torch_rules = {"prepare_data", "train", "selectivity", "activation_maximisation", "single_unit_ablation",
+                   "cumulative_ablation"}
+    seen = set()
+    for block in jobs:
+        rule = block.split("rule ", 1)[1].split(":", 1)[0]
+        seen.add(rule)
+        on_gpu = rule in torch_rules - {"prepare_data"}
+        assert ("gpu=1" in block and "cpus_per_gpu=3" in block and "slurm_partition=gpu-a100" in block) == on_gpu, block
+    assert torch_rules <= seen
 
 
 def test_tiny_study_on_slurm_equals_a_local_run(slurm_cluster, tmp_path):
     local, cluster = tmp_path / "local", tmp_path / "cluster"
     for workdir in (local, cluster):
         workdir.mkdir()
-        write_config(workdir / "study.json", slurm_study_config(workdir / "results"))
+        write_config(workdir / "study.json", slurm_study_config(workdir))
     snakemake(local, "--cores", "2", "--configfile", str(local / "study.json"))
 
-    no_gpus = [f"{rule}:gpu=0" for rule in ("train", "selectivity", "activation_maximisation",
-                                             "single_unit_ablation", "cumulative_ablation")]
-    snakemake(cluster, "--profile", str(REPO / "profiles" / "slurm"), "--configfile", str(cluster / "study.json"),
-              "--slurm-no-account", "--slurm-status-command", "squeue",
-              "--slurm-init-seconds-before-status-checks", "2", "--latency-wait", "5",
-              "--set-resources", *no_gpus, env=slurm_cluster, timeout=1500)
+    snakemake(cluster, "--profile", str(site_profile(tmp_path / "site")), "--workflow-profile",
+              str(REPO / "profiles" / "slurm"), "--configfile", str(cluster / "study.json"),
+              env=slurm_cluster, timeout=1500)
 
-    records = list((cluster / "results").rglob("*.prov.json"))
+    records = {path: json.loads(path.read_text()) for path in (cluster / "results").rglob("*.prov.json")}
     assert len(records) > 20
-    job_ids = {json.loads(path.read_text())["slurm_job_id"] for path in records}
+    download = cluster / "results" / "cifar" / "data" / "download.json.prov.json"
+    assert records.pop(download)["slurm_job_id"] is None, "the download rule must run where Snakemake runs"
+    job_ids = {record["slurm_job_id"] for record in records.values()}
     assert None not in job_ids, "an artifact was made outside SLURM"
     assert len(job_ids) >= 14  # one SLURM job per rule instance
 

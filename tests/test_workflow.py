@@ -136,6 +136,30 @@ def test_hostile_paths_are_quoted_and_nothing_outside_results_changes(tmp_path):
     assert (tmp_path / "x" / "notes 2026" / "tiny" / "claims.csv").is_file()
 
 
+def test_gpu_jobs_never_overlap_under_a_gpu_limit(tmp_path):
+    """A CPU stand-in for a one-GPU box: every torch job holds one 'gpu', so under
+    --resources gpu=1 on 4 cores they run one at a time (their logs say when)."""
+    from datetime import datetime
+
+    config = tiny_config(tmp_path / "results", jobs={"gpus": 1, "threads": 1})
+    config["runs"] = [{**config["runs"][0], "layers": ["fc1"]}]
+    snakemake(tmp_path, "--cores", "4", "--resources", "gpu=1", "--configfile",
+              str(write_config(tmp_path / "c.json", config)))
+    spans = []
+    for log in (tmp_path / "results" / "logs").rglob("*.log"):
+        times = dict(line.split(": ", 1)[1].split(" ", 2)[:2] for line in log.read_text().splitlines()
+                     if line.startswith("repsub ") and (": started " in line or ": finished " in line))
+        if "started" in times and "prepare_data" not in log.name:
+            assert "on cpu (1 threads)" in log.read_text(), log
+            spans.append((datetime.fromisoformat(times["started"]), datetime.fromisoformat(times["finished"]), log))
+    assert len(spans) >= 6  # training, selectivity, AM and IAM, single-unit and cumulative ablation
+    spans.sort()
+    for (_, end, first), (start, _, second) in zip(spans, spans[1:]):
+        assert end <= start, f"{first.name} and {second.name} ran at once"
+    record = json.loads((tmp_path / "results" / "digits" / "mlp" / "seed0" / "checkpoint.pt.prov.json").read_text())
+    assert record["device"] == "cpu (1 threads)"
+
+
 def test_a_run_can_override_the_study_wide_analysis_settings(tmp_path):
     config = tiny_config(tmp_path / "results")
     config["runs"][0]["analysis"] = {"am": {"max_units_per_layer": 5}, "ablation": {"max_images": 33}}
@@ -190,6 +214,15 @@ def test_report_is_self_contained(tiny_study):
     snakemake(workdir, "--configfile", str(config), "--report", str(workdir / "report.html"))
     html = (workdir / "report.html").read_text(errors="replace")
     assert "claims" in html and len(html) > 100_000
+    assert "System Message" not in html  # a docutils warning shown to every reader
+
+
+def test_workflow_is_lint_clean_and_formatted(tmp_path):
+    lint = snakemake(tmp_path, "--lint", "--configfile", str(REPO / "config.yaml"))
+    assert "Congratulations, your workflow is in a good condition!" in lint.stdout + lint.stderr
+    formatted = subprocess.run([sys.executable, "-m", "snakefmt", "--check", str(REPO)], capture_output=True,
+                               text=True)
+    assert formatted.returncode == 0, formatted.stderr
 
 
 def test_audit_walks_back_to_the_data(tiny_study):

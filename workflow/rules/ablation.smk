@@ -23,10 +23,9 @@ rule single_unit_ablation:
         )
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: JOBS["threads"]
     resources:
-        mem_mb=8000,
-        runtime=120,
+        **torch_job(8000, 120, JOBS["threads"]),
     params:
         split=config["analysis"]["split"],
         batch_size=config["analysis"]["batch_size"],
@@ -36,7 +35,7 @@ rule single_unit_ablation:
         "python -m repsub ablate --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
         " --layer {wildcards.layer:q} --split {params.split:q} --batch-size {params.batch_size:q}"
         " --settings {params.settings:q}"
-        " --out {output.table:q} --device {params.device:q} --threads {threads:q} 2> {log:q}"
+        " --out {output.table:q} --device {params.device:q} --threads {threads:q} > {log:q} 2>&1"
 
 
 rule cumulative_ablation:
@@ -55,10 +54,9 @@ rule cumulative_ablation:
         )
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: JOBS["threads"]
     resources:
-        mem_mb=8000,
-        runtime=120,
+        **torch_job(8000, 120, JOBS["threads"]),
     params:
         split=config["analysis"]["split"],
         batch_size=config["analysis"]["batch_size"],
@@ -68,4 +66,4 @@ rule cumulative_ablation:
         "python -m repsub cumulative --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
         " --layer {wildcards.layer:q} --selectivity {input.selectivity:q} --rs {input.rs:q}"
         " --split {params.split:q} --batch-size {params.batch_size:q} --settings {params.settings:q}"
-        " --out {output.table:q} --device {params.device:q} --threads {threads:q} 2> {log:q}"
+        " --out {output.table:q} --device {params.device:q} --threads {threads:q} > {log:q} 2>&1"

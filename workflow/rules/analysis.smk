@@ -20,10 +20,9 @@ rule selectivity:
         job_benchmark(layout.seed_dir(RESULTS, DATASET, MODEL, SEED), "selectivity")
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: JOBS["threads"]
     resources:
-        mem_mb=8000,
-        runtime=60,
+        **torch_job(8000, 60, JOBS["threads"]),
     params:
         split=config["analysis"]["split"],
         batch_size=config["analysis"]["batch_size"],
@@ -31,7 +30,7 @@ rule selectivity:
     shell:
         "python -m repsub selectivity --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
         " --split {params.split:q} --batch-size {params.batch_size:q} --out {output.table:q}"
-        " --device {params.device:q} --threads {threads:q} 2> {log:q}"
+        " --device {params.device:q} --threads {threads:q} > {log:q} 2>&1"
 
 
 rule activation_maximisation:
@@ -75,10 +74,9 @@ rule activation_maximisation:
         )
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: JOBS["threads"]
     resources:
-        mem_mb=8000,
-        runtime=120,
+        **torch_job(8000, 120, JOBS["threads"]),
     params:
         settings=stage_settings("am", exclude=("methods",)),
         device=config["device"],
@@ -87,4 +85,4 @@ rule activation_maximisation:
         " --layer {wildcards.layer:q} --method {wildcards.method:q} --settings {params.settings:q}"
         " --images {output.images:q} --units {output.units:q}"
         " --substitution {output.substitution:q} --trace {output.trace:q} --rs {output.rs:q}"
-        " --sheet {output.sheet:q} --device {params.device:q} --threads {threads:q} 2> {log:q}"
+        " --sheet {output.sheet:q} --device {params.device:q} --threads {threads:q} > {log:q} 2>&1"

@@ -11,13 +11,15 @@ shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(workflow.basedi
 
 from repsub import layout
 from repsub.architectures import layer_names
-from repsub.configuration import active_runs
+from repsub.configuration import active_runs, downloads_cifar10, weights_to_download
 from repsub.errors import UserError
 
 validate(config, schema="../schemas/config.schema.yaml")
 
 RESULTS = config["results"]
 METHODS = config["analysis"]["am"]["methods"]
+JOBS = config["jobs"]
+GPUS = (0 if config["device"] == "cpu" else 1) if JOBS["gpus"] is None else JOBS["gpus"]
 # Wildcard placeholders: rules build their paths from repsub.layout with these.
 DATASET, MODEL, TRAINABLE, SEED, LAYER, METHOD = (
     "{dataset}",
@@ -81,6 +83,40 @@ def results_folder(wildcards):
     return RESULTS
 
 
+def retried(mem_mb, runtime):
+    """Memory (MB) and run time (minutes) of a job, growing with each retry."""
+    return {
+        "mem_mb": lambda wildcards, attempt: mem_mb * attempt,
+        "runtime": lambda wildcards, attempt: runtime * attempt,
+    }
+
+
+def torch_job(mem_mb, runtime, threads):
+    """Resources of a torch job: the GPUs it holds (config jobs.gpus), a CPU share per GPU
+    and the GPU partition on SLURM, with memory and run time that grow on retry."""
+    resources = {**retried(mem_mb, runtime), "gpu": GPUS}
+    if GPUS:
+        resources["cpus_per_gpu"] = max(1, threads // GPUS)
+        if JOBS["gpu_partition"]:
+            resources["slurm_partition"] = JOBS["gpu_partition"]
+    return resources
+
+
+def download_inputs(wildcards):
+    """The download record that a data set fetched by the workflow is prepared from."""
+    if downloads_cifar10(config["datasets"][wildcards.dataset]):
+        return [str(layout.download_record(RESULTS, wildcards.dataset))]
+    return []
+
+
+def pretrained_weights(wildcards):
+    """The weights file a vgg16_imagenet run reads: fetched by download_weights, or as configured."""
+    run = run_of(wildcards.dataset, "vgg16_imagenet")
+    if weights_to_download(run):
+        return str(layout.weights(RESULTS, wildcards.dataset))
+    return run.get("model_options", {}).get("weights")
+
+
 def job_log(folder, name):
     return str(layout.log(RESULTS, folder, name))
 
@@ -140,6 +176,12 @@ def model_figure(name, category):
         subcategory="{model} on {dataset}",
         labels={"data": "{dataset}", "model": "{model}", "figure": name},
     )
+
+
+# Downloads need the internet, which compute nodes often lack: they run where Snakemake runs.
+localrules:
+    download_cifar10,
+    download_weights,
 
 
 wildcard_constraints:

@@ -1,17 +1,35 @@
-rule prepare_data:
+rule download_cifar10:
     output:
-        manifest=str(layout.manifest(RESULTS, DATASET)),
+        record=str(layout.download_record(RESULTS, DATASET)),
+    log:
+        job_log(layout.data_dir(RESULTS, DATASET).parent, "download_cifar10"),
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        **retried(2000, 60),
+    params:
+        root=lambda wc: config["datasets"][wc.dataset]["root"],
+    shell:
+        "python -m repsub download-cifar10 --root {params.root:q} --out {output.record:q} > {log:q} 2>&1"
+
+
+rule prepare_data:
+    input:
+        download_inputs,
+    output:
+        manifest=MANIFEST,
     log:
         job_log(layout.data_dir(RESULTS, DATASET).parent, "prepare_data"),
     benchmark:
         job_benchmark(layout.data_dir(RESULTS, DATASET).parent, "prepare_data")
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: JOBS["threads"]
     resources:
-        mem_mb=8000,
-        runtime=30,
+        **retried(8000, 30),
     params:
         spec=lambda wc: as_json(config["datasets"][wc.dataset]),
     shell:
-        "python -m repsub prepare --spec {params.spec:q} --manifest {output.manifest:q} 2> {log:q}"
+        "python -m repsub prepare --spec {params.spec:q} --manifest {output.manifest:q}"
+        " --threads {threads:q} > {log:q} 2>&1"

@@ -21,8 +21,7 @@ rule model_figures:
         "../../envs/stats.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **retried(4000, 30),
     params:
         results=results_folder,
         seeds=lambda wc: run_of(wc.dataset, wc.model)["seeds"],
@@ -32,7 +31,7 @@ rule model_figures:
     shell:
         "python -m repsub figures --results {params.results:q} --dataset {wildcards.dataset:q}"
         " --model {wildcards.model:q} --seeds {params.seeds:q} --layers {params.layers:q}"
-        " --methods {params.methods:q} --units {input.units:q} --out-dir {params.out_dir:q} 2> {log:q}"
+        " --methods {params.methods:q} --units {input.units:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule study_figures:
@@ -57,7 +56,6 @@ rule study_figures:
         "../../envs/stats.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **retried(2000, 10),
     shell:
-        "python -m repsub study-figures --stats {input.stats:q} --out {output.fig3b:q} 2> {log:q}"
+        "python -m repsub study-figures --stats {input.stats:q} --out {output.fig3b:q} > {log:q} 2>&1"

@@ -22,8 +22,7 @@ rule model_statistics:
         "../../envs/stats.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **retried(4000, 30),
     params:
         results=results_folder,
         seeds=lambda wc: run_of(wc.dataset, wc.model)["seeds"],
@@ -32,7 +31,7 @@ rule model_statistics:
     shell:
         "python -m repsub stats --results {params.results:q} --dataset {wildcards.dataset:q}"
         " --model {wildcards.model:q} --seeds {params.seeds:q} --layers {params.layers:q}"
-        " --methods {params.methods:q} --units {output.units:q} --out {output.stats:q} 2> {log:q}"
+        " --methods {params.methods:q} --units {output.units:q} --out {output.stats:q} > {log:q} 2>&1"
 
 
 rule study_statistics:
@@ -63,8 +62,7 @@ rule study_statistics:
         "../../envs/stats.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **retried(2000, 10),
     shell:
         "python -m repsub study-stats --inputs {input:q} --out {output.stats:q}"
-        " --claims {output.claims:q} 2> {log:q}"
+        " --claims {output.claims:q} > {log:q} 2>&1"

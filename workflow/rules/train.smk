@@ -20,10 +20,9 @@ rule train:
         job_benchmark(layout.seed_dir(RESULTS, DATASET, TRAINABLE, SEED), "train")
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: JOBS["threads"]
     resources:
-        mem_mb=8000,
-        runtime=240,
+        **torch_job(8000, 240, JOBS["threads"]),
     params:
         settings=lambda wc: as_json(run_of(wc.dataset, wc.trainable)["train"]),
         options=lambda wc: as_json(
@@ -34,12 +33,36 @@ rule train:
         "python -m repsub train --manifest {input.manifest:q} --model {wildcards.trainable:q}"
         " --seed {wildcards.seed:q} --settings {params.settings:q} --model-options {params.options:q}"
         " --checkpoint {output.checkpoint:q} --metrics {output.metrics:q}"
-        " --device {params.device:q} --threads {threads:q} 2> {log:q}"
+        " --device {params.device:q} --threads {threads:q} > {log:q} 2>&1"
+
+
+rule download_weights:
+    output:
+        weights=str(layout.weights(RESULTS, DATASET)),
+    log:
+        job_log(
+            layout.model_dir(RESULTS, DATASET, "vgg16_imagenet"), "download_weights"
+        ),
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        **retried(4000, 60),
+    params:
+        weights=lambda wc: weights_to_download(run_of(wc.dataset, "vgg16_imagenet")),
+    shell:
+        "python -m repsub download-weights --weights {params.weights:q} --out {output.weights:q}"
+        " > {log:q} 2>&1"
 
 
 rule pretrained_checkpoint:
     input:
         manifest=MANIFEST,
+        weights=lambda wc: (
+            [str(layout.weights(RESULTS, wc.dataset))]
+            if weights_to_download(run_of(wc.dataset, "vgg16_imagenet"))
+            else []
+        ),
     output:
         checkpoint=str(layout.checkpoint(RESULTS, DATASET, "vgg16_imagenet", SEED)),
         metrics=str(layout.metrics(RESULTS, DATASET, "vgg16_imagenet", SEED)),
@@ -51,19 +74,14 @@ rule pretrained_checkpoint:
         )
     conda:
         "../../envs/torch.yaml"
-    threads: 4
+    threads: JOBS["pretrained_threads"]
     resources:
-        mem_mb=16000,
-        runtime=240,
+        **torch_job(16000, 240, JOBS["pretrained_threads"]),
     params:
-        weights=lambda wc: as_json(
-            run_of(wc.dataset, "vgg16_imagenet")
-            .get("model_options", {})
-            .get("weights")
-        ),
+        weights=lambda wc: as_json(pretrained_weights(wc)),
         device=config["device"],
         batch_size=config["analysis"]["batch_size"],
     shell:
         "python -m repsub pretrained --manifest {input.manifest:q} --weights {params.weights:q}"
         " --checkpoint {output.checkpoint:q} --metrics {output.metrics:q}"
-        " --batch-size {params.batch_size:q} --device {params.device:q} --threads {threads:q} 2> {log:q}"
+        " --batch-size {params.batch_size:q} --device {params.device:q} --threads {threads:q} > {log:q} 2>&1"
