@@ -76,18 +76,27 @@ def single_unit_table(layer, units, loss_sum, correct, class_counts, classes) ->
     })
 
 
-def ablation_orders(unit_scores: pd.DataFrame, n_units: int, random_repeats: int, seed: int):
+ORDER_SCORES = ("selectivity", "rs", "mean_activation", "weight_norm")
+
+
+def ablation_orders(unit_scores: pd.DataFrame, n_units: int, random_repeats: int, seed: int, tie_repeats: int):
     """Unit orders for cumulative ablation, keyed (order name, repeat).
 
-    ``unit_scores`` has columns unit, selectivity, rs; units lacking a score
-    (dead units, units without RS) go last in both directions.
+    ``unit_scores`` has a column unit and one per name in ORDER_SCORES; units
+    lacking a score (dead units, units without RS) go last in both directions.
+    Units that share a score (RS takes few values) are ordered by a seeded random
+    key, ``tie_repeats`` times, so that unit indices never decide an order; an
+    order without ties runs once.
     """
     orders = {}
-    for column in ("selectivity", "rs"):
+    for index, column in enumerate(ORDER_SCORES):
         values = unit_scores.set_index("unit")[column].reindex(range(n_units)).to_numpy(dtype=float)
         for direction, sign in (("high_to_low", -1.0), ("low_to_high", 1.0)):
             key = np.where(np.isnan(values), np.inf, sign * values)
-            orders[(f"{column}_{direction}", 0)] = np.argsort(key, kind="stable")
+            tied = len(np.unique(key)) < n_units
+            breaker = np.random.default_rng([seed, index])  # the same tie breaks in both directions
+            for repeat in range(tie_repeats if tied else 1):
+                orders[(f"{column}_{direction}", repeat)] = np.lexsort((breaker.random(n_units), key))
     generator = np.random.default_rng(seed)
     for repeat in range(random_repeats):
         orders[("random", repeat)] = generator.permutation(n_units)
@@ -95,14 +104,14 @@ def ablation_orders(unit_scores: pd.DataFrame, n_units: int, random_repeats: int
 
 
 def layer_scores(selectivity: pd.DataFrame, rs: pd.DataFrame, layer) -> pd.DataFrame:
-    """Per unit of ``layer``: its selectivity and RS (NaN for units without an RS)."""
-    units = selectivity[selectivity.layer == layer][["unit", "selectivity"]]
+    """Per unit of ``layer``: its selectivity, magnitude scores and RS (NaN for units without an RS)."""
+    units = selectivity[selectivity.layer == layer][["unit", "selectivity", "mean_activation", "weight_norm"]]
     return units.merge(rs[["unit", "rs"]], on="unit", how="left")
 
 
 def cumulative_table(model, split, layer, scores, n_units, n_classes, settings, batch_size, device):
     """Accuracy and loss as growing fractions of ``layer`` are ablated, in every order."""
-    orders = ablation_orders(scores, n_units, settings.random_repeats, settings.seed)
+    orders = ablation_orders(scores, n_units, settings.random_repeats, settings.seed, settings.tie_repeats)
     keys, masks = cumulative_masks(orders, n_units, settings.fractions)
     loss_sum, correct, class_counts = evaluate_masks(model, split, layer, masks, n_classes, batch_size,
                                                      settings.masks_per_pass, device)

@@ -18,7 +18,6 @@ from .errors import UserError
 from .models import unit_activations
 from .settings import AMSettings
 
-METHODS = ("am", "iam")
 
 
 def select_units(n_units: int, max_units=None, seed: int = 0) -> np.ndarray:
@@ -92,10 +91,15 @@ def maximise_layer(model, layer, units, method, settings: AMSettings, image_shap
         chunks.append(optimise_chunk(model, layer, units[start : start + settings.chunk_size], method,
                                      settings, image_shape, device, trace_rows))
     images = torch.cat(chunks)
-    with torch.no_grad():
-        substitution = torch.cat([
-            layer_activations(model, images[s : s + settings.chunk_size].to(device), layer, settings.compare).cpu()
-            for s in starts
-        ])
     trace = pd.concat(trace_rows, ignore_index=True).sort_values(["unit", "step"], kind="stable")
-    return images, substitution, trace.reset_index(drop=True)
+    return images, substitution_matrix(model, images, layer, settings, device), trace.reset_index(drop=True)
+
+
+@torch.no_grad()
+def substitution_matrix(model, images, layer, settings: AMSettings, device):
+    """The ``settings.compare`` activation of every unit of ``layer`` on every image (CPU)."""
+    dtype = next(model.parameters()).dtype
+    return torch.cat([
+        layer_activations(model, images[s : s + settings.chunk_size].to(device, dtype), layer, settings.compare).cpu()
+        for s in range(0, len(images), settings.chunk_size)
+    ])

@@ -10,8 +10,8 @@ import pandas as pd
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 
 
-def _spearman(stats, x, y):
-    rows = stats[(stats.seed == "pooled") & (stats.statistic == "spearman") & (stats.x == x) & (stats.y == y)]
+def _spearman(stats, x, y, statistic="spearman"):
+    rows = stats[(stats.seed == "pooled") & (stats.statistic == statistic) & (stats.x == x) & (stats.y == y)]
     return rows.sort_values("depth")
 
 
@@ -36,12 +36,14 @@ def _majority_sign(rows, sign):
     return NOT_REPRODUCED if side.sum() == 0 else INCONCLUSIVE
 
 
-def _correlation_claim(stats, claim_id, claim, x, y, sign):
+def _correlation_claim(stats, claim_id, claim, x, y, sign, statistic="spearman"):
     direction = "above" if sign > 0 else "below"
-    for (dataset, model), rows in _spearman(stats, x, y).groupby(["dataset", "model"], sort=True):
+    given = " | mean_activation" if statistic == "partial_spearman" else ""
+    for (dataset, model), rows in _spearman(stats, x, y, statistic).groupby(["dataset", "model"], sort=True):
         yield {
             "claim_id": claim_id, "claim": claim, "dataset": dataset, "model": model,
-            "statistic": f"Spearman r({x}, {y}) per layer [95% CI], dead units excluded",
+            "statistic": f"{'partial ' if given else ''}Spearman r({x}, {y}{given}) per layer [95% CI], "
+                         f"dead units excluded",
             "values": _with_ci(rows), "verdict": _majority_sign(rows, sign),
             "rule": f"reproduced if the 95% CI lies {direction} 0 in more than half of the layers; "
                     f"not reproduced if in none; otherwise inconclusive",
@@ -134,5 +136,8 @@ def claims_table(stats: pd.DataFrame) -> pd.DataFrame:
                             "little accuracy)", "rs_iam", "accuracy_drop", -1),
         *_correlation_claim(stats, "E2", "Extension: high-selectivity units are unimportant", "selectivity",
                             "accuracy_drop", -1),
+        *_correlation_claim(stats, "E3", "Extension: RS predicts importance beyond magnitude (high-RS units are "
+                            "unimportant with mean activation held fixed)", "rs_iam", "accuracy_drop", -1,
+                            statistic="partial_spearman"),
     ]
     return pd.DataFrame(rows)

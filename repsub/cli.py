@@ -13,6 +13,7 @@ import sys
 
 from . import commands, summary_commands
 from .errors import UserError
+from .settings import METHODS
 
 INPUTS, OUTPUTS = "inputs", "outputs"
 
@@ -133,7 +134,10 @@ def add_model_steps(sub):
     step = common(Step(sub, "am", "AM or IAM images of a layer's units, their substitution matrix and RS.",
                        commands.am_command))
     step.parser.add_argument("--layer", required=True)
-    step.parser.add_argument("--method", required=True, choices=("am", "iam"))
+    step.parser.add_argument("--method", required=True, choices=METHODS)
+    step.parser.add_argument("--split", default="test", choices=("train", "test"),
+                             help="where top_image finds each unit's most exciting image")
+    step.parser.add_argument("--batch-size", type=positive_int, default=500, help="images per pass (top_image)")
     settings(step, "AM")
     for flag, text in (("--images", "images .npy"), ("--units", "unit ids .npy"), ("--substitution",
                        "substitution matrix .npy"), ("--trace", "trace CSV"), ("--rs", "RS CSV"),
@@ -161,7 +165,7 @@ def add_summary_steps(sub):
         step.parser.add_argument("--model", required=True)
         step.parser.add_argument("--seeds", type=int, nargs="+", required=True)
         step.parser.add_argument("--layers", nargs="+", required=True)
-        step.parser.add_argument("--methods", nargs="+", default=["am", "iam"], choices=("am", "iam"))
+        step.parser.add_argument("--methods", nargs="+", default=["am", "iam"], choices=METHODS)
         return step
 
     step = run_arguments(Step(sub, "stats", "Merge a run's unit tables; Spearman statistics per layer.",

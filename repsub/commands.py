@@ -114,19 +114,22 @@ def selectivity_command(args):
     from .data import load_split
     from .devices import pick_device
     from .io import write_csv
-    from .selectivity import class_means, selectivity_table
+    from .selectivity import class_means, selectivity_table, weight_norms
 
     model, _, manifest = load_checked(args)
     device = pick_device(args.device)
     means, counts = class_means(model.to(device), load_split(args.manifest, args.split, args.threads),
                                 len(manifest["classes"]), args.batch_size, device)
-    write_csv(args.out, selectivity_table(means, counts, manifest["classes"]))
+    write_csv(args.out, selectivity_table(means, counts, manifest["classes"], weight_norms(model)))
 
 
 def am_command(args):
+    """Images for a layer's units by ``args.method`` (AM, IAM, noise or top image), then RS."""
     import numpy as np
 
     from .am import maximise_layer, select_units
+    from .baselines import noise_baseline, top_image_baseline
+    from .data import load_split, split_files
     from .devices import pick_device
     from .io import save_figure, save_npy, write_csv
     from .rs import rs_table
@@ -138,8 +141,16 @@ def am_command(args):
     device = pick_device(args.device)
     width = model.layer_width(args.layer, manifest["image_shape"])
     units = select_units(width, settings.max_units_per_layer, settings.noise_seed)
-    images, substitution, trace = maximise_layer(model, args.layer, units, args.method, settings,
-                                                 manifest["image_shape"], device)
+    if args.method in ("am", "iam"):
+        images, substitution, trace = maximise_layer(model, args.layer, units, args.method, settings,
+                                                     manifest["image_shape"], device)
+    elif args.method == "noise":
+        images, substitution, trace = noise_baseline(model, args.layer, units, settings, manifest["image_shape"],
+                                                     device)
+    else:
+        split = load_split(args.manifest, args.split, args.threads)
+        images, substitution, trace = top_image_baseline(model, args.layer, units, settings, split,
+                                                         args.batch_size, device)
     save_npy(args.images, images.numpy())
     save_npy(args.units, units)
     save_npy(args.substitution, substitution.numpy())
@@ -147,6 +158,7 @@ def am_command(args):
     write_csv(args.rs, rs_table(substitution.numpy(), units, args.layer, args.method))
     title = f"{meta['model']} {args.layer} {args.method.upper()} images"
     save_figure(contact_sheet(images.numpy(), np.asarray(units), title), args.sheet)
+    return {"read": split_files(args.manifest) if args.method == "top_image" else []}
 
 
 def _ablation_inputs(args):
@@ -179,7 +191,8 @@ def cumulative_command(args):
     from .devices import pick_device
     from .io import read_table, write_csv
 
-    selectivity = read_table(args.selectivity, ["layer", "unit", "selectivity"], "selectivity")
+    selectivity = read_table(args.selectivity, ["layer", "unit", "selectivity", "mean_activation", "weight_norm"],
+                             "selectivity")
     rs = read_table(args.rs, ["unit", "rs"], "am")
     settings, model, manifest, split, n_units = _ablation_inputs(args)
     table = cumulative_table(model, split, args.layer, layer_scores(selectivity, rs, args.layer), n_units,

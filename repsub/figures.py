@@ -11,13 +11,11 @@ import pandas as pd  # noqa: E402
 from .rs import top_substitutes  # noqa: E402
 from .sheets import as_display  # noqa: E402
 
-METHOD_COLOURS = {"am": "tab:blue", "iam": "tab:orange"}
-ORDER_STYLES = {
-    "selectivity_high_to_low": ("tab:red", "-"),
-    "selectivity_low_to_high": ("tab:red", "--"),
-    "rs_high_to_low": ("tab:blue", "-"),
-    "rs_low_to_high": ("tab:blue", "--"),
-}
+METHOD_COLOURS = {"am": "tab:blue", "iam": "tab:orange", "noise": "tab:gray", "top_image": "tab:green"}
+SCORE_COLOURS = {"selectivity": "tab:red", "rs": "tab:blue", "mean_activation": "tab:green",
+                 "weight_norm": "tab:purple"}
+ORDER_STYLES = {f"{score}_{direction}": (colour, style) for score, colour in SCORE_COLOURS.items()
+                for direction, style in (("high_to_low", "-"), ("low_to_high", "--"))}
 
 
 def _grid(n_panels, width=3.2, height=2.8, columns=None):
@@ -105,7 +103,8 @@ def ablation_scatter(units: pd.DataFrame, title: str):
 
 
 def cumulative_curves(cumulative: pd.DataFrame, title: str):
-    """Accuracy as growing fractions of a layer are ablated, one panel per layer."""
+    """Accuracy as growing fractions of a layer are ablated, one panel per layer; bands span
+    the repeats (random orders, and the tie-breaks of orders whose scores tie)."""
     layers = list(dict.fromkeys(cumulative.layer))
     figure, axes = _grid(len(layers))
     for ax, layer in zip(axes, layers):
@@ -114,8 +113,11 @@ def cumulative_curves(cumulative: pd.DataFrame, title: str):
         ax.plot(randoms.mean().index, 100 * randoms.mean(), color="black", label="random")
         ax.fill_between(randoms.mean().index, 100 * randoms.min(), 100 * randoms.max(), color="black", alpha=0.15)
         for order, (colour, style) in ORDER_STYLES.items():
-            curve = data[data.order == order].groupby("fraction").accuracy.mean()
+            repeats = data[data.order == order].groupby("fraction").accuracy
+            curve = repeats.mean()
             ax.plot(curve.index, 100 * curve, color=colour, linestyle=style, label=order.replace("_", " "))
+            if data[data.order == order].repeat.nunique() > 1:
+                ax.fill_between(curve.index, 100 * repeats.min(), 100 * repeats.max(), color=colour, alpha=0.1)
         ax.set(title=layer, xlabel="fraction of units ablated", ylabel="test accuracy (%)", ylim=(0, 100))
     axes[0].legend(fontsize=6)
     figure.suptitle(title)

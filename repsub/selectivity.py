@@ -1,9 +1,14 @@
-"""Class selectivity (Morcos et al. 2018) from class-conditional mean activations."""
+"""Class selectivity (Morcos et al. 2018) from class-conditional mean activations, and
+two magnitude scores beside it (mean activation, incoming weight norm): a unit that is
+weak everywhere also scores a high RS on its own image and matters little when ablated,
+so every verdict about RS is checked against magnitude (docs/CHOICES.md)."""
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm
+
+from torch import nn
 
 from .models import all_layer_activations, unit_activations
 
@@ -40,7 +45,25 @@ def selectivity_index(means: np.ndarray):
     return selectivity, mu_max, mu_rest, preferred, dead
 
 
-def selectivity_table(means_by_layer: dict, counts: np.ndarray, classes) -> pd.DataFrame:
+@torch.no_grad()
+def weight_norms(model) -> dict:
+    """Per layer, each unit's L2 norm of incoming weights (the last conv or linear map of its
+    block), times the scale |gamma| / sqrt(var + eps) of a BatchNorm that follows it."""
+    norms = {}
+    for layer in model.layers:
+        modules = list(model.blocks[layer].modules())
+        index = max(i for i, m in enumerate(modules) if isinstance(m, (nn.Conv2d, nn.Linear)))
+        weight = modules[index].weight
+        norm = weight.flatten(1).double().norm(dim=1)
+        batch_norms = [m for m in modules[index + 1:] if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+        if batch_norms:
+            bn = batch_norms[0]
+            norm = norm * (bn.weight.double().abs() / (bn.running_var.double() + bn.eps).sqrt())
+        norms[layer] = norm.cpu().numpy()
+    return norms
+
+
+def selectivity_table(means_by_layer: dict, counts: np.ndarray, classes, norms: dict) -> pd.DataFrame:
     frames = []
     weights = counts / counts.sum()
     for layer, means in means_by_layer.items():
@@ -53,6 +76,7 @@ def selectivity_table(means_by_layer: dict, counts: np.ndarray, classes) -> pd.D
             "mu_rest": mu_rest,
             "preferred_class": np.asarray(classes)[preferred],
             "mean_activation": weights @ means,
+            "weight_norm": norms[layer],
             "dead": dead,
         }))
     return pd.concat(frames, ignore_index=True)

@@ -10,6 +10,10 @@ from dataclasses import asdict, dataclass, fields
 
 from .errors import UserError
 
+# How a unit's image is made for RS: optimised (AM, IAM), the starting noise, or the
+# evaluation image that excites it most (repsub.baselines).
+METHODS = ("am", "iam", "noise", "top_image")
+
 
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
@@ -117,12 +121,13 @@ class AblationSettings(Settings):
     masks_per_pass: int = 16
     fractions: tuple = (0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
     random_repeats: int = 5
+    tie_repeats: int = 5  # seeded tie-breaks of an order whose scores tie (runs once without ties)
     seed: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "fractions", tuple(self.fractions))  # JSON gives a list
         self._integers(1, "max_images", optional=True)
-        self._integers(1, "masks_per_pass", "random_repeats")
+        self._integers(1, "masks_per_pass", "random_repeats", "tie_repeats")
         self._integers(0, "seed")
         if len(self.fractions) < 2 or not all(
                 isinstance(f, (int, float)) and not isinstance(f, bool) and 0 <= f <= 1 for f in self.fractions):

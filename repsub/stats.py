@@ -1,4 +1,9 @@
-"""Per-unit tables merged per run, and the Spearman statistics behind the figures."""
+"""Per-unit tables merged per run, and the Spearman statistics behind the figures and claims.
+
+Beside the plain correlations, each layer gets partial Spearman correlations that hold
+the unit's mean activation fixed: RS and ablation effects both follow a unit's
+magnitude, so a verdict about RS must survive that control (docs/CHOICES.md).
+"""
 
 import warnings
 
@@ -7,19 +12,32 @@ import pandas as pd
 
 from .errors import UserError
 from .io import read_table
+from .settings import METHODS
 
-SELECTIVITY_COLUMNS = ["layer", "unit", "selectivity", "dead"]
-STATS_COLUMNS = ["dataset", "model", "seed", "depth", "layer", "statistic", "x", "y", "n", "value", "ci_low",
-                 "ci_high", "p"]
+SELECTIVITY_COLUMNS = ["layer", "unit", "selectivity", "mean_activation", "weight_norm", "dead"]
+STATS_COLUMNS = ["dataset", "model", "seed", "depth", "layer", "statistic", "x", "y", "covariate", "n", "value",
+                 "ci_low", "ci_high", "p"]
+MAGNITUDE = "mean_activation"  # the covariate of the partial correlations
+RS_COLUMNS = tuple(f"rs_{m}" for m in METHODS)
 
-CORRELATIONS = (
-    ("selectivity", "rs_am"),
-    ("selectivity", "rs_iam"),
-    ("selectivity", "accuracy_drop"),
-    ("rs_am", "accuracy_drop"),
-    ("rs_iam", "accuracy_drop"),
-)
-DESCRIBED = ("selectivity", "rs_am", "rs_iam", "accuracy_drop")
+
+def correlations(columns):
+    """The (x, y) pairs of plain Spearman rows: selectivity and ablation against each RS,
+    and magnitude against RS and ablation."""
+    rs = [c for c in RS_COLUMNS if c in columns]
+    magnitude = [(MAGNITUDE, c) for c in rs] + [(MAGNITUDE, "accuracy_drop")] if MAGNITUDE in columns else []
+    return [("selectivity", c) for c in rs] + [("selectivity", "accuracy_drop")] + [(c, "accuracy_drop") for c in rs] \
+        + magnitude
+
+
+def partial_correlations(columns):
+    """The (x, y) pairs of partial Spearman rows, each with MAGNITUDE held fixed."""
+    rs = [c for c in RS_COLUMNS if c in columns]
+    return [("selectivity", c) for c in rs] + [(c, "accuracy_drop") for c in rs] if MAGNITUDE in columns else []
+
+
+def described(columns):
+    return [c for c in ("selectivity", *RS_COLUMNS, "accuracy_drop", MAGNITUDE, "weight_norm") if c in columns]
 
 
 def unit_table(tables, dataset, model, layers, methods) -> pd.DataFrame:
@@ -30,7 +48,7 @@ def unit_table(tables, dataset, model, layers, methods) -> pd.DataFrame:
     for seed in dict.fromkeys(t.seed for t in tables):
         selectivity = read_table(path["selectivity", seed, None, None], SELECTIVITY_COLUMNS, "selectivity")
         for layer in layers:
-            units = selectivity[selectivity.layer == layer][["unit", "selectivity", "dead"]]
+            units = selectivity[selectivity.layer == layer][SELECTIVITY_COLUMNS[1:]]
             if units.empty:
                 raise UserError(f"{path['selectivity', seed, None, None]} has no units of layer {layer}; rerun the "
                                 f"selectivity step of this checkpoint")
@@ -51,12 +69,16 @@ def unit_table(tables, dataset, model, layers, methods) -> pd.DataFrame:
     return table
 
 
+def _no_spread(*columns):
+    return any(np.ptp(c) == 0 for c in columns)
+
+
 def spearman(x, y):
     """n, r, 95% CI and p of a Spearman correlation (pingouin); NaN where undefined."""
     import pingouin
 
     n = len(x)
-    if n < 4 or np.ptp(x) == 0 or np.ptp(y) == 0:
+    if n < 4 or _no_spread(x, y):
         return {"n": n, "r": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -65,29 +87,46 @@ def spearman(x, y):
     return {"n": n, "r": result["r"], "ci_low": low, "ci_high": high, "p": result["p_val"]}
 
 
+def partial_spearman(x, y, covariate):
+    """n, r, 95% CI and p of the Spearman correlation of x and y with ``covariate`` held fixed
+    (pingouin.partial_corr); the Fisher-z interval uses n - 1 for the one covariate."""
+    import pingouin
+
+    n = len(x)
+    if n < 5 or _no_spread(x, y, covariate):
+        return {"n": n, "r": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan}
+    data = pd.DataFrame({"x": x, "y": y, "z": covariate})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = pingouin.partial_corr(data, x="x", y="y", covar="z", method="spearman").iloc[0]
+        low, high = pingouin.compute_esci(stat=result["r"], nx=n - 1, ny=n - 1, eftype="r", decimals=6)
+    return {"n": n, "r": result["r"], "ci_low": low, "ci_high": high, "p": result["p_val"]}
+
+
 def layer_statistics(units: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, model, seed, layer): Spearman rows for each pair in CORRELATIONS and
-    descriptive rows (mean, std, fraction of zeros) for each column in DESCRIBED.
-    Dead units are excluded and counted in ``n_excluded``."""
+    """Per (dataset, model, seed, layer): Spearman rows (plain and with MAGNITUDE held fixed)
+    and descriptive rows (mean, std, fraction of zeros). Dead units are excluded and
+    counted in ``n_excluded``."""
     rows = []
     keys = ["dataset", "model", "seed", "depth", "layer"]
     for key, group in units.groupby(keys, sort=True):
         base = dict(zip(keys, key))
         alive = group[~group["dead"].astype(bool)]
-        for x, y in CORRELATIONS:
-            if x not in group or y not in group:
-                continue
+        excluded = int(len(group) - len(alive))
+        for x, y in correlations(group.columns):
             pair = alive[[x, y]].dropna()
-            rows.append({**base, "statistic": "spearman", "x": x, "y": y,
-                         "n_excluded": int(len(group) - len(alive)), **spearman(pair[x].to_numpy(), pair[y].to_numpy())})
-        for column in DESCRIBED:
-            if column not in group:
-                continue
+            rows.append({**base, "statistic": "spearman", "x": x, "y": y, "covariate": "", "n_excluded": excluded,
+                         **spearman(pair[x].to_numpy(), pair[y].to_numpy())})
+        for x, y in partial_correlations(group.columns):
+            triple = alive[[x, y, MAGNITUDE]].dropna()
+            rows.append({**base, "statistic": "partial_spearman", "x": x, "y": y, "covariate": MAGNITUDE,
+                         "n_excluded": excluded, **partial_spearman(*(triple[c].to_numpy() for c in (x, y, MAGNITUDE)))})
+        for column in described(group.columns):
             values = alive[column].dropna()
             for name, value in (("mean", values.mean()), ("std", values.std(ddof=0)),
                                 ("fraction_zero", (values == 0).mean())):
-                rows.append({**base, "statistic": name, "x": column, "y": "", "n": len(values),
-                             "n_excluded": int(len(group) - len(alive)), "r": value})
+                rows.append({**base, "statistic": name, "x": column, "y": "", "covariate": "", "n": len(values),
+                             "n_excluded": excluded, "r": value})
     return pd.DataFrame(rows).rename(columns={"r": "value"})
 
 
@@ -96,8 +135,8 @@ def pool_seeds(stats: pd.DataFrame) -> pd.DataFrame:
     spread (sd) and a t-based 95% interval; with one seed, that seed's own CI and p."""
     from scipy import stats as scipy_stats
 
-    keys = ["dataset", "model", "depth", "layer", "statistic", "x", "y"]
-    per_seed = stats.assign(seed=stats["seed"].astype(str))
+    keys = ["dataset", "model", "depth", "layer", "statistic", "x", "y", "covariate"]
+    per_seed = stats.assign(seed=stats["seed"].astype(str), covariate=stats["covariate"].fillna(""))
     rows = []
     for key, group in per_seed.groupby(keys, sort=True):
         row = dict(zip(keys, key), seed="pooled", n_seeds=len(group), n=group["n"].sum(),

@@ -90,7 +90,7 @@ def figures_command(args):
     save(figures.ablation_scatter(seed_units, f"{name}, seed {seed}: single-unit ablation"),
          "ablation_drop_vs_scores")
     cumulative = pd.concat([read_table(layout.cumulative(args.results, args.dataset, args.model, s, layer),
-                                       ["layer", "order", "fraction", "accuracy"], "cumulative")
+                                       ["layer", "order", "repeat", "fraction", "accuracy"], "cumulative")
                             for s in args.seeds for layer in args.layers])
     save(figures.cumulative_curves(cumulative, f"{name}: cumulative ablation (all seeds)"), "cumulative_ablation")
     metrics = {s: read_table(layout.metrics(args.results, args.dataset, args.model, s),

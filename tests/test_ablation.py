@@ -54,12 +54,36 @@ def test_single_unit_table_reports_drops_against_the_intact_model():
 
 
 def test_orders_and_cumulative_masks():
-    scores = pd.DataFrame({"unit": [0, 1, 2, 3], "selectivity": [0.1, np.nan, 0.9, 0.5], "rs": [0.0, 0.5, 0.25, np.nan]})
-    orders = ablation_orders(scores, 4, random_repeats=2, seed=0)
+    scores = pd.DataFrame({"unit": [0, 1, 2, 3], "selectivity": [0.1, np.nan, 0.9, 0.5],
+                           "rs": [0.0, 0.5, 0.25, np.nan], "mean_activation": [3.0, 0.5, 2.0, 1.0],
+                           "weight_norm": [1.0, 2.0, 3.0, 4.0]})
+    orders = ablation_orders(scores, 4, random_repeats=2, seed=0, tie_repeats=3)
     assert orders[("selectivity_high_to_low", 0)].tolist() == [2, 3, 0, 1]  # dead unit last
     assert orders[("selectivity_low_to_high", 0)].tolist() == [0, 3, 2, 1]
     assert orders[("rs_high_to_low", 0)].tolist() == [1, 2, 0, 3]
+    assert orders[("mean_activation_high_to_low", 0)].tolist() == [0, 2, 3, 1]
+    assert orders[("weight_norm_low_to_high", 0)].tolist() == [0, 1, 2, 3]
+    assert ("weight_norm_low_to_high", 1) not in orders  # no ties: one order
     assert sorted(orders[("random", 1)].tolist()) == [0, 1, 2, 3]
     keys, masks = cumulative_masks({("x", 0): np.array([2, 0, 1, 3])}, 4, [0, 0.5, 1])
     assert keys.n_ablated.tolist() == [0, 2, 4]
     assert masks.tolist() == [[1, 1, 1, 1], [0, 1, 0, 1], [0, 0, 0, 0]]
+
+
+def test_tied_scores_are_broken_by_seeded_repeats_never_by_unit_index():
+    """RS takes few values: 30 units share RS 0 and 20 share 0.5. Each repeat is a permutation
+    that is monotone in RS, the repeats differ from each other, and the same seed repeats them."""
+    rs = np.array([0.0] * 30 + [0.5] * 20 + [0.25] * 10)
+    scores = pd.DataFrame({"unit": np.arange(60), "rs": rs, "selectivity": np.linspace(0, 1, 60),
+                           "mean_activation": np.arange(60.0), "weight_norm": np.arange(60.0)})
+    orders = ablation_orders(scores, 60, random_repeats=1, seed=7, tie_repeats=4)
+    repeats = [orders[("rs_high_to_low", r)] for r in range(4)]
+    assert ("rs_high_to_low", 4) not in orders
+    for order in repeats:
+        assert sorted(order.tolist()) == list(range(60))
+        assert (np.diff(rs[order]) <= 0).all()  # high to low, ties anywhere within their block
+    assert len({tuple(order) for order in repeats}) == 4
+    assert not any((order[:20] == np.arange(30, 50)).all() for order in repeats)  # not in unit order
+    again = ablation_orders(scores, 60, random_repeats=1, seed=7, tie_repeats=4)
+    assert all((again[("rs_high_to_low", r)] == repeats[r]).all() for r in range(4))
+    assert ("selectivity_high_to_low", 1) not in orders  # distinct scores: one order

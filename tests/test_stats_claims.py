@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from repsub.claims import NOT_REPRODUCED, REPRODUCED, claims_table
-from repsub.stats import layer_statistics, pool_seeds, spearman
+from repsub.stats import layer_statistics, partial_spearman, pool_seeds, spearman
 
 
 def test_spearman_reports_n_r_ci_and_p():
@@ -13,6 +13,24 @@ def test_spearman_reports_n_r_ci_and_p():
     result = spearman(x, np.r_[x[:10], x[:10]])
     assert result["ci_low"] < result["r"] < result["ci_high"] and 0 < result["p"] < 1
     assert np.isnan(spearman(x, np.ones(20))["r"])  # constant input: undefined, not an error
+
+
+def test_partial_spearman_equals_the_correlation_of_rank_residuals():
+    """By hand: rank x, y and z, take the residuals of x's and y's ranks regressed on z's,
+    and correlate the residuals."""
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=40)
+    x, y = z + rng.normal(size=40), z ** 3 + rng.normal(size=40)
+    rx, ry, rz = rankdata(x), rankdata(y), rankdata(z)
+    design = np.column_stack([np.ones(40), rz])
+    residual = [r - design @ np.linalg.lstsq(design, r, rcond=None)[0] for r in (rx, ry)]
+    expected = np.corrcoef(*residual)[0, 1]
+    result = partial_spearman(x, y, z)
+    assert result["r"] == pytest.approx(expected, abs=1e-12) and result["n"] == 40
+    assert result["ci_low"] < result["r"] < result["ci_high"]
+    assert abs(result["r"]) < abs(spearman(x, y)["r"])  # much of the plain correlation came through z
 
 
 def synthetic_units(r_sign, seeds=(0,), n=60):
@@ -27,6 +45,7 @@ def synthetic_units(r_sign, seeds=(0,), n=60):
                 "dataset": "d", "model": "shallow_cnn", "seed": seed, "depth": depth, "layer": layer,
                 "unit": np.arange(n), "selectivity": selectivity, "dead": np.arange(n) < 2,
                 "rs_am": rs, "rs_iam": rs * 0.9, "accuracy_drop": -r_sign * rs + noise,
+                "mean_activation": rng.uniform(0, 1, n),
             }))
     return pd.concat(rows, ignore_index=True)
 
@@ -63,10 +82,33 @@ def test_claims_follow_the_data_both_ways():
     assert positive[iam_below] == REPRODUCED
     e1 = [k for k in positive.index if k[0] == "E1"][0]
     assert positive[e1] == REPRODUCED and negative[e1] == NOT_REPRODUCED
+    e3 = [k for k in positive.index if k[0] == "E3"][0]  # magnitude is noise here: E3 follows E1
+    assert positive[e3] == REPRODUCED and negative[e3] == NOT_REPRODUCED
+
+
+def test_e3_fails_when_magnitude_explains_the_rs_effect():
+    """Both RS and the accuracy drop follow mean activation alone: E1 looks reproduced, but
+    with mean activation held fixed nothing is left, and E3 says so."""
+    units = synthetic_units(+1)
+    rng = np.random.default_rng(1)
+    units["mean_activation"] = rng.normal(0, 1, len(units))
+    units["rs_iam"] = -units.mean_activation + rng.normal(0, 0.5, len(units))
+    units["accuracy_drop"] = units.mean_activation + rng.normal(0, 0.5, len(units))
+    claims = verdicts(units)
+    assert claims[[k for k in claims.index if k[0] == "E1"][0]] == REPRODUCED
+    assert claims[[k for k in claims.index if k[0] == "E3"][0]] == NOT_REPRODUCED
+
+
+def test_partial_rows_name_their_covariate_and_pool_over_seeds():
+    stats = pool_seeds(layer_statistics(synthetic_units(+1, seeds=(0, 1))))
+    partial = stats[stats.statistic == "partial_spearman"]
+    assert set(zip(partial.x, partial.y)) == {("selectivity", "rs_am"), ("selectivity", "rs_iam"),
+                                              ("rs_am", "accuracy_drop"), ("rs_iam", "accuracy_drop")}
+    assert set(partial.covariate) == {"mean_activation"} and set(partial.seed) == {"0", "1", "pooled"}
 
 
 def test_every_claim_row_states_its_rule_and_values():
     claims = claims_table(pool_seeds(layer_statistics(synthetic_units(+1))))
-    assert {"C1", "C2", "C3", "C4", "E1", "E2"} <= set(claims.claim_id)
+    assert {"C1", "C2", "C3", "C4", "E1", "E2", "E3"} <= set(claims.claim_id)
     assert claims.rule.str.len().min() > 40 and claims["values"].str.len().min() > 5
     assert set(claims.verdict) <= {"reproduced", "not reproduced", "inconclusive"}

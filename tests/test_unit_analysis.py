@@ -7,9 +7,10 @@ import torch
 from repsub.am import maximise_layer, select_units, starting_noise
 from repsub.settings import AMSettings
 from repsub.errors import UserError
+from repsub.io import read_json
 from repsub.models import build_model, unit_activations
 from repsub.rs import rs_table, top_substitutes
-from repsub.selectivity import class_means, selectivity_index, selectivity_table
+from repsub.selectivity import class_means, selectivity_index, selectivity_table, weight_norms
 
 
 def test_selectivity_known_answers():
@@ -42,10 +43,28 @@ def test_class_means_match_a_direct_computation(digits_manifest):
     expected = np.stack([acts[labels == c].mean(0) for c in range(10)])
     np.testing.assert_allclose(means["conv3"], expected, rtol=1e-9, atol=1e-12)
     assert counts.sum() == len(test)
-    table = selectivity_table(means, counts, manifest["classes"])
+    table = selectivity_table(means, counts, manifest["classes"], weight_norms(model))
     assert set(table.columns) >= {"layer", "unit", "selectivity", "mu_max", "mu_rest", "preferred_class",
-                                  "mean_activation", "dead"}
+                                  "mean_activation", "weight_norm", "dead"}
     assert len(table) == 64 + 64 + 128 + 128 + 256
+
+
+def test_weight_norm_folds_in_batch_norm_scale(digits_manifest):
+    """conv2's norm by hand: the conv kernel's L2 norm per output channel, times |gamma| /
+    sqrt(running var + eps) of the BatchNorm after it; fc1 (no BatchNorm) is the plain norm."""
+    manifest = read_json(digits_manifest)
+    model = build_model("shallow_cnn", manifest["image_shape"], 10, manifest["mean"], manifest["std"]).eval()
+    block = model.blocks["conv2"]
+    conv, bn = block[0], block[1]
+    with torch.no_grad():
+        bn.weight.uniform_(-2, 2)
+        bn.running_var.uniform_(0.5, 3)
+    norms = weight_norms(model)
+    expected = [float(conv.weight[c].double().pow(2).sum().sqrt() * abs(bn.weight[c].double())
+                      / (bn.running_var[c].double() + bn.eps).sqrt()) for c in range(conv.out_channels)]
+    np.testing.assert_allclose(norms["conv2"], expected, rtol=1e-12)
+    fc = [m for m in model.blocks["fc1"] if isinstance(m, torch.nn.Linear)][0]
+    np.testing.assert_allclose(norms["fc1"], fc.weight.double().norm(dim=1).detach().numpy(), rtol=1e-12)
 
 
 def test_rs_on_a_hand_built_layer():
@@ -136,3 +155,42 @@ def test_non_finite_objective_names_unit_and_step():
         model.blocks["fc1"][2].weight[5] = float("nan")
     with pytest.raises(UserError, match="AM of fc1 unit 5 became non-finite at step 0"):
         maximise_layer(model, "fc1", np.array([5]), "am", SETTINGS, (1, 8, 8), "cpu")
+
+
+def test_noise_rs_is_rs_on_the_starting_noise(digits_manifest):
+    """By hand: every unit's activation on the unit's own starting noise image, then the
+    fraction of the layer's units responding strictly more than the unit."""
+    from repsub.baselines import noise_baseline
+
+    manifest = read_json(digits_manifest)
+    model = build_model("shallow_cnn", manifest["image_shape"], 10, manifest["mean"], manifest["std"]).eval()
+    units = np.array([1, 5, 9, 40])
+    settings = AMSettings(noise_seed=4, chunk_size=3)
+    images, substitution, trace = noise_baseline(model, "conv2", units, settings, manifest["image_shape"], "cpu")
+    noise = starting_noise(units, manifest["image_shape"], 4)
+    assert torch.equal(images, noise)
+    with torch.no_grad():
+        acts = unit_activations(model.forward_to(noise, "conv2")).numpy()
+    expected = [(acts[k] > acts[k, unit]).sum() / acts.shape[1] for k, unit in enumerate(units)]
+    np.testing.assert_allclose(substitution.numpy(), acts, rtol=1e-6)
+    assert rs_table(substitution.numpy(), units, "conv2", "noise").rs.tolist() == expected
+    assert trace.step.tolist() == [0] * 4
+
+
+def test_top_image_is_the_arg_max_image(digits_manifest):
+    from repsub.baselines import top_image_baseline
+    from repsub.data import load_split
+
+    manifest = read_json(digits_manifest)
+    model = build_model("shallow_cnn", manifest["image_shape"], 10, manifest["mean"], manifest["std"]).eval()
+    split = load_split(digits_manifest, "test")
+    units = np.array([0, 3, 17])
+    images, substitution, trace = top_image_baseline(model, "conv3", units, AMSettings(), split, 64, "cpu")
+    pixels = split.images.float() / 255
+    with torch.no_grad():
+        acts = unit_activations(model.forward_to(pixels, "conv3")).numpy()
+    best = acts[:, units].argmax(0)
+    assert trace.image_index.tolist() == best.tolist()
+    assert torch.equal(images, pixels[best])
+    np.testing.assert_allclose(trace.objective, acts[best, units], rtol=1e-5)
+    np.testing.assert_allclose(substitution.numpy(), acts[best], rtol=1e-5, atol=1e-6)

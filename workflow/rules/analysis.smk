@@ -79,10 +79,13 @@ rule activation_maximisation:
         **torch_job(8000, 120, JOBS["threads"]),
     params:
         settings=stage_settings("am", exclude=("methods",)),
+        split=config["analysis"]["split"],
+        batch_size=config["analysis"]["batch_size"],
         device=config["device"],
     shell:
         "python -m repsub am --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
         " --layer {wildcards.layer:q} --method {wildcards.method:q} --settings {params.settings:q}"
+        " --split {params.split:q} --batch-size {params.batch_size:q}"
         " --images {output.images:q} --units {output.units:q}"
         " --substitution {output.substitution:q} --trace {output.trace:q} --rs {output.rs:q}"
         " --sheet {output.sheet:q} --device {params.device:q} --threads {threads:q} > {log:q} 2>&1"

@@ -190,4 +190,4 @@ wildcard_constraints:
     trainable=r"mlp|shallow_cnn|vgg16",
     seed=r"\d+",
     layer=r"(conv|fc)\d+",
-    method=r"am|iam",
+    method=r"am|iam|noise|top_image",

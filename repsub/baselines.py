@@ -1,0 +1,56 @@
+"""RS without activation maximisation: two baselines beside AM and IAM.
+
+``noise`` measures RS on each unit's starting noise image, before any
+optimisation: the RS that noise alone gives, a null for AM's. ``top_image``
+measures RS on the evaluation image that excites the unit most: a natural image
+instead of a synthetic one, as feature-visualisation work compares them. Both
+write the same files as AM (images, substitution matrix, a one-step trace), so
+statistics and claims treat them alike.
+"""
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from .am import layer_activations, objective, starting_noise, substitution_matrix
+from .settings import AMSettings
+
+
+@torch.no_grad()
+def noise_baseline(model, layer, units, settings: AMSettings, image_shape, device):
+    """Each unit's starting noise image (as AM starts from), its substitution matrix and its
+    AM objective at step 0."""
+    model = model.eval().to(device)
+    images = starting_noise(units, image_shape, settings.noise_seed)
+    substitution = substitution_matrix(model, images, layer, settings, device)
+    start = torch.cat([
+        objective(layer_activations(model, images[s : s + settings.chunk_size].to(device), layer, settings.optimise),
+                  torch.as_tensor(units[s : s + settings.chunk_size], device=device), "am").cpu()
+        for s in range(0, len(units), settings.chunk_size)
+    ])
+    return images, substitution, pd.DataFrame({"step": 0, "unit": units, "objective": start.numpy()})
+
+
+@torch.no_grad()
+def top_image_baseline(model, layer, units, settings: AMSettings, split, batch_size, device):
+    """For each unit, the image of ``split`` on which its ``settings.compare`` activation is
+    largest (the first such image on ties), its substitution matrix, and that activation."""
+    model = model.eval().to(device)
+    unit_index = torch.as_tensor(units, device=device)
+    best = torch.full((len(units),), -torch.inf, dtype=torch.float64, device=device)
+    where = torch.zeros(len(units), dtype=torch.int64, device=device)
+    offset = 0
+    for images, _ in tqdm(split.batches(batch_size, device), desc=f"top images {layer}",
+                          total=-(-len(split) // batch_size), mininterval=5):
+        acts = layer_activations(model, images, layer, settings.compare)[:, unit_index].double()
+        value, index = acts.max(0)
+        better = value > best
+        best, where = torch.where(better, value, best), torch.where(better, index + offset, where)
+        offset += len(images)
+    chosen = split.subset(where.cpu())
+    images = torch.cat([x.cpu() for x, _ in chosen.batches(batch_size)])
+    substitution = substitution_matrix(model, images, layer, settings, device)
+    trace = pd.DataFrame({"step": 0, "unit": units, "objective": best.cpu().numpy(),
+                          "image_index": where.cpu().numpy().astype(np.int64)})
+    return images, substitution, trace
