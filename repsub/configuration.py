@@ -61,6 +61,10 @@ def check_run(index, run, datasets):
     if unknown:
         raise UserError(f"{key}.layers: {run['model']} has no layer {', '.join(map(repr, unknown))}; its layers "
                         f"are {', '.join(known)}")
+    weights = run.get("model_options", {}).get("weights")
+    if weights and str(weights).endswith(WEIGHT_FILE_SUFFIXES) and not Path(weights).is_file():
+        raise UserError(f"{key}.model_options.weights: file {weights} does not exist; fix the path, or give a "
+                        f"torchvision weights name such as IMAGENET1K_V1")
     if run["model"] in TRAINABLE and "train" not in run:
         raise UserError(f"{key}: {run['model']} on {run['dataset']} needs a train: block")
 

@@ -8,7 +8,6 @@ package, and the imports reachable from each rule's command are all in its env.
 import ast
 import re
 import sys
-from pathlib import Path
 
 import pytest
 import yaml

@@ -20,12 +20,12 @@ from test_workflow import snakemake
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 
 
-def slurm_study_config(workdir):
+def slurm_study_config(workdir, cifar_root):
     """The tiny study on a tiny CIFAR-10 folder that the download rule lists (it is there, so
-    nothing is fetched), cut to one model and two layers: each job waits for the scheduler."""
+    nothing is fetched), cut to one model and two layers: each job waits for the scheduler.
+    Both runs read the same folder, so that their manifests (which name it) agree."""
     config = tiny_config(workdir / "results")
-    write_cifar_batches(workdir / "cifar")
-    config["datasets"] = {"cifar": {"source": "cifar10", "root": str(workdir / "cifar"), "download": True}}
+    config["datasets"] = {"cifar": {"source": "cifar10", "root": str(cifar_root), "download": True}}
     config["runs"] = [{**config["runs"][1], "dataset": "cifar", "layers": ["conv2", "fc1"]}]
     return config
 
@@ -74,9 +74,10 @@ def test_torch_jobs_hold_a_gpu_with_a_cpu_share_on_one_gpu_partition(tmp_path):
 
 def test_tiny_study_on_slurm_equals_a_local_run(slurm_cluster, tmp_path):
     local, cluster = tmp_path / "local", tmp_path / "cluster"
+    write_cifar_batches(tmp_path / "cifar")
     for workdir in (local, cluster):
         workdir.mkdir()
-        write_config(workdir / "study.json", slurm_study_config(workdir))
+        write_config(workdir / "study.json", slurm_study_config(workdir, tmp_path / "cifar"))
     snakemake(local, "--cores", "2", "--configfile", str(local / "study.json"))
 
     snakemake(cluster, "--profile", str(site_profile(tmp_path / "site")), "--workflow-profile",

@@ -81,6 +81,9 @@ def with_image_folder(config, root):
     (lambda c: c["datasets"].update(images={"source": "imagefolder"}), "datasets.images.root is missing"),
     (lambda c: with_image_folder(c, "no/such/folder"), "datasets.images.root: folder no/such/folder does not exist"),
     (lambda c: c["runs"][0].update(dataset="nowhere"), "runs[0].dataset: data set 'nowhere' is not defined"),
+    (lambda c: c["runs"].append({"dataset": "digits", "model": "vgg16_imagenet", "seeds": [0],
+                                 "model_options": {"weights": "nowhere.pth"}}),
+     "runs[2].model_options.weights: file nowhere.pth does not exist"),
 ])
 def test_config_errors_stop_the_dag_with_one_sentence_naming_the_key(tmp_path, change, message):
     config = tiny_config(tmp_path / "results")

@@ -11,7 +11,12 @@ shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(workflow.basedi
 
 from repsub import layout
 from repsub.architectures import layer_names
-from repsub.configuration import active_runs, downloads_cifar10, weights_to_download
+from repsub.configuration import (
+    WEIGHT_FILE_SUFFIXES,
+    active_runs,
+    downloads_cifar10,
+    weights_to_download,
+)
 from repsub.errors import UserError
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -110,7 +115,8 @@ def download_inputs(wildcards):
 
 
 def pretrained_weights(wildcards):
-    """The weights file a vgg16_imagenet run reads: fetched by download_weights, or as configured."""
+    """What a vgg16_imagenet run loads: the file download_weights fetched, or the configured
+    local file, or null (random weights)."""
     run = run_of(wildcards.dataset, "vgg16_imagenet")
     if weights_to_download(run):
         return str(layout.weights(RESULTS, wildcards.dataset))

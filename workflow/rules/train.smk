@@ -58,11 +58,11 @@ rule download_weights:
 rule pretrained_checkpoint:
     input:
         manifest=MANIFEST,
-        weights=lambda wc: (
-            [str(layout.weights(RESULTS, wc.dataset))]
-            if weights_to_download(run_of(wc.dataset, "vgg16_imagenet"))
-            else []
-        ),
+        weights=lambda wc: [
+            w
+            for w in [pretrained_weights(wc)]
+            if w and w.endswith(WEIGHT_FILE_SUFFIXES)
+        ],
     output:
         checkpoint=str(layout.checkpoint(RESULTS, DATASET, "vgg16_imagenet", SEED)),
         metrics=str(layout.metrics(RESULTS, DATASET, "vgg16_imagenet", SEED)),
