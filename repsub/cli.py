@@ -18,23 +18,20 @@ from .settings import METHODS
 INPUTS, OUTPUTS = "inputs", "outputs"
 
 
-def json_object(text):
-    """Parse a JSON object (config values are data, never code)."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({error.msg})") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("expected a JSON object such as '{\"epochs\": 10}'")
-    return value
-
-
 def json_value(text):
     """Parse a JSON value such as "IMAGENET1K_V1" or null (data, never code)."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise argparse.ArgumentTypeError(f"not valid JSON ({error.msg})") from None
+
+
+def json_object(text):
+    """Parse a JSON object (config values are data, never code)."""
+    value = json_value(text)
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object such as '{\"epochs\": 10}'")
+    return value
 
 
 def positive_int(text):
