@@ -9,7 +9,11 @@ min_version("9.0")
 report: "workflow/report/workflow.rst"
 
 
-configfile: "config.yaml"
+# The default study, unless --configfile names a preset: presets stand alone, so that
+# none inherits the default study's runs, variants or settings.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"

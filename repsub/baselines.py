@@ -18,14 +18,15 @@ from .settings import AMSettings
 
 
 @torch.no_grad()
-def noise_baseline(model, layer, units, settings: AMSettings, image_shape, device):
+def noise_baseline(model, layer, units, settings: AMSettings, image_shape, device, unit="spatial_mean"):
     """Each unit's starting noise image (as AM starts from), its substitution matrix and its
     AM objective at step 0."""
     model = model.eval().to(device)
     images = starting_noise(units, image_shape, settings.noise_seed)
-    substitution = substitution_matrix(model, images, layer, settings, device)
+    substitution = substitution_matrix(model, images, layer, settings, device, unit)
     start = torch.cat([
-        objective(layer_activations(model, images[s : s + settings.chunk_size].to(device), layer, settings.optimise),
+        objective(layer_activations(model, images[s : s + settings.chunk_size].to(device), layer, settings.optimise,
+                                    unit),
                   torch.as_tensor(units[s : s + settings.chunk_size], device=device), "am").cpu()
         for s in range(0, len(units), settings.chunk_size)
     ])
@@ -33,7 +34,7 @@ def noise_baseline(model, layer, units, settings: AMSettings, image_shape, devic
 
 
 @torch.no_grad()
-def top_image_baseline(model, layer, units, settings: AMSettings, split, batch_size, device):
+def top_image_baseline(model, layer, units, settings: AMSettings, split, batch_size, device, unit="spatial_mean"):
     """For each unit, the image of ``split`` on which its ``settings.compare`` activation is
     largest (the first such image on ties), its substitution matrix, and that activation."""
     model = model.eval().to(device)
@@ -43,14 +44,14 @@ def top_image_baseline(model, layer, units, settings: AMSettings, split, batch_s
     offset = 0
     for images, _ in tqdm(split.batches(batch_size, device), desc=f"top images {layer}",
                           total=-(-len(split) // batch_size), mininterval=5):
-        acts = layer_activations(model, images, layer, settings.compare)[:, unit_index].double()
+        acts = layer_activations(model, images, layer, settings.compare, unit)[:, unit_index].double()
         value, index = acts.max(0)
         better = value > best
         best, where = torch.where(better, value, best), torch.where(better, index + offset, where)
         offset += len(images)
     chosen = split.subset(where.cpu())
     images = torch.cat([x.cpu() for x, _ in chosen.batches(batch_size)])
-    substitution = substitution_matrix(model, images, layer, settings, device)
+    substitution = substitution_matrix(model, images, layer, settings, device, unit)
     trace = pd.DataFrame({"step": 0, "unit": units, "objective": best.cpu().numpy(),
                           "image_index": where.cpu().numpy().astype(np.int64)})
     return images, substitution, trace

@@ -29,33 +29,42 @@ def _with_ci(rows):
 
 
 def _majority_sign(rows, sign):
-    """Verdict for 'r has this sign': CI on that side of 0 in most layers / in none."""
-    side = rows.ci_low > 0 if sign > 0 else rows.ci_high < 0
-    if len(rows) and side.sum() > len(rows) / 2:
-        return REPRODUCED
-    return NOT_REPRODUCED if side.sum() == 0 else INCONCLUSIVE
+    """Verdict for 'r has this sign' (CI on that side of 0 in most layers / in none) and the
+    count it rests on."""
+    defined = rows[rows.value.notna()]  # r is undefined where a score does not vary: no evidence either way
+    side = defined.ci_low > 0 if sign > 0 else defined.ci_high < 0
+    count = f"CI {'above' if sign > 0 else 'below'} 0 in {int(side.sum())} of {len(defined)} layers with a defined r"
+    if defined.empty:
+        return INCONCLUSIVE, count
+    if side.sum() > len(defined) / 2:
+        return REPRODUCED, count
+    return (NOT_REPRODUCED if side.sum() == 0 else INCONCLUSIVE), count
 
 
 def _correlation_claim(stats, claim_id, claim, x, y, sign, statistic="spearman"):
     direction = "above" if sign > 0 else "below"
     given = " | mean_activation" if statistic == "partial_spearman" else ""
     for (dataset, model), rows in _spearman(stats, x, y, statistic).groupby(["dataset", "model"], sort=True):
+        verdict, count = _majority_sign(rows, sign)
         yield {
             "claim_id": claim_id, "claim": claim, "dataset": dataset, "model": model,
             "statistic": f"{'partial ' if given else ''}Spearman r({x}, {y}{given}) per layer [95% CI], "
                          f"dead units excluded",
-            "values": _with_ci(rows), "verdict": _majority_sign(rows, sign),
-            "rule": f"reproduced if the 95% CI lies {direction} 0 in more than half of the layers; "
-                    f"not reproduced if in none; otherwise inconclusive",
+            "values": _with_ci(rows), "key_statistic": count, "verdict": verdict,
+            "rule": f"reproduced if the 95% CI lies {direction} 0 in more than half of the layers where r is "
+                    f"defined; not reproduced if in none; otherwise inconclusive (also where r is defined in no "
+                    f"layer)",
         }
 
 
 def fades_with_depth(stats):
     rule = ("reproduced if the first conv layer's CI lies above 0 and the last conv layer's r is below "
             "the first's; not reproduced if the first conv layer's r <= 0 or the last's r >= the first's; "
-            "otherwise inconclusive")
+            "otherwise inconclusive; tested where at least two conv layers were analysed")
     rows = _spearman(stats, "selectivity", "rs_iam")
     for (dataset, model), group in rows[rows.layer.str.startswith("conv")].groupby(["dataset", "model"], sort=True):
+        if len(group) < 2:
+            continue
         first, last = group.iloc[0], group.iloc[-1]
         if first.ci_low > 0 and last.value < first.value:
             verdict = REPRODUCED
@@ -66,7 +75,9 @@ def fades_with_depth(stats):
         yield {"claim_id": "C2", "claim": "The RS/selectivity correlation is positive in early conv layers "
                "and fades with depth", "dataset": dataset, "model": model,
                "statistic": "Spearman r(selectivity, rs_iam) per conv layer [95% CI]",
-               "values": _with_ci(group), "verdict": verdict, "rule": rule}
+               "values": _with_ci(group), "key_statistic": f"r {first.layer} {_fmt(first.value)}, "
+                                                           f"{last.layer} {_fmt(last.value)}",
+               "verdict": verdict, "rule": rule}
 
 
 def fc_before_classifier(stats):
@@ -88,6 +99,7 @@ def fc_before_classifier(stats):
                "statistic": "fraction of RS (IAM) = 0; mean selectivity of the layer vs the other layers",
                "values": f"{last.layer}: fraction RS=0 {_fmt(fraction_zero)}; mean selectivity "
                          f"{_fmt(last.value)} vs {_fmt(others)} in the other layers",
+               "key_statistic": f"RS=0 {_fmt(fraction_zero)}; selectivity {_fmt(last.value)} vs {_fmt(others)}",
                "verdict": verdict, "rule": rule}
 
 
@@ -103,7 +115,8 @@ def iam_below_am(stats):
         values = "; ".join(f"{r.layer} AM {_fmt(r.value_am)} IAM {_fmt(r.value_iam)}" for r in group.itertuples())
         yield {"claim_id": "C4", "claim": "IAM gives slightly lower RS than AM", "dataset": dataset,
                "model": model, "statistic": "mean RS per layer, AM vs IAM", "values": values,
-               "verdict": verdict, "rule": rule}
+               "key_statistic": f"IAM < AM in {int(lower)} of {len(group)} layers", "verdict": verdict,
+               "rule": rule}
 
 
 def mlp_low_diversity(stats):
@@ -111,17 +124,19 @@ def mlp_low_diversity(stats):
             "conv models on the same data; not reproduced if above; inconclusive without a conv model")
     spread = _described(stats, "std", "rs_iam")
     for dataset, group in spread.groupby("dataset", sort=True):
-        mlp = group[group.model == "mlp"]
-        if mlp.empty:
-            continue
-        conv = group[(group.model != "mlp") & group.layer.str.startswith("conv")]
-        mlp_sd, conv_sd = mlp.value.mean(), conv.value.mean() if len(conv) else np.nan
-        verdict = INCONCLUSIVE if np.isnan(conv_sd) else REPRODUCED if mlp_sd < conv_sd else NOT_REPRODUCED
-        yield {"claim_id": "C5", "claim": "The MLP shows little RS diversity", "dataset": dataset, "model": "mlp",
-               "statistic": "sd of RS (IAM) per layer, MLP vs conv layers of the conv models",
-               "values": f"MLP {'; '.join(f'{r.layer} {_fmt(r.value)}' for r in mlp.itertuples())}; "
-                         f"conv layers mean {_fmt(conv_sd)}",
-               "verdict": verdict, "rule": rule}
+        conv = group[(group.architecture != "mlp") & group.layer.str.startswith("conv")]
+        conv_sd = conv.value.mean() if len(conv) else np.nan
+        for model, mlp in group[group.architecture == "mlp"].groupby("model", sort=True):
+            mlp_sd = mlp.value.mean()
+            verdict = INCONCLUSIVE if np.isnan(conv_sd) else REPRODUCED if mlp_sd < conv_sd else NOT_REPRODUCED
+            yield {"claim_id": "C5", "claim": "The MLP shows little RS diversity", "dataset": dataset,
+                   "model": model, "statistic": "sd of RS (IAM) per layer, MLP vs conv layers of the conv models",
+                   "values": f"MLP {'; '.join(f'{r.layer} {_fmt(r.value)}' for r in mlp.itertuples())}; "
+                             f"conv layers mean {_fmt(conv_sd)}",
+                   "key_statistic": f"sd {_fmt(mlp_sd)} vs {_fmt(conv_sd)}", "verdict": verdict, "rule": rule}
+
+
+CLAIMS_COLUMNS = ["claim_id", "claim", "dataset", "model", "statistic", "values", "key_statistic", "verdict", "rule"]
 
 
 def claims_table(stats: pd.DataFrame) -> pd.DataFrame:
@@ -140,4 +155,4 @@ def claims_table(stats: pd.DataFrame) -> pd.DataFrame:
                             "unimportant with mean activation held fixed)", "rs_iam", "accuracy_drop", -1,
                             statistic="partial_spearman"),
     ]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=CLAIMS_COLUMNS)

@@ -13,6 +13,7 @@ import sys
 
 from . import commands, summary_commands
 from .errors import UserError
+from .architectures import LAYERS
 from .settings import METHODS
 
 INPUTS, OUTPUTS = "inputs", "outputs"
@@ -58,13 +59,14 @@ class Step:
         self.name, self.command, self.files = name, command, {INPUTS: [], OUTPUTS: []}
         self.more_outputs, self.reads_splits = more_outputs, reads_splits
 
-    def add_file(self, kind, flag, help_text, required=True):
-        self.parser.add_argument(flag, required=required, help=help_text)
+    def add_file(self, kind, flag, help_text, required=True, many=False):
+        self.parser.add_argument(flag, required=required, help=help_text, nargs="+" if many else None)
         self.files[kind].append(flag.lstrip("-").replace("-", "_"))
         return self
 
     def paths(self, args, kind):
-        return [getattr(args, dest) for dest in self.files[kind] if getattr(args, dest)]
+        values = [getattr(args, dest) for dest in self.files[kind] if getattr(args, dest)]
+        return [path for value in values for path in (value if isinstance(value, list) else [value])]
 
     def outputs(self, args):
         return [*self.paths(args, OUTPUTS), *(self.more_outputs(args) if self.more_outputs else [])]
@@ -85,6 +87,15 @@ def add_model_steps(sub):
         step.parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
         step.parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
         return step
+
+    def precision(step):
+        step.parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                                 help="of the optimisation loop: bf16 autocast, fp32, or auto (bf16 on CUDA and "
+                                      "on CPUs with native bf16); measuring always runs in fp32")
+
+    def unit(step):
+        step.parser.add_argument("--unit", default="spatial_mean", choices=("spatial_mean", "spatial_max"),
+                                 help="a conv unit's activation: its map's spatial mean (default) or max")
 
     def settings(step, what):
         step.parser.add_argument("--settings", type=json_object, default={},
@@ -112,6 +123,7 @@ def add_model_steps(sub):
     step.parser.add_argument("--model", required=True, help="mlp, shallow_cnn or vgg16")
     step.parser.add_argument("--seed", type=int, required=True)
     settings(step, "training")
+    precision(step)
     step.parser.add_argument("--model-options", type=json_object, default={}, help="model options as JSON")
     step.add_file(OUTPUTS, "--checkpoint", "checkpoint to write").add_file(OUTPUTS, "--metrics", "metrics CSV")
 
@@ -126,6 +138,7 @@ def add_model_steps(sub):
                        commands.selectivity_command, reads_splits=True))
     step.parser.add_argument("--split", default="test", choices=("train", "test"))
     step.parser.add_argument("--batch-size", type=positive_int, default=500)
+    unit(step)
     step.add_file(OUTPUTS, "--out", "selectivity CSV to write")
 
     step = common(Step(sub, "am", "AM or IAM images of a layer's units, their substitution matrix and RS.",
@@ -136,6 +149,8 @@ def add_model_steps(sub):
                              help="where top_image finds each unit's most exciting image")
     step.parser.add_argument("--batch-size", type=positive_int, default=500, help="images per pass (top_image)")
     settings(step, "AM")
+    precision(step)
+    unit(step)
     for flag, text in (("--images", "images .npy"), ("--units", "unit ids .npy"), ("--substitution",
                        "substitution matrix .npy"), ("--trace", "trace CSV"), ("--rs", "RS CSV"),
                        ("--sheet", "contact sheet PNG")):
@@ -159,7 +174,7 @@ def add_summary_steps(sub):
     def run_arguments(step):
         step.parser.add_argument("--results", default="results", help="results folder")
         step.parser.add_argument("--dataset", required=True)
-        step.parser.add_argument("--model", required=True)
+        step.parser.add_argument("--model", required=True, help="the run's name (by default its model's)")
         step.parser.add_argument("--seeds", type=int, nargs="+", required=True)
         step.parser.add_argument("--layers", nargs="+", required=True)
         step.parser.add_argument("--methods", nargs="+", default=["am", "iam"], choices=METHODS)
@@ -167,6 +182,11 @@ def add_summary_steps(sub):
 
     step = run_arguments(Step(sub, "stats", "Merge a run's unit tables; Spearman statistics per layer.",
                               summary_commands.stats_command))
+    step.parser.add_argument("--architecture", required=True, choices=sorted(LAYERS),
+                             help="the run's model (--model names the run)")
+    step.parser.add_argument("--variant", default="base", help="the analysis variant (default base)")
+    step.parser.add_argument("--from-base", nargs="*", default=[], choices=("selectivity", *METHODS),
+                             help="stages whose tables the variant shares with the base analysis")
     step.add_file(OUTPUTS, "--units", "merged per-unit CSV to write").add_file(OUTPUTS, "--out", "stats CSV")
 
     step = Step(sub, "study-stats", "Concatenate the runs' statistics and test the paper's claims.",
@@ -178,6 +198,14 @@ def add_summary_steps(sub):
                               more_outputs=summary_commands.figure_files))
     step.add_file(INPUTS, "--units", "merged per-unit CSV from 'stats'")
     step.parser.add_argument("--out-dir", required=True, help="folder for the figures")
+
+    step = Step(sub, "robustness", "Each claim's verdict per model across the analysis variants (table, figure).",
+                summary_commands.robustness_command, more_outputs=summary_commands.robustness_pdf)
+    step.parser.add_argument("--variants", nargs="+", required=True, help="variant names, the base first")
+    step.add_file(INPUTS, "--claims", "claims CSV of each variant, in the order of --variants", many=True)
+    step.parser.add_argument("--layers", type=json_object, required=True,
+                             help="JSON: variant -> run name -> the layers it analysed")
+    step.add_file(OUTPUTS, "--out", "robustness CSV").add_file(OUTPUTS, "--figure", "figure PNG (a PDF goes beside it)")
 
     step = Step(sub, "study-figures", "Figures across runs: correlation against depth.",
                 summary_commands.study_figures_command, more_outputs=summary_commands.study_figure_pdf)
@@ -201,22 +229,25 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     step = args.step
     started = now()
-    outputs, created, device = [], [], None
+    outputs, created, device, precision = [], [], None, None
     try:
         outputs = step.outputs(args)
         created = begin_records(step.name, outputs, started)
         if hasattr(args, "device"):  # a torch step: say where it runs (stdout goes to the job's log)
-            from .devices import describe_device, set_threads
+            from .devices import describe_device, pick_device, resolve_precision, set_threads
 
             set_threads(args.threads)
             device = describe_device(args.device)
-            print(f"repsub {step.name}: started {now(precise=True)} on {device}", flush=True)
+            if hasattr(args, "precision"):  # steps with an optimisation loop record what auto became
+                args.precision = precision = resolve_precision(args.precision, pick_device(args.device))
+            print(f"repsub {step.name}: started {now(precise=True)} on {device}"
+                  + (f", {precision} optimisation" if precision else ""), flush=True)
         # Steps that read files beyond their file arguments (statistics, figures) return them.
         extra = step.command(args) or {}
         if outputs:
             parameters = {k: v for k, v in vars(args).items() if k != "step"}
             finish_records(step.name, parameters, [*step.inputs(args), *extra.get("read", [])], outputs,
-                           started, device)
+                           started, device, precision)
         if device:
             print(f"repsub {step.name}: finished {now(precise=True)}", flush=True)
     except UserError as error:

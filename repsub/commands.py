@@ -60,9 +60,10 @@ def train_command(args):
     device = pick_device(args.device)
     resume = args.checkpoint + ".resume.pt" if settings.resume else None
     metrics = train(model.to(device), load_split(args.manifest, "train"), load_split(args.manifest, "test"),
-                    settings, device, generator, resume)
+                    settings, device, args.precision, generator, resume)
     last = metrics.iloc[-1]
     meta = {"model": args.model, "build": build, "seed": args.seed, "train_settings": settings.as_dict(),
+            "precision": args.precision,
             "manifest_sha256": sha256_file(args.manifest), "epochs": int(last["epoch"]),
             "final_train_accuracy": float(last["train_accuracy"]),
             "final_test_accuracy": float(last["test_accuracy"]), "versions": package_versions()}
@@ -119,7 +120,7 @@ def selectivity_command(args):
     model, _, manifest = load_checked(args)
     device = pick_device(args.device)
     means, counts = class_means(model.to(device), load_split(args.manifest, args.split, args.threads),
-                                len(manifest["classes"]), args.batch_size, device)
+                                len(manifest["classes"]), args.batch_size, device, args.unit)
     write_csv(args.out, selectivity_table(means, counts, manifest["classes"], weight_norms(model)))
 
 
@@ -140,17 +141,17 @@ def am_command(args):
     model, meta, manifest = load_checked(args, args.layer)
     device = pick_device(args.device)
     width = model.layer_width(args.layer, manifest["image_shape"])
-    units = select_units(width, settings.max_units_per_layer, settings.noise_seed)
+    units = select_units(width, settings.max_units(args.layer), settings.noise_seed)
     if args.method in ("am", "iam"):
         images, substitution, trace = maximise_layer(model, args.layer, units, args.method, settings,
-                                                     manifest["image_shape"], device)
+                                                     manifest["image_shape"], device, args.precision, args.unit)
     elif args.method == "noise":
         images, substitution, trace = noise_baseline(model, args.layer, units, settings, manifest["image_shape"],
-                                                     device)
+                                                     device, args.unit)
     else:
         split = load_split(args.manifest, args.split, args.threads)
         images, substitution, trace = top_image_baseline(model, args.layer, units, settings, split,
-                                                         args.batch_size, device)
+                                                         args.batch_size, device, args.unit)
     save_npy(args.images, images.numpy())
     save_npy(args.units, units)
     save_npy(args.substitution, substitution.numpy())
@@ -173,14 +174,13 @@ def _ablation_inputs(args):
 
 
 def ablate_command(args):
-    import numpy as np
-
     from .ablation import evaluate_masks, intact_and_masks, single_unit_table
+    from .am import select_units
     from .devices import pick_device
     from .io import write_csv
 
     settings, model, manifest, split, n_units = _ablation_inputs(args)
-    units = np.arange(n_units)
+    units = select_units(n_units, settings.max_units(args.layer), settings.seed)
     sums = evaluate_masks(model, split, args.layer, intact_and_masks(n_units, units), len(manifest["classes"]),
                           args.batch_size, settings.masks_per_pass, pick_device(args.device))
     write_csv(args.out, single_unit_table(args.layer, units, *sums, manifest["classes"]))

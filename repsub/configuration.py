@@ -51,8 +51,25 @@ def check_dataset(name, spec):
     return True
 
 
+RESERVED_NAMES = ("data", "study")  # folders beside the runs' folders
+BASE = "base"  # the study's own analysis, beside the named variants
+# A variant name becomes a folder beside seed<k> and <layer> folders, so it may look like neither.
+VARIANT_NAME = re.compile(r"(?!seed\d+$|(conv|fc)\d+$)[a-z][a-z0-9_]*")
+# AM settings that the noise and top-image baselines read (they optimise nothing).
+BASELINE_SETTINGS = {"noise_seed", "compare", "optimise", "max_units_per_layer", "max_units_by_layer"}
+
+
+def run_name(run):
+    """A run's name: its folder and its name in tables (by default its model's name)."""
+    return run.get("name", run["model"])
+
+
 def check_run(index, run, datasets):
     key = f"runs[{index}]"
+    name = run_name(run)
+    if not NAME.fullmatch(name) or name in RESERVED_NAMES:
+        raise UserError(f"{key}.name: {name!r} cannot name a run, as it is used in paths; use letters, digits, _ "
+                        f"and - (not {', '.join(RESERVED_NAMES)})")
     if run["dataset"] not in datasets:
         raise UserError(f"{key}.dataset: data set {run['dataset']!r} is not defined under datasets; add it there "
                         f"or fix the name")
@@ -69,16 +86,52 @@ def check_run(index, run, datasets):
         raise UserError(f"{key}: {run['model']} on {run['dataset']} needs a train: block")
 
 
+def analysis_variants(config, runs):
+    """The base analysis and the config's named variants (name -> overlay), checked against ``runs``."""
+    named = config.get("variants") or {}
+    known = {layer for run in runs for layer in layer_names(run["model"])}
+    for name, overlay in named.items():
+        if name == BASE or not VARIANT_NAME.fullmatch(name):
+            raise UserError(f"variants.{name}: a variant name must be lower-case letters, digits and _, start with a "
+                            f"letter, and be neither {BASE}, seed<k> nor a layer name, as it is used in paths; rename it")
+        unknown = [layer for layer in overlay.get("layers", []) if layer not in known]
+        if unknown:
+            raise UserError(f"variants.{name}.layers: no run's model has layer {', '.join(map(repr, unknown))}; the "
+                            f"layers are {', '.join(sorted(known))}")
+    return {BASE: {}, **named}
+
+
+def variant_layers(run_layers, overlay):
+    """The layers of a run that a variant covers: those it names, in the run's order (all without ``layers``)."""
+    return [layer for layer in run_layers if layer in overlay.get("layers", run_layers)]
+
+
+def shared_with_base(overlay):
+    """The stages whose outputs a variant takes from the base analysis, as it changes nothing they
+    read: selectivity and the methods am, iam, noise, top_image (single-unit ablation and
+    cumulative ablation always belong to the base)."""
+    changes_unit, am = "unit" in overlay, set(overlay.get("am", {}))
+    shared = [] if changes_unit else ["selectivity"]
+    if not changes_unit and not am:
+        shared += ["am", "iam"]
+    if not changes_unit and not am & BASELINE_SETTINGS:
+        shared += ["noise", "top_image"]
+    return shared
+
+
 def active_runs(config, notice):
-    """The runs whose data set is switched on; ``notice`` says which are off and why."""
+    """The runs whose data set is switched on, each with its ``name``; ``notice`` says which
+    are off and why."""
     check_results(config)
     switched_on = {name: check_dataset(name, spec) for name, spec in config["datasets"].items()}
     runs, seen = [], set()
     for index, run in enumerate(config["runs"]):
         check_run(index, run, config["datasets"])
-        if (run["dataset"], run["model"]) in seen:
-            raise UserError(f"runs[{index}]: {run['model']} on {run['dataset']} is listed twice; merge the seeds")
-        seen.add((run["dataset"], run["model"]))
+        run = {**run, "name": run_name(run)}
+        if (run["dataset"], run["name"]) in seen:
+            raise UserError(f"runs[{index}]: a second run named {run['name']!r} on {run['dataset']}; merge the seeds "
+                            f"or give it a name: of its own")
+        seen.add((run["dataset"], run["name"]))
         if not switched_on[run["dataset"]]:
             notice(f"repsub: data set {run['dataset']!r} has root: null, so its {run['model']} run is off; set "
                    f"datasets.{run['dataset']}.root to switch it on")

@@ -1,5 +1,6 @@
-"""Device choice and seeding."""
+"""Device choice, numeric precision of the optimisation loops, and seeding."""
 
+import contextlib
 import random
 
 import numpy as np
@@ -25,6 +26,36 @@ def describe_device(name: str = "auto") -> str:
         index = torch.cuda.current_device()
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
     return f"cpu ({torch.get_num_threads()} threads)"
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX-512 BF16 or AMX); elsewhere it
+    emulates bf16, slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """``fp32`` or ``bf16``: what ``auto`` means on ``device`` (bf16 on CUDA and on CPUs with
+    native bf16), or the precision asked for."""
+    if name not in PRECISIONS:
+        raise UserError(f"unknown precision {name!r}; use auto, fp32 or bf16")
+    if name != "auto":
+        return name
+    return "bf16" if device.type == "cuda" or cpu_has_bf16() else "fp32"
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast for an optimisation loop (training, AM) when ``precision`` is bf16;
+    measuring (evaluation, selectivity, RS, ablation) never runs under it."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def seed_everything(seed: int) -> torch.Generator:

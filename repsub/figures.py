@@ -139,3 +139,33 @@ def training_curves(metrics_by_seed: dict, title: str):
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+VERDICT_COLOURS = {"reproduced": "#4daf4a", "not reproduced": "#e41a1c", "inconclusive": "#bdbdbd"}
+
+
+def robustness_grid(table: pd.DataFrame):
+    """Claims (rows) by variants (columns), coloured by verdict, one panel per model."""
+    from matplotlib.patches import Patch
+
+    variants = list(dict.fromkeys(table.variant))
+    labels = list(dict.fromkeys(table.label))
+    models = list(dict.fromkeys(table.model))
+    figure, axes = _grid(len(models), width=1.1 * len(variants) + 2.2, height=0.35 * len(labels) + 1.6,
+                         columns=min(len(models), 2))
+    for ax, model in zip(axes, models):
+        rows = table[table.model == model].set_index(["label", "variant"])
+        for i, label in enumerate(labels):
+            for j, variant in enumerate(variants):
+                if (label, variant) in rows.index:
+                    verdict = rows.loc[(label, variant), "verdict"]
+                    ax.add_patch(plt.Rectangle((j, i), 1, 1, color=VERDICT_COLOURS[verdict], ec="white"))
+        ax.set(xlim=(0, len(variants)), ylim=(len(labels), 0), title=model)
+        ax.set_xticks([j + 0.5 for j in range(len(variants))], variants, rotation=40, ha="right", fontsize=8)
+        ax.set_yticks([i + 0.5 for i in range(len(labels))], labels, fontsize=8)
+        ax.tick_params(length=0)
+    figure.legend(handles=[Patch(color=c, label=v) for v, c in VERDICT_COLOURS.items()], loc="lower center",
+                  ncol=3, fontsize=8, frameon=False)
+    figure.suptitle("Verdict of each claim across analysis variants", fontsize=10)
+    figure.tight_layout(rect=(0, 0.06, 1, 1))
+    return figure

@@ -1,10 +1,13 @@
 """Where every artifact, log and timing lives under the results folder.
 
-The one place for the path scheme ``{dataset}/{model}/seed{seed}/{layer}/{method}``:
-the workflow builds every rule's outputs, logs and benchmarks from these
-functions (passing wildcard placeholders such as ``"{dataset}"``), and the
-commands that read many artifacts (statistics, figures) find them here too.
-``model`` is the name of a run's folder: today the model's name.
+The one place for the path scheme: training and single-unit ablation under
+``{dataset}/{model}/seed{seed}``, everything an analysis variant can change under
+``{dataset}/{model}/seed{seed}/{variant}/{layer}/{method}`` (``base`` is the
+study's own analysis). The workflow builds every rule's outputs, logs and
+benchmarks from these functions (passing wildcard placeholders such as
+``"{dataset}"``), and the commands that read many artifacts (statistics,
+figures) find them here too. ``model`` is a run's name (its ``name:``, by
+default its model's name).
 """
 
 from collections import namedtuple
@@ -24,9 +27,9 @@ def download_record(results, dataset):
     return data_dir(results, dataset) / "download.json"
 
 
-def weights(results, dataset):
-    """Pretrained VGG16 weights fetched from torchvision, as a local state-dict file."""
-    return model_dir(results, dataset, "vgg16_imagenet") / "weights.pt"
+def weights(results, dataset, model):
+    """Pretrained VGG16 weights fetched from torchvision for run ``model``, as a local state-dict file."""
+    return model_dir(results, dataset, model) / "weights.pt"
 
 
 def model_dir(results, dataset, model):
@@ -45,16 +48,24 @@ def metrics(results, dataset, model, seed):
     return seed_dir(results, dataset, model, seed) / "metrics.csv"
 
 
-def selectivity(results, dataset, model, seed):
-    return seed_dir(results, dataset, model, seed) / "selectivity.csv"
+BASE = "base"  # the variant that is the study's own analysis
+
+
+def variant_dir(results, dataset, model, seed, variant):
+    return seed_dir(results, dataset, model, seed) / variant
+
+
+def selectivity(results, dataset, model, seed, variant):
+    return variant_dir(results, dataset, model, seed, variant) / "selectivity.csv"
 
 
 def layer_dir(results, dataset, model, seed, layer):
+    """Single-unit and cumulative ablation of a layer (the same in every variant)."""
     return seed_dir(results, dataset, model, seed) / layer
 
 
-def method_dir(results, dataset, model, seed, layer, method):
-    return layer_dir(results, dataset, model, seed, layer) / method
+def method_dir(results, dataset, model, seed, variant, layer, method):
+    return variant_dir(results, dataset, model, seed, variant) / layer / method
 
 
 AM_FILES = {
@@ -67,8 +78,8 @@ AM_FILES = {
 }
 
 
-def am_file(results, dataset, model, seed, layer, method, kind):
-    return method_dir(results, dataset, model, seed, layer, method) / AM_FILES[kind]
+def am_file(results, dataset, model, seed, variant, layer, method, kind):
+    return method_dir(results, dataset, model, seed, variant, layer, method) / AM_FILES[kind]
 
 
 def ablation(results, dataset, model, seed, layer):
@@ -76,25 +87,38 @@ def ablation(results, dataset, model, seed, layer):
 
 
 def cumulative(results, dataset, model, seed, layer):
+    """Cumulative ablation, ordered by the base analysis's scores."""
     return layer_dir(results, dataset, model, seed, layer) / "cumulative.csv"
 
 
-def model_units(results, dataset, model):
-    return model_dir(results, dataset, model) / "units.csv"
+def model_units(results, dataset, model, variant):
+    return model_dir(results, dataset, model) / variant / "units.csv"
 
 
-def model_stats(results, dataset, model):
-    return model_dir(results, dataset, model) / "stats.csv"
+def model_stats(results, dataset, model, variant):
+    return model_dir(results, dataset, model) / variant / "stats.csv"
 
 
 # A study is every run on one data set: presets on different data sets share
 # the results folder without overwriting each other's statistics and claims.
-def study_stats(results, dataset):
-    return Path(results) / dataset / "stats.csv"
+STUDY = "study"  # beside the runs' folders, so no run may take this name
 
 
-def claims(results, dataset):
-    return Path(results) / dataset / "claims.csv"
+def study_dir(results, dataset, variant):
+    return Path(results) / dataset / STUDY / variant
+
+
+def study_stats(results, dataset, variant):
+    return study_dir(results, dataset, variant) / "stats.csv"
+
+
+def claims(results, dataset, variant):
+    return study_dir(results, dataset, variant) / "claims.csv"
+
+
+def robustness(results, dataset):
+    """Each claim's verdict per model in the base analysis and in every variant."""
+    return Path(results) / dataset / "robustness.csv"
 
 
 MODEL_FIGURES = (
@@ -105,7 +129,7 @@ MODEL_FIGURES = (
     "cumulative_ablation",
     "training_curves",
 )
-STUDY_FIGURES = ("fig3b_correlation_vs_depth",)
+STUDY_FIGURES = ("fig3b_correlation_vs_depth", "robustness")
 
 
 def figures_dir(results, dataset, model):
@@ -134,15 +158,24 @@ Table = namedtuple("Table", "kind seed layer method path")
 AM_TABLES = ("rs", "images", "units", "substitution")
 
 
-def run_tables(results, dataset, model, seeds, layers, methods):
-    """Every per-seed and per-layer table a run's statistics and figures read."""
+def run_tables(results, dataset, model, seeds, layers, methods, variant=BASE, from_base=()):
+    """Every per-seed and per-layer table that a run's statistics read in ``variant``, and
+    for the base analysis its figures too (cumulative ablation). ``from_base`` names the
+    stages (selectivity, or a method) whose tables the variant shares with the base."""
+
+    def source(stage):
+        return BASE if stage in from_base else variant
+
     tables = []
     for seed in seeds:
         tables += [Table("metrics", seed, None, None, metrics(results, dataset, model, seed)),
-                   Table("selectivity", seed, None, None, selectivity(results, dataset, model, seed))]
+                   Table("selectivity", seed, None, None,
+                         selectivity(results, dataset, model, seed, source("selectivity")))]
         for layer in layers:
-            tables += [Table("ablation", seed, layer, None, ablation(results, dataset, model, seed, layer)),
-                       Table("cumulative", seed, layer, None, cumulative(results, dataset, model, seed, layer))]
-            tables += [Table(kind, seed, layer, method, am_file(results, dataset, model, seed, layer, method, kind))
+            tables.append(Table("ablation", seed, layer, None, ablation(results, dataset, model, seed, layer)))
+            if variant == BASE:
+                tables.append(Table("cumulative", seed, layer, None, cumulative(results, dataset, model, seed, layer)))
+            tables += [Table(kind, seed, layer, method,
+                             am_file(results, dataset, model, seed, source(method), layer, method, kind))
                        for method in methods for kind in AM_TABLES]
     return tables

@@ -70,9 +70,15 @@ class LayeredNet(nn.Module):
         return h
 
 
-def unit_activations(h: torch.Tensor) -> torch.Tensor:
-    """One value per unit: a conv channel is the spatial mean of its feature map."""
-    return h.mean(dim=(2, 3)) if h.dim() == 4 else h
+UNITS = ("spatial_mean", "spatial_max")  # what one conv channel's activation is
+
+
+def unit_activations(h: torch.Tensor, unit: str = "spatial_mean") -> torch.Tensor:
+    """One value per unit: a conv channel is the spatial mean of its feature map (the
+    paper's definition) or, with ``unit="spatial_max"``, its maximum."""
+    if h.dim() != 4:
+        return h
+    return h.amax(dim=(2, 3)) if unit == "spatial_max" else h.mean(dim=(2, 3))
 
 
 def _conv_block(c_in, c_out, batch_norm, pool_first=False, normalize=None):

@@ -81,7 +81,7 @@ def begin_records(command, outputs, started):
     return created
 
 
-def finish_records(command, parameters, inputs, outputs, started, device=None):
+def finish_records(command, parameters, inputs, outputs, started, device=None, precision=None):
     """Replace the in-progress records with complete ones (after all outputs exist)."""
     written = [Path(p) for p in outputs if Path(p).is_file()]
     inputs = [Path(p) for p in inputs]
@@ -89,7 +89,7 @@ def finish_records(command, parameters, inputs, outputs, started, device=None):
     shared = {
         "format": FORMAT, "status": "complete", "paths": PATHS, "command": command, "argv": sys.argv,
         "cwd": os.getcwd(), "parameters": parameters, "code": code_version(), "packages": package_versions(),
-        "device": device, "host": platform.node(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "device": device, "precision": precision, "host": platform.node(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "started": started, "ended": now(),
     }
     for path in written:

@@ -14,15 +14,16 @@ from .models import all_layer_activations, unit_activations
 
 
 @torch.no_grad()
-def class_means(model, split, n_classes, batch_size, device):
-    """Per layer, the (n_classes, n_units) class-conditional mean post-ReLU activations,
-    and the number of images per class, from one streamed pass over ``split``."""
+def class_means(model, split, n_classes, batch_size, device, unit="spatial_mean"):
+    """Per layer, the (n_classes, n_units) class-conditional mean post-ReLU activations
+    (of each conv map's spatial mean or max: ``unit``), and the number of images per
+    class, from one streamed pass over ``split``."""
     sums, counts = {}, torch.zeros(n_classes, dtype=torch.float64, device=device)
     for images, labels in tqdm(split.batches(batch_size, device), desc="selectivity pass",
                                total=-(-len(split) // batch_size), mininterval=5):
         counts += torch.bincount(labels, minlength=n_classes).double()
         for layer, h in all_layer_activations(model, images).items():
-            acts = unit_activations(h).double()
+            acts = unit_activations(h, unit).double()
             if layer not in sums:
                 sums[layer] = torch.zeros(n_classes, acts.shape[1], dtype=torch.float64, device=device)
             sums[layer].index_add_(0, labels, acts)

@@ -62,6 +62,19 @@ class Settings:
             if not isinstance(getattr(self, name), bool):
                 self._fail(name, "true or false")
 
+    def _layer_caps(self, name):
+        """A mapping of layer names to a positive integer or null (every unit), or null."""
+        value = getattr(self, name)
+        if value is None:
+            return
+        if not isinstance(value, dict) or not all(
+                isinstance(k, str) and (v is None or (_is_int(v) and v >= 1)) for k, v in value.items()):
+            self._fail(name, "a mapping of layer names to a positive integer or null, or null")
+
+    def max_units(self, layer):
+        """How many units of ``layer`` to analyse (None: all): the layer's own cap, else the study-wide one."""
+        return (self.max_units_by_layer or {}).get(layer, self.max_units_per_layer)
+
     def _choice(self, name, options):
         if getattr(self, name) not in options:
             self._fail(name, " or ".join(options))
@@ -81,7 +94,6 @@ class TrainSettings(Settings):
     warmup_fraction: float = 0.2
     crop_padding: int = 0
     flip: bool = False
-    bf16: bool = False  # bf16 autocast on CUDA (ignored on CPU)
     resume: bool = False  # save each epoch and resume after a kill
 
     def __post_init__(self):
@@ -90,7 +102,7 @@ class TrainSettings(Settings):
         self._numbers(0, float("inf"), "lr", open_low=True)
         self._numbers(0, float("inf"), "weight_decay")
         self._numbers(0, 1, "momentum", "label_smoothing", "warmup_fraction")
-        self._booleans("nesterov", "flip", "bf16", "resume")
+        self._booleans("nesterov", "flip", "resume")
 
 
 @dataclass(frozen=True)
@@ -103,12 +115,15 @@ class AMSettings(Settings):
     optimise: str = "pre_relu"  # the ReLU has no gradient while a unit is silent
     compare: str = "post_relu"  # the paper compares positive activations
     trace_every: int = 8
+    jitter: int = 0  # roll each step's input by up to this many pixels (lucent's jitter)
     max_units_per_layer: int | None = None  # a seeded subset of each layer's units
+    max_units_by_layer: dict | None = None  # per-layer caps that replace max_units_per_layer
 
     def __post_init__(self):
         self._integers(1, "steps", "chunk_size", "trace_every")
         self._integers(1, "max_units_per_layer", optional=True)
-        self._integers(0, "noise_seed")
+        self._layer_caps("max_units_by_layer")
+        self._integers(0, "noise_seed", "jitter")
         self._numbers(0, float("inf"), "lr", open_low=True)
         self._choice("optimise", ("pre_relu", "post_relu"))
         self._choice("compare", ("pre_relu", "post_relu"))
@@ -118,6 +133,8 @@ class AMSettings(Settings):
 class AblationSettings(Settings):
     STAGE = "ablation"
     max_images: int | None = None  # a stratified subset of the evaluation split
+    max_units_per_layer: int | None = None  # single-unit ablation of a seeded subset of units
+    max_units_by_layer: dict | None = None  # per-layer caps that replace max_units_per_layer
     masks_per_pass: int = 16
     fractions: tuple = (0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
     random_repeats: int = 5
@@ -126,7 +143,8 @@ class AblationSettings(Settings):
 
     def __post_init__(self):
         object.__setattr__(self, "fractions", tuple(self.fractions))  # JSON gives a list
-        self._integers(1, "max_images", optional=True)
+        self._integers(1, "max_images", "max_units_per_layer", optional=True)
+        self._layer_caps("max_units_by_layer")
         self._integers(1, "masks_per_pass", "random_repeats", "tie_repeats")
         self._integers(0, "seed")
         if len(self.fractions) < 2 or not all(

@@ -15,7 +15,7 @@ from .io import read_table
 from .settings import METHODS
 
 SELECTIVITY_COLUMNS = ["layer", "unit", "selectivity", "mean_activation", "weight_norm", "dead"]
-STATS_COLUMNS = ["dataset", "model", "seed", "depth", "layer", "statistic", "x", "y", "covariate", "n", "value",
+STATS_COLUMNS = ["dataset", "model", "architecture", "seed", "depth", "layer", "statistic", "x", "y", "covariate", "n", "value",
                  "ci_low", "ci_high", "p"]
 MAGNITUDE = "mean_activation"  # the covariate of the partial correlations
 RS_COLUMNS = tuple(f"rs_{m}" for m in METHODS)
@@ -40,9 +40,9 @@ def described(columns):
     return [c for c in ("selectivity", *RS_COLUMNS, "accuracy_drop", MAGNITUDE, "weight_norm") if c in columns]
 
 
-def unit_table(tables, dataset, model, layers, methods) -> pd.DataFrame:
-    """One row per (seed, layer, unit): selectivity, RS per method, ablation effect, from a
-    run's ``tables`` (:func:`repsub.layout.run_tables`)."""
+def unit_table(tables, dataset, model, architecture, layers, methods) -> pd.DataFrame:
+    """One row per (seed, layer, unit): selectivity, RS per method, ablation effect, from the
+    ``tables`` (:func:`repsub.layout.run_tables`) of run ``model`` of ``architecture``."""
     path = {(t.kind, t.seed, t.layer, t.method): t.path for t in tables}
     frames = []
     for seed in dict.fromkeys(t.seed for t in tables):
@@ -64,6 +64,7 @@ def unit_table(tables, dataset, model, layers, methods) -> pd.DataFrame:
             units.insert(0, "seed", seed)
             frames.append(units)
     table = pd.concat(frames, ignore_index=True)
+    table.insert(0, "architecture", architecture)
     table.insert(0, "model", model)
     table.insert(0, "dataset", dataset)
     return table
@@ -108,7 +109,7 @@ def layer_statistics(units: pd.DataFrame) -> pd.DataFrame:
     and descriptive rows (mean, std, fraction of zeros). Dead units are excluded and
     counted in ``n_excluded``."""
     rows = []
-    keys = ["dataset", "model", "seed", "depth", "layer"]
+    keys = ["dataset", "model", "architecture", "seed", "depth", "layer"]
     for key, group in units.groupby(keys, sort=True):
         base = dict(zip(keys, key))
         alive = group[~group["dead"].astype(bool)]
@@ -135,7 +136,7 @@ def pool_seeds(stats: pd.DataFrame) -> pd.DataFrame:
     spread (sd) and a t-based 95% interval; with one seed, that seed's own CI and p."""
     from scipy import stats as scipy_stats
 
-    keys = ["dataset", "model", "depth", "layer", "statistic", "x", "y", "covariate"]
+    keys = ["dataset", "model", "architecture", "depth", "layer", "statistic", "x", "y", "covariate"]
     per_seed = stats.assign(seed=stats["seed"].astype(str), covariate=stats["covariate"].fillna(""))
     rows = []
     for key, group in per_seed.groupby(keys, sort=True):

@@ -9,8 +9,9 @@ from .io import load_npy
 
 
 def run_tables(args):
-    """The per-seed and per-layer tables of the run that ``args`` names."""
-    return layout.run_tables(args.results, args.dataset, args.model, args.seeds, args.layers, args.methods)
+    """The per-seed and per-layer tables of the run (and variant) that ``args`` names."""
+    return layout.run_tables(args.results, args.dataset, args.model, args.seeds, args.layers, args.methods,
+                             getattr(args, "variant", layout.BASE), getattr(args, "from_base", ()))
 
 
 def stats_command(args):
@@ -18,7 +19,7 @@ def stats_command(args):
     from .stats import layer_statistics, pool_seeds, unit_table
 
     tables = run_tables(args)
-    units = unit_table(tables, args.dataset, args.model, args.layers, args.methods)
+    units = unit_table(tables, args.dataset, args.model, args.architecture, args.layers, args.methods)
     write_csv(args.units, units)
     write_csv(args.out, pool_seeds(layer_statistics(units)))
     return {"read": [table.path for table in tables]}
@@ -44,7 +45,8 @@ def figure_files(args):
 def am_arrays(args, seed, layer, method):
     """A layer's AM images, unit ids and substitution matrix, checked against each other."""
     def load(kind, ndim):
-        return load_npy(layout.am_file(args.results, args.dataset, args.model, seed, layer, method, kind), "am", ndim)
+        path = layout.am_file(args.results, args.dataset, args.model, seed, layout.BASE, layer, method, kind)
+        return load_npy(path, "am", ndim)
 
     images, units, substitution = load("images", 4), load("units", 1), load("substitution", 2)
     if not len(images) == len(units) == len(substitution):
@@ -97,6 +99,20 @@ def figures_command(args):
                              ["epoch", "test_loss", "test_accuracy"], "train") for s in args.seeds}
     save(figures.training_curves(metrics, f"{name}: training"), "training_curves")
     return {"read": [table.path for table in run_tables(args)]}
+
+
+def robustness_command(args):
+    from . import figures
+    from .io import save_figure, write_csv
+    from .robustness import read_claims, robustness_table
+
+    table = robustness_table(read_claims(args.claims, args.variants), args.layers)
+    write_csv(args.out, table)
+    save_figure(figures.robustness_grid(table), args.figure, Path(args.figure).with_suffix(".pdf"))
+
+
+def robustness_pdf(args):
+    return [Path(args.figure).with_suffix(".pdf")]
 
 
 def study_figures_command(args):

@@ -2,12 +2,12 @@
 
 Augmentation (random crop with padding, horizontal flip) runs on batched
 tensors; conv nets run channels_last (faster with oneDNN on CPU as well as on
-CUDA), with optional bf16 autocast on CUDA.
+CUDA). The training steps run under bf16 autocast when the job's precision is
+bf16; the per-epoch test accuracy is measured in fp32.
 With ``resume: true`` the state after each epoch is saved, and a rerun after a
 kill continues from it to the same final weights (on CPU).
 """
 
-import contextlib
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .devices import autocast
 from .errors import UserError
 from .settings import TrainSettings
 from .torchfiles import load_torch_file, save_torch
@@ -38,20 +39,13 @@ def random_crop_flip(images, padding, flip, generator):
     return images
 
 
-def autocast(device, bf16):
-    if bf16 and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 @torch.no_grad()
-def evaluate(model, split, batch_size, device, bf16=False):
+def evaluate(model, split, batch_size, device):
     """Mean cross-entropy loss and accuracy of ``model`` on ``split``."""
     model.eval()
     total_loss, correct, count = 0.0, 0, 0
     for images, labels in split.batches(batch_size, device):
-        with autocast(device, bf16):
-            logits = model(images).float()
+        logits = model(images).float()
         total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
         correct += (logits.argmax(1) == labels).sum().item()
         count += len(labels)
@@ -73,8 +67,8 @@ def make_optimizer(model, settings, steps_total):
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, triangle)
 
 
-def train(model, train_split, test_split, settings: TrainSettings, device, generator, resume_path=None):
-    """Train ``model`` in place; return the per-epoch metrics as a DataFrame."""
+def train(model, train_split, test_split, settings: TrainSettings, device, precision, generator, resume_path=None):
+    """Train ``model`` in place (``precision`` fp32 or bf16); return the per-epoch metrics as a DataFrame."""
     if not hasattr(train_split, "images"):
         raise UserError("training needs the data set in memory; set in_memory: true for it (streaming is "
                         "for evaluating pretrained models on ImageNet)")
@@ -100,7 +94,7 @@ def train(model, train_split, test_split, settings: TrainSettings, device, gener
             index = order[step * settings.batch_size : (step + 1) * settings.batch_size]
             batch = random_crop_flip(images[index].float().div_(255), settings.crop_padding, settings.flip, generator)
             batch = batch.contiguous(memory_format=torch.channels_last)
-            with autocast(device, settings.bf16):
+            with autocast(device, precision):
                 logits = model(batch).float()
             loss = F.cross_entropy(logits, labels[index], label_smoothing=settings.label_smoothing)
             if not torch.isfinite(loss):
@@ -112,7 +106,7 @@ def train(model, train_split, test_split, settings: TrainSettings, device, gener
             scheduler.step()
             loss_sum += loss.detach() * len(index)
             correct += (logits.argmax(1) == labels[index]).sum()
-        test_loss, test_acc = evaluate(model, test_split, settings.eval_batch_size, device, settings.bf16)
+        test_loss, test_acc = evaluate(model, test_split, settings.eval_batch_size, device)
         rows.append({
             "epoch": epoch,
             "train_loss": loss_sum.item() / len(labels),

@@ -70,6 +70,9 @@ def tiny_config(results, **overrides):
             "am": {"steps": 6, "trace_every": 3, "max_units_per_layer": 24},
             "ablation": {"max_images": 120, "random_repeats": 2, "fractions": [0, 0.5, 1]},
         },
+        # two cheap variants, so that every test study runs the robustness machinery
+        "variants": {"long_am": {"am": {"steps": 12}, "layers": ["fc1"]},
+                     "spatial_max": {"unit": "spatial_max", "layers": ["conv1", "conv2"]}},
     }
     config.update(overrides)
     return config
@@ -99,32 +102,33 @@ def build_small_study(results):
 
     results = Path(results)
     manifest = results / "digits" / "data" / "manifest.json"
-    seed = results / "digits" / "mlp" / "seed0"
-    method = layout.method_dir(results, "digits", "mlp", 0, "fc1", "am")
+    seed = layout.seed_dir(results, "digits", "mlp", 0)
+    selectivity = layout.selectivity(results, "digits", "mlp", 0, "base")
+    method = layout.method_dir(results, "digits", "mlp", 0, "base", "fc1", "am")
     common = ["--manifest", manifest, "--device", "cpu"]
     run_step("prepare", "--spec", '{"source": "digits"}', "--manifest", manifest)
     run_step("train", *common, "--model", "mlp", "--seed", 0, "--settings", '{"epochs": 1, "batch_size": 256}',
              "--checkpoint", seed / "checkpoint.pt", "--metrics", seed / "metrics.csv")
     common += ["--checkpoint", seed / "checkpoint.pt"]
-    run_step("selectivity", *common, "--out", seed / "selectivity.csv")
+    run_step("selectivity", *common, "--out", selectivity)
     run_step("am", *common, "--layer", "fc1", "--method", "am", "--settings", '{"steps": 2, "max_units_per_layer": 6}',
              *[x for kind in ("images", "units", "substitution", "trace", "rs", "sheet")
-               for x in (f"--{kind}", layout.am_file(results, "digits", "mlp", 0, "fc1", "am", kind))])
+               for x in (f"--{kind}", layout.am_file(results, "digits", "mlp", 0, "base", "fc1", "am", kind))])
     run_step("ablate", *common, "--layer", "fc1", "--settings", '{"max_images": 60}',
-             "--out", method.parent / "ablation.csv")
-    run_step("cumulative", *common, "--layer", "fc1", "--selectivity", seed / "selectivity.csv", "--rs",
+             "--out", layout.ablation(results, "digits", "mlp", 0, "fc1"))
+    run_step("cumulative", *common, "--layer", "fc1", "--selectivity", selectivity, "--rs",
              method / "rs.csv", "--settings", '{"max_images": 60, "fractions": [0, 0.5, 1], "random_repeats": 1}',
-             "--out", method.parent / "cumulative.csv")
+             "--out", layout.cumulative(results, "digits", "mlp", 0, "fc1"))
     study = ["--results", results, "--dataset", "digits", "--model", "mlp", "--seeds", 0, "--layers", "fc1",
              "--methods", "am"]
-    run_step("stats", *study, "--units", results / "digits" / "mlp" / "units.csv",
-             "--out", results / "digits" / "mlp" / "stats.csv")
-    run_step("study-stats", "--inputs", results / "digits" / "mlp" / "stats.csv",
-             "--out", results / "digits" / "stats.csv", "--claims", results / "digits" / "claims.csv")
-    run_step("figures", *study, "--units", results / "digits" / "mlp" / "units.csv",
-             "--out-dir", layout.figures_dir(results, "digits", "mlp"))
-    run_step("study-figures", "--stats", results / "digits" / "stats.csv",
-             "--out", results / "figures" / "digits" / "fig3b.png")
+    units = layout.model_units(results, "digits", "mlp", "base")
+    model_stats = layout.model_stats(results, "digits", "mlp", "base")
+    study_stats = layout.study_stats(results, "digits", "base")
+    run_step("stats", *study, "--architecture", "mlp", "--units", units, "--out", model_stats)
+    run_step("study-stats", "--inputs", model_stats, "--out", study_stats,
+             "--claims", layout.claims(results, "digits", "base"))
+    run_step("figures", *study, "--units", units, "--out-dir", layout.figures_dir(results, "digits", "mlp"))
+    run_step("study-figures", "--stats", study_stats, "--out", results / "figures" / "digits" / "fig3b.png")
     return results
 
 

@@ -87,3 +87,17 @@ def test_tied_scores_are_broken_by_seeded_repeats_never_by_unit_index():
     again = ablation_orders(scores, 60, random_repeats=1, seed=7, tie_repeats=4)
     assert all((again[("rs_high_to_low", r)] == repeats[r]).all() for r in range(4))
     assert ("selectivity_high_to_low", 1) not in orders  # distinct scores: one order
+
+
+def test_single_unit_ablation_of_a_unit_subset_lies_inside_ams(small_study, tmp_path):
+    """With equal seeds, the 5 ablated units are among the 6 units AM made images for."""
+    from conftest import run_step
+    from repsub import layout
+
+    seed = layout.seed_dir(small_study, "digits", "mlp", 0)
+    run_step("ablate", "--manifest", small_study / "digits" / "data" / "manifest.json", "--checkpoint",
+             seed / "checkpoint.pt", "--device", "cpu", "--layer", "fc1", "--out", tmp_path / "a.csv",
+             "--settings", '{"max_images": 30, "max_units_by_layer": {"fc1": 5}, "max_units_per_layer": 100}')
+    ablated = pd.read_csv(tmp_path / "a.csv").unit
+    am_units = np.load(layout.am_file(small_study, "digits", "mlp", 0, "base", "fc1", "am", "units"))
+    assert len(ablated) == 5 and set(ablated) <= set(am_units)

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO, run_step, write_image_folder
 
-AM = "digits/mlp/seed0/fc1/am"
+AM = "digits/mlp/seed0/base/fc1/am"
 
 
 def audit(path, cwd=None):
@@ -34,9 +34,9 @@ def study(small_study, tmp_path):
 
 @pytest.mark.parametrize("spelling", ["relative", "dot-relative", "absolute", "from inside"])
 def test_an_unchanged_file_audits_ok_however_it_is_named(study, spelling):
-    target = study / "digits" / "stats.csv"
-    path, cwd = {"relative": ("results/digits/stats.csv", study.parent),
-                 "dot-relative": ("./results/digits/stats.csv", study.parent),
+    target = study / "digits" / "study" / "base" / "stats.csv"
+    path, cwd = {"relative": ("results/digits/study/base/stats.csv", study.parent),
+                 "dot-relative": ("./results/digits/study/base/stats.csv", study.parent),
                  "absolute": (target, None),
                  "from inside": ("stats.csv", target.parent)}[spelling]
     result = audit(path, cwd)
@@ -80,11 +80,11 @@ def test_a_stale_input_is_caught_in_every_record_that_names_it(study):
     run_step("train", "--manifest", manifest, "--model", "mlp", "--seed", 1, "--settings", '{"epochs": 1}',
              "--checkpoint", seed / "checkpoint.pt", "--metrics", seed / "metrics.csv", "--device", "cpu")
     common = ["--manifest", manifest, "--checkpoint", seed / "checkpoint.pt", "--device", "cpu"]
-    run_step("selectivity", *common, "--out", seed / "selectivity.csv")
+    run_step("selectivity", *common, "--out", seed / "base" / "selectivity.csv")
     run_step("cumulative", *common, "--layer", "fc1", "--settings", '{"max_images": 60, "fractions": [0, 1]}',
-             "--selectivity", seed / "selectivity.csv", "--rs", study / AM / "rs.csv",
+             "--selectivity", seed / "base" / "selectivity.csv", "--rs", study / AM / "rs.csv",
              "--out", seed / "fc1" / "cumulative.csv")
-    assert audit(seed / "selectivity.csv").returncode == 0
+    assert audit(seed / "base" / "selectivity.csv").returncode == 0
     result = audit(seed / "fc1" / "cumulative.csv")
     assert "checkpoint.pt: input CHANGED since rs.csv was made from it" in result.stdout
     error_line(result)

@@ -17,19 +17,19 @@ from repsub import layout
 from repsub.cli import main
 
 SEED = Path("digits/mlp/seed0")
-AM = SEED / "fc1" / "am"
+AM = SEED / "base" / "fc1" / "am"
 FILES = {
     "manifest": Path("digits/data/manifest.json"),
     "checkpoint": SEED / "checkpoint.pt",
     "metrics": SEED / "metrics.csv",
-    "selectivity": SEED / "selectivity.csv",
+    "selectivity": SEED / "base" / "selectivity.csv",
     "rs": AM / "rs.csv",
     "images": AM / "images.npy",
     "ablation": SEED / "fc1" / "ablation.csv",
     "cumulative": SEED / "fc1" / "cumulative.csv",
-    "units": Path("digits/mlp/units.csv"),
-    "model_stats": Path("digits/mlp/stats.csv"),
-    "study_stats": Path("digits/stats.csv"),
+    "units": Path("digits/mlp/base/units.csv"),
+    "model_stats": Path("digits/mlp/base/stats.csv"),
+    "study_stats": Path("digits/study/base/stats.csv"),
 }
 
 
@@ -49,7 +49,7 @@ def command(name, results, out):
         "ablate": ["ablate", *model, "--layer", "fc1", "--settings", '{"max_images": 30}', "--out", out / "a.csv"],
         "cumulative": ["cumulative", *model, "--layer", "fc1", "--settings", '{"max_images": 30, "fractions": [0, 1]}',
                        "--selectivity", f["selectivity"], "--rs", f["rs"], "--out", out / "c.csv"],
-        "stats": ["stats", *study, "--units", out / "u.csv", "--out", out / "s.csv"],
+        "stats": ["stats", *study, "--architecture", "mlp", "--units", out / "u.csv", "--out", out / "s.csv"],
         "study-stats": ["study-stats", "--inputs", f["model_stats"], "--out", out / "s.csv", "--claims", out / "c.csv"],
         "figures": ["figures", *study, "--units", f["units"], "--out-dir", out],
         "study-figures": ["study-figures", "--stats", f["study_stats"], "--out", out / "f.png"],

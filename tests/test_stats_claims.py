@@ -42,7 +42,7 @@ def synthetic_units(r_sign, seeds=(0,), n=60):
             noise = rng.normal(0, 0.05, n)
             rs = np.clip(0.5 + r_sign * (selectivity - 0.5) / depth + noise, 0, 1)
             rows.append(pd.DataFrame({
-                "dataset": "d", "model": "shallow_cnn", "seed": seed, "depth": depth, "layer": layer,
+                "dataset": "d", "model": "shallow_cnn", "architecture": "shallow_cnn", "seed": seed, "depth": depth, "layer": layer,
                 "unit": np.arange(n), "selectivity": selectivity, "dead": np.arange(n) < 2,
                 "rs_am": rs, "rs_iam": rs * 0.9, "accuracy_drop": -r_sign * rs + noise,
                 "mean_activation": rng.uniform(0, 1, n),
@@ -112,3 +112,37 @@ def test_every_claim_row_states_its_rule_and_values():
     assert {"C1", "C2", "C3", "C4", "E1", "E2", "E3"} <= set(claims.claim_id)
     assert claims.rule.str.len().min() > 40 and claims["values"].str.len().min() > 5
     assert set(claims.verdict) <= {"reproduced", "not reproduced", "inconclusive"}
+
+
+def test_a_score_that_never_varies_gives_no_verdict_either_way():
+    """RS = 0 for every unit (as in the MLP's first layer): r is undefined in every layer, which
+    is no evidence against the claim, so C1 is inconclusive rather than not reproduced."""
+    units = synthetic_units(+1)
+    units["rs_iam"] = 0.0
+    c1 = verdicts(units)[("C1", "High-selectivity units have high RS (IAM)")]
+    assert c1 == "inconclusive"
+    claims = claims_table(pool_seeds(layer_statistics(units))).set_index("claim")
+    assert claims.loc["High-selectivity units have high RS (IAM)", "key_statistic"] == \
+        "CI above 0 in 0 of 0 layers with a defined r"
+
+
+def test_depth_claim_needs_two_conv_layers():
+    one_conv = synthetic_units(+1).query("layer != 'conv2'")
+    assert "C2" not in set(claims_table(pool_seeds(layer_statistics(one_conv))).claim_id)
+
+
+def test_robustness_lines_up_each_claim_across_variants_with_its_layers():
+    from repsub.robustness import robustness_table
+
+    base = claims_table(pool_seeds(layer_statistics(synthetic_units(+1))))
+    fc_only = claims_table(pool_seeds(layer_statistics(synthetic_units(-1).query("layer == 'fc1'"))))
+    coverage = {"base": {"shallow_cnn": ["conv1", "conv2", "fc1"]}, "fc_only": {"shallow_cnn": ["fc1"]}}
+    table = robustness_table({"base": base, "fc_only": fc_only}, coverage)
+    assert list(dict.fromkeys(table.variant)) == ["base", "fc_only"]
+    assert len(table) == len(base) + len(fc_only)
+    assert {"C1 AM", "C1 IAM", "C2", "E1"} <= set(table.label)
+    rows = table.set_index(["variant", "label"])
+    assert rows.loc[("base", "C1 IAM"), "verdict"] == REPRODUCED
+    assert rows.loc[("fc_only", "C1 IAM"), "verdict"] == NOT_REPRODUCED
+    assert rows.loc[("fc_only", "C1 IAM"), "layers"] == "fc1" and not rows.loc[("fc_only", "C1 IAM"), "all_layers"]
+    assert rows.loc[("base", "C1 IAM"), "all_layers"]

@@ -25,7 +25,7 @@ def setup(manifest_path, seed=0):
 
 def test_training_lowers_the_loss_and_learns(digits_manifest):
     model, train_split, test_split, generator = setup(digits_manifest)
-    metrics = train(model, train_split, test_split, SETTINGS, torch.device("cpu"), generator)
+    metrics = train(model, train_split, test_split, SETTINGS, torch.device("cpu"), "fp32", generator)
     assert list(metrics.epoch) == [1, 2, 3]
     assert metrics.train_loss.iloc[-1] < metrics.train_loss.iloc[0]
     assert metrics.test_accuracy.iloc[-1] > 0.5
@@ -35,7 +35,7 @@ def test_training_is_bitwise_reproducible_for_a_seed(digits_manifest):
     states = []
     for _ in range(2):
         model, train_split, test_split, generator = setup(digits_manifest)
-        train(model, train_split, test_split, SETTINGS, torch.device("cpu"), generator)
+        train(model, train_split, test_split, SETTINGS, torch.device("cpu"), "fp32", generator)
         states.append(model.state_dict())
     for key in states[0]:
         assert torch.equal(states[0][key], states[1][key]), key
@@ -43,7 +43,7 @@ def test_training_is_bitwise_reproducible_for_a_seed(digits_manifest):
 
 def test_resume_after_a_kill_gives_the_same_weights(digits_manifest, tmp_path, monkeypatch):
     model, train_split, test_split, generator = setup(digits_manifest)
-    train(model, train_split, test_split, SETTINGS, torch.device("cpu"), generator)
+    train(model, train_split, test_split, SETTINGS, torch.device("cpu"), "fp32", generator)
     uninterrupted = model.state_dict()
 
     real_evaluate, calls = training.evaluate, []
@@ -58,12 +58,12 @@ def test_resume_after_a_kill_gives_the_same_weights(digits_manifest, tmp_path, m
     model, train_split, test_split, generator = setup(digits_manifest)
     monkeypatch.setattr(training, "evaluate", evaluate_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train(model, train_split, test_split, SETTINGS, torch.device("cpu"), generator, resume)
+        train(model, train_split, test_split, SETTINGS, torch.device("cpu"), "fp32", generator, resume)
     monkeypatch.setattr(training, "evaluate", real_evaluate)
     assert torch.load(resume, weights_only=True)["epoch"] == 2
 
     model, train_split, test_split, generator = setup(digits_manifest)
-    metrics = train(model, train_split, test_split, SETTINGS, torch.device("cpu"), generator, resume)
+    metrics = train(model, train_split, test_split, SETTINGS, torch.device("cpu"), "fp32", generator, resume)
     assert list(metrics.epoch) == [1, 2, 3]
     for key, value in model.state_dict().items():
         assert torch.equal(value, uninterrupted[key]), key
@@ -75,7 +75,7 @@ def test_divergence_stops_with_the_step_named(digits_manifest):
     # weights, and the loss of step 3 is not finite
     with pytest.raises(UserError, match="loss became (nan|inf) at epoch 1, step 3; lower train.lr"):
         train(model, train_split, test_split, TrainSettings(**{**PARAMS, "lr": 1e38}), torch.device("cpu"),
-              generator)
+              "fp32", generator)
 
 
 @pytest.mark.parametrize("key", ["epochs", "batch_size"])
@@ -100,3 +100,15 @@ def test_crop_and_flip_move_pixels_but_keep_content():
         assert matches, f"image {k} is not a window of its padded original"
         offsets.add(matches[0])
     assert len(offsets) > 5  # offsets really vary
+
+
+@pytest.mark.parametrize("asked", ["fp32", "auto"])
+def test_the_resolved_precision_is_recorded_with_the_checkpoint(digits_manifest, tmp_path, asked):
+    from conftest import run_step
+    from repsub.devices import cpu_has_bf16
+
+    run_step("train", "--manifest", digits_manifest, "--model", "mlp", "--seed", 0, "--settings", '{"epochs": 1}',
+             "--precision", asked, "--device", "cpu", "--checkpoint", tmp_path / "c.pt", "--metrics", tmp_path / "m.csv")
+    expected = "fp32" if asked == "fp32" or not cpu_has_bf16() else "bf16"
+    assert read_json(tmp_path / "c.pt.prov.json")["precision"] == expected
+    assert torch.load(tmp_path / "c.pt", weights_only=True)["meta"]["precision"] == expected

@@ -142,6 +142,62 @@ def test_batched_optimisation_equals_one_unit_at_a_time(cnn, method):
         torch.testing.assert_close(subst_batched[k : k + 1], subst_alone, rtol=1e-9, atol=1e-10)
 
 
+@pytest.mark.parametrize("method", ["am", "iam"])
+def test_jittered_optimisation_is_batch_independent_and_changes_the_images(cnn, method):
+    """Each step rolls every image by one shift drawn from the noise seed alone, so a batch
+    still gives the images that each unit gets alone (float64, as above)."""
+    model = copy.deepcopy(cnn).double()
+    units = np.array([2, 7, 33])
+    jittered = AMSettings(**{**SETTINGS.as_dict(), "jitter": 2})
+    batched, subst_batched, _ = maximise_layer(model, "conv3", units, method, jittered, (1, 8, 8), "cpu")
+    for k, unit in enumerate(units):
+        alone, subst_alone, _ = maximise_layer(model, "conv3", np.array([unit]), method, jittered, (1, 8, 8), "cpu")
+        torch.testing.assert_close(batched[k : k + 1], alone, rtol=1e-9, atol=1e-10)
+        torch.testing.assert_close(subst_batched[k : k + 1], subst_alone, rtol=1e-9, atol=1e-10)
+    plain, _, _ = maximise_layer(model, "conv3", units, method, SETTINGS, (1, 8, 8), "cpu")
+    assert not torch.allclose(batched, plain)
+
+
+def test_spatial_max_units_read_each_maps_maximum(cnn):
+    """With unit spatial_max, the AM objective, the substitution matrix and RS all read each
+    channel's maximum over its map; the substitution matrix equals a direct computation."""
+    units = np.array([0, 9, 40])
+    images, substitution, trace = maximise_layer(cnn, "conv2", units, "am", SETTINGS, (1, 8, 8), "cpu",
+                                                 unit="spatial_max")
+    with torch.no_grad():
+        maps = cnn.forward_to(images, "conv2")
+    torch.testing.assert_close(substitution, maps.amax(dim=(2, 3)))
+    assert torch.equal(unit_activations(maps, "spatial_max"), maps.amax(dim=(2, 3)))
+    assert not torch.allclose(substitution, maps.mean(dim=(2, 3)))
+    mean_images, _, _ = maximise_layer(cnn, "conv2", units, "am", SETTINGS, (1, 8, 8), "cpu")
+    assert not torch.allclose(images, mean_images)
+
+
+def test_bf16_changes_only_the_optimisation_and_measures_in_fp32(cnn):
+    """Under bf16 the images differ from fp32's, but their substitution matrix is still the
+    fp32 activation of those images."""
+    units = np.array([3, 11])
+    images, substitution, _ = maximise_layer(cnn, "conv3", units, "am", SETTINGS, (1, 8, 8),
+                                             torch.device("cpu"), "bf16")
+    fp32_images, _, _ = maximise_layer(cnn, "conv3", units, "am", SETTINGS, (1, 8, 8), torch.device("cpu"), "fp32")
+    assert substitution.dtype == torch.float32 and not torch.equal(images, fp32_images)
+    with torch.no_grad():
+        torch.testing.assert_close(substitution, unit_activations(cnn.forward_to(images, "conv3")))
+
+
+def test_smaller_unit_subsets_lie_inside_larger_ones_with_one_seed():
+    large, small = select_units(100, 40, seed=3), select_units(100, 10, seed=3)
+    assert len(small) == 10 and set(small) <= set(large) and list(small) == sorted(small)
+    assert select_units(100, None).tolist() == list(range(100))
+
+
+def test_per_layer_caps_replace_the_study_wide_one():
+    settings = AMSettings(max_units_per_layer=64, max_units_by_layer={"conv1": None, "fc1": 8})
+    assert (settings.max_units("conv1"), settings.max_units("fc1"), settings.max_units("conv2")) == (None, 8, 64)
+    with pytest.raises(UserError, match="am.max_units_by_layer must be a mapping of layer names"):
+        AMSettings(max_units_by_layer={"conv1": 0})
+
+
 def test_bad_am_settings_are_rejected():
     with pytest.raises(UserError, match="am.lr must be a positive number"):
         AMSettings(lr=0.0)

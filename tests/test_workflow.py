@@ -56,6 +56,9 @@ def test_paper_preset_with_imagenet_on_includes_the_pretrained_vgg(tmp_path):
     ({"datasets": {"digits": {"source": "digits", "colour": True}}}, "colour"),
     ({"analysis": {"am": {"methods": ["xam"]}}}, "xam"),
     ({"runs": [{"dataset": "digits", "model": "mlp", "seeds": [0], "train": {"epochs": -1}}]}, "epochs"),
+    ({"variants": {"v": {"am": {"steps": 0}}}}, "steps"),
+    ({"variants": {"v": {"unit": "spatial_median"}}}, "spatial_median"),
+    ({"precision": "fp16"}, "fp16"),
 ])
 def test_schema_rejects_bad_configs_naming_the_key(tmp_path, change, named):
     config = tiny_config(tmp_path / "results")
@@ -84,6 +87,11 @@ def with_image_folder(config, root):
     (lambda c: c["runs"].append({"dataset": "digits", "model": "vgg16_imagenet", "seeds": [0],
                                  "model_options": {"weights": "nowhere.pth"}}),
      "runs[2].model_options.weights: file nowhere.pth does not exist"),
+    (lambda c: c["runs"].append({**c["runs"][0]}), "runs[2]: a second run named 'mlp' on digits"),
+    (lambda c: c["runs"][0].update(name="study"), "runs[0].name: 'study' cannot name a run"),
+    (lambda c: c["variants"].update(seed1={}), "variants.seed1: a variant name must be"),
+    (lambda c: c["variants"].update(base={"unit": "spatial_max"}), "variants.base: a variant name must be"),
+    (lambda c: c["variants"].update(deep={"layers": ["conv9"]}), "variants.deep.layers: no run's model has layer"),
 ])
 def test_config_errors_stop_the_dag_with_one_sentence_naming_the_key(tmp_path, change, message):
     config = tiny_config(tmp_path / "results")
@@ -124,6 +132,7 @@ def test_hostile_paths_are_quoted_and_nothing_outside_results_changes(tmp_path):
     config["runs"] = [{"dataset": "tiny", "model": "mlp", "seeds": [0], "layers": ["fc4"],
                        "train": {"epochs": 1, "batch_size": 8}}]
     config["analysis"]["am"]["max_units_per_layer"] = 4
+    config["variants"] = {}
     write_config(tmp_path / "hostile.json", config)
 
     def snapshot():
@@ -136,7 +145,7 @@ def test_hostile_paths_are_quoted_and_nothing_outside_results_changes(tmp_path):
     assert not list(tmp_path.rglob("PWNED")) and not (REPO / "PWNED").exists()
     manifest = json.loads((tmp_path / "x" / "notes 2026" / "tiny" / "data" / "manifest.json").read_text())
     assert manifest["options"]["root"] == str(root.relative_to(tmp_path))
-    assert (tmp_path / "x" / "notes 2026" / "tiny" / "claims.csv").is_file()
+    assert (tmp_path / "x" / "notes 2026" / "tiny" / "study" / "base" / "claims.csv").is_file()
 
 
 def test_gpu_jobs_never_overlap_under_a_gpu_limit(tmp_path):
@@ -144,7 +153,7 @@ def test_gpu_jobs_never_overlap_under_a_gpu_limit(tmp_path):
     --resources gpu=1 on 4 cores they run one at a time (their logs say when)."""
     from datetime import datetime
 
-    config = tiny_config(tmp_path / "results", jobs={"gpus": 1, "threads": 1})
+    config = tiny_config(tmp_path / "results", jobs={"gpus": 1, "threads": 1}, variants={})
     config["runs"] = [{**config["runs"][0], "layers": ["fc1"]}]
     snakemake(tmp_path, "--cores", "4", "--resources", "gpu=1", "--configfile",
               str(write_config(tmp_path / "c.json", config)))
@@ -175,8 +184,8 @@ def test_a_run_can_override_the_study_wide_analysis_settings(tmp_path):
     assert all('"max_units_per_layer": 24' in c or '"max_images": 120' in c for c in cnn)
 
 
-def run_tiny_study(workdir):
-    config = write_config(workdir / "tiny.json", tiny_config(workdir / "results"))
+def run_tiny_study(workdir, **overrides):
+    config = write_config(workdir / "tiny.json", tiny_config(workdir / "results", **overrides))
     snakemake(workdir, "--cores", "2", "--configfile", str(config))
     return workdir / "results"
 
@@ -188,11 +197,15 @@ def tiny_study(tmp_path_factory):
 
 def test_tiny_study_writes_every_artifact(tiny_study):
     run = tiny_study / "digits" / "shallow_cnn" / "seed0"
-    for path in [run / "checkpoint.pt", run / "metrics.csv", run / "selectivity.csv",
+    study = tiny_study / "digits" / "study"
+    for path in [run / "checkpoint.pt", run / "metrics.csv", run / "base" / "selectivity.csv",
                  run / "conv2" / "ablation.csv", run / "conv2" / "cumulative.csv",
-                 *[run / "conv1" / m / f for m in ("am", "iam") for f in
+                 *[run / "base" / "conv1" / m / f for m in ("am", "iam") for f in
                    ("images.npy", "units.npy", "substitution.npy", "trace.csv", "rs.csv", "contact_sheet.png")],
-                 tiny_study / "digits" / "stats.csv", tiny_study / "digits" / "claims.csv",
+                 study / "base" / "stats.csv", study / "base" / "claims.csv",
+                 study / "long_am" / "claims.csv", study / "spatial_max" / "claims.csv",
+                 tiny_study / "digits" / "robustness.csv",
+                 tiny_study / "figures" / "digits" / "robustness.png",
                  tiny_study / "figures" / "digits" / "fig3b_correlation_vs_depth.png",
                  tiny_study / "figures" / "digits" / "mlp" / "fig1_selectivity_vs_rs.pdf",
                  tiny_study / "logs" / "digits" / "shallow_cnn" / "seed0" / "train.log",
@@ -202,10 +215,49 @@ def test_tiny_study_writes_every_artifact(tiny_study):
             assert Path(str(path) + ".prov.json").is_file(), path
 
 
+def test_a_variant_reruns_only_what_it_changes_in_its_own_paths(tiny_study):
+    """long_am (more AM steps, fc1) redoes AM and IAM of fc1 and nothing else; spatial_max
+    (a conv unit is its map's max, conv1 and conv2) redoes selectivity and every method."""
+    import numpy as np
+    import pandas as pd
+
+    seed = tiny_study / "digits" / "shallow_cnn" / "seed0"
+    made = {p.relative_to(seed).as_posix() for p in (seed / "long_am").rglob("*.npy")}
+    assert made == {f"long_am/fc1/{m}/{k}.npy" for m in ("am", "iam") for k in ("images", "units", "substitution")}
+    for method in ("am", "iam"):
+        base, long = seed / "base" / "fc1" / method, seed / "long_am" / "fc1" / method
+        assert not np.array_equal(np.load(base / "images.npy"), np.load(long / "images.npy"))
+        assert pd.read_csv(base / "trace.csv").step.max() == 6 and pd.read_csv(long / "trace.csv").step.max() == 12
+    spatial = {p.relative_to(seed / "spatial_max").as_posix() for p in (seed / "spatial_max").rglob("rs.csv")}
+    assert spatial == {f"{layer}/{m}/rs.csv" for layer in ("conv1", "conv2") for m in ("am", "iam", "noise", "top_image")}
+    base_sel = pd.read_csv(seed / "base" / "selectivity.csv")
+    max_sel = pd.read_csv(seed / "spatial_max" / "selectivity.csv")
+    conv1 = base_sel.layer == "conv1"
+    assert (max_sel[conv1].mean_activation.to_numpy() > base_sel[conv1].mean_activation.to_numpy()).all()
+    assert not (tiny_study / "digits" / "mlp" / "seed0" / "spatial_max").exists()  # no conv layer to cover
+
+
+def test_robustness_table_says_which_layers_each_variant_covers(tiny_study):
+    import pandas as pd
+
+    table = pd.read_csv(tiny_study / "digits" / "robustness.csv", keep_default_na=False)
+    assert list(dict.fromkeys(table.variant)) == ["base", "long_am", "spatial_max"]
+    base = table[table.variant == "base"]
+    assert set(base.layers[base.model == "shallow_cnn"]) == {"conv1 conv2 conv3 conv4 fc1"} and base.all_layers.all()
+    long_am = table[table.variant == "long_am"]
+    assert set(long_am.layers) == {"fc1"} and not long_am.all_layers.any()
+    assert set(long_am.model) == {"mlp", "shallow_cnn"}
+    assert all("conv" not in values for values in long_am["values"])  # claims from fc1 alone
+    spatial = table[table.variant == "spatial_max"]
+    assert set(spatial.model) == {"shallow_cnn"} and set(spatial.layers) == {"conv1 conv2"}
+    assert {"C1 AM", "C1 IAM", "C2", "E1"} <= set(spatial.label)
+    assert set(table.verdict) <= {"reproduced", "not reproduced", "inconclusive"}
+
+
 def test_tiny_study_rs_table_matches_its_layer(tiny_study):
     import pandas as pd
 
-    rs = pd.read_csv(tiny_study / "digits" / "shallow_cnn" / "seed0" / "conv3" / "iam" / "rs.csv")
+    rs = pd.read_csv(tiny_study / "digits" / "shallow_cnn" / "seed0" / "base" / "conv3" / "iam" / "rs.csv")
     assert len(rs) == 24 and set(rs.n_units) == {128}  # max_units_per_layer: 24 of 128
     assert ((rs.rs >= 0) & (rs.rs <= 1)).all()
     assert (rs.rs == rs.n_greater / rs.n_units).all()
@@ -229,7 +281,7 @@ def test_workflow_is_lint_clean_and_formatted(tmp_path):
 
 
 def test_audit_walks_back_to_the_data(tiny_study):
-    rs = tiny_study / "digits" / "shallow_cnn" / "seed0" / "conv1" / "iam" / "rs.csv"
+    rs = tiny_study / "digits" / "shallow_cnn" / "seed0" / "base" / "conv1" / "iam" / "rs.csv"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-m", "repsub", "audit", str(rs)], capture_output=True, text=True,
                             env=env, cwd=tiny_study.parent)
@@ -237,10 +289,13 @@ def test_audit_walks_back_to_the_data(tiny_study):
     assert "checkpoint.pt: ok" in result.stdout and "manifest.json: ok" in result.stdout
 
 
-def test_study_is_byte_identical_when_rerun_from_scratch(tiny_study, tmp_path):
-    again = run_tiny_study(tmp_path)
-    names = [p.relative_to(tiny_study) for p in tiny_study.rglob("*")
-             if p.suffix in (".csv", ".pt", ".npy", ".png", ".pdf") and "benchmarks" not in p.parts]
+def test_base_study_is_byte_identical_rerun_from_scratch_without_variants(tiny_study, tmp_path):
+    """Rerun with no variants: every base file comes out byte for byte the same, so the runs
+    are deterministic and the variants leave the base analysis untouched."""
+    again = run_tiny_study(tmp_path, variants={})
+    names = [p.relative_to(tiny_study) for p in again.rglob("*")
+             if p.suffix in (".csv", ".pt", ".npy", ".png", ".pdf") and "benchmarks" not in p.parts
+             and p.name not in ("robustness.csv", "robustness.png", "robustness.pdf")]
     assert len(names) > 50
     different = [str(n) for n in names if not filecmp.cmp(tiny_study / n, again / n, shallow=False)]
     assert different == []
@@ -257,10 +312,11 @@ def test_killed_run_resumes_to_the_same_tables(tiny_study, tmp_path):
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)  # Snakemake and the job it runs, mid-stage
     process.wait()
-    assert not (tmp_path / "results" / "digits" / "claims.csv").exists()
+    claims = Path("digits") / "study" / "base" / "claims.csv"
+    assert not (tmp_path / "results" / claims).exists()
     result = snakemake(tmp_path, "--cores", "2", "--configfile", str(config), "--rerun-incomplete", check=False)
     if "LockException" in result.stderr + result.stdout or "locked" in result.stderr:
         snakemake(tmp_path, "--unlock", "--configfile", str(config))
         snakemake(tmp_path, "--cores", "2", "--configfile", str(config), "--rerun-incomplete")
-    for name in ("stats.csv", "claims.csv"):
-        assert filecmp.cmp(tiny_study / "digits" / name, tmp_path / "results" / "digits" / name, shallow=False), name
+    for name in (claims.with_name("stats.csv"), claims, Path("digits") / "robustness.csv"):
+        assert filecmp.cmp(tiny_study / name, tmp_path / "results" / name, shallow=False), name

@@ -42,8 +42,8 @@ rule cumulative_ablation:
     input:
         checkpoint=CHECKPOINT,
         manifest=MANIFEST,
-        selectivity=str(layout.selectivity(RESULTS, DATASET, MODEL, SEED)),
-        rs=str(layout.am_file(RESULTS, DATASET, MODEL, SEED, LAYER, "iam", "rs")),
+        selectivity=str(layout.selectivity(RESULTS, DATASET, MODEL, SEED, BASE)),
+        rs=str(layout.am_file(RESULTS, DATASET, MODEL, SEED, BASE, LAYER, "iam", "rs")),
     output:
         table=str(layout.cumulative(RESULTS, DATASET, MODEL, SEED, LAYER)),
     log:

@@ -4,20 +4,25 @@ rule selectivity:
         manifest=MANIFEST,
     output:
         table=report(
-            str(layout.selectivity(RESULTS, DATASET, MODEL, SEED)),
+            str(layout.selectivity(RESULTS, DATASET, MODEL, SEED, VARIANT)),
             caption="../report/selectivity.rst",
             category="Unit tables",
             labels={
                 "data": "{dataset}",
                 "model": "{model}",
                 "seed": "{seed}",
+                "variant": "{variant}",
                 "table": "selectivity",
             },
         ),
     log:
-        job_log(layout.seed_dir(RESULTS, DATASET, MODEL, SEED), "selectivity"),
+        job_log(
+            layout.variant_dir(RESULTS, DATASET, MODEL, SEED, VARIANT), "selectivity"
+        ),
     benchmark:
-        job_benchmark(layout.seed_dir(RESULTS, DATASET, MODEL, SEED), "selectivity")
+        job_benchmark(
+            layout.variant_dir(RESULTS, DATASET, MODEL, SEED, VARIANT), "selectivity"
+        )
     conda:
         "../../envs/torch.yaml"
     threads: JOBS["threads"]
@@ -26,10 +31,12 @@ rule selectivity:
     params:
         split=config["analysis"]["split"],
         batch_size=config["analysis"]["batch_size"],
+        unit=unit_of,
         device=config["device"],
     shell:
         "python -m repsub selectivity --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
-        " --split {params.split:q} --batch-size {params.batch_size:q} --out {output.table:q}"
+        " --split {params.split:q} --batch-size {params.batch_size:q} --unit {params.unit:q}"
+        " --out {output.table:q}"
         " --device {params.device:q} --threads {threads:q} > {log:q} 2>&1"
 
 
@@ -51,6 +58,7 @@ rule activation_maximisation:
                 "data": "{dataset}",
                 "model": "{model}",
                 "seed": "{seed}",
+                "variant": "{variant}",
                 "table": "RS {method}",
             },
         ),
@@ -62,15 +70,18 @@ rule activation_maximisation:
             labels={
                 "data": "{dataset}",
                 "seed": "{seed}",
+                "variant": "{variant}",
                 "layer": "{layer}",
                 "method": "{method}",
             },
         ),
     log:
-        job_log(layout.method_dir(RESULTS, DATASET, MODEL, SEED, LAYER, METHOD), "am"),
+        job_log(
+            layout.method_dir(RESULTS, DATASET, MODEL, SEED, VARIANT, LAYER, METHOD), "am"
+        ),
     benchmark:
         job_benchmark(
-            layout.method_dir(RESULTS, DATASET, MODEL, SEED, LAYER, METHOD), "am"
+            layout.method_dir(RESULTS, DATASET, MODEL, SEED, VARIANT, LAYER, METHOD), "am"
         )
     conda:
         "../../envs/torch.yaml"
@@ -79,13 +90,17 @@ rule activation_maximisation:
         **torch_job(8000, 120, JOBS["threads"]),
     params:
         settings=stage_settings("am", exclude=("methods",)),
+        unit=unit_of,
         split=config["analysis"]["split"],
         batch_size=config["analysis"]["batch_size"],
         device=config["device"],
+        precision=config["precision"],
     shell:
         "python -m repsub am --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
         " --layer {wildcards.layer:q} --method {wildcards.method:q} --settings {params.settings:q}"
+        " --unit {params.unit:q}"
         " --split {params.split:q} --batch-size {params.batch_size:q}"
         " --images {output.images:q} --units {output.units:q}"
         " --substitution {output.substitution:q} --trace {output.trace:q} --rs {output.rs:q}"
-        " --sheet {output.sheet:q} --device {params.device:q} --threads {threads:q} > {log:q} 2>&1"
+        " --sheet {output.sheet:q} --device {params.device:q} --precision {params.precision:q}"
+        " --threads {threads:q} > {log:q} 2>&1"

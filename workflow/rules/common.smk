@@ -9,12 +9,15 @@ from snakemake.utils import validate
 sys.path.insert(0, workflow.basedir)
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(workflow.basedir)}; ")
 
-from repsub import layout
-from repsub.architectures import layer_names
+from repsub import architectures, layout
 from repsub.configuration import (
+    BASE,
     WEIGHT_FILE_SUFFIXES,
     active_runs,
+    analysis_variants,
     downloads_cifar10,
+    shared_with_base,
+    variant_layers,
     weights_to_download,
 )
 from repsub.errors import UserError
@@ -26,11 +29,15 @@ METHODS = config["analysis"]["am"]["methods"]
 JOBS = config["jobs"]
 GPUS = (0 if config["device"] == "cpu" else 1) if JOBS["gpus"] is None else JOBS["gpus"]
 # Wildcard placeholders: rules build their paths from repsub.layout with these.
-DATASET, MODEL, TRAINABLE, SEED, LAYER, METHOD = (
+# {model} is a run's name; {trainable} and {pretrained} name runs that train a model
+# and runs that load torchvision's VGG16; {variant} is base or a named analysis variant.
+DATASET, MODEL, TRAINABLE, PRETRAINED, SEED, VARIANT, LAYER, METHOD = (
     "{dataset}",
     "{model}",
     "{trainable}",
+    "{pretrained}",
     "{seed}",
+    "{variant}",
     "{layer}",
     "{method}",
 )
@@ -45,20 +52,38 @@ def _notice(message):
 
 try:
     RUNS = active_runs(config, _notice)
+    VARIANTS = analysis_variants(config, RUNS)
 except UserError as error:  # one sentence naming the key, before any job starts
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
 
 
-def run_of(dataset, model):
+def run_of(dataset, name):
     for run in RUNS:
-        if run["dataset"] == dataset and run["model"] == model:
+        if run["dataset"] == dataset and run["name"] == name:
             return run
-    raise ValueError(f"no run of {model} on {dataset} in the config")
+    raise ValueError(f"no run named {name} on {dataset} in the config")
 
 
-def layers_of(run):
-    return run.get("layers") or list(layer_names(run["model"]))
+def layers_of(run, variant=BASE):
+    """The layers of a run that ``variant`` analyses (the base: all the run lists)."""
+    layers = run.get("layers") or list(architectures.layer_names(run["model"]))
+    return variant_layers(layers, VARIANTS[variant])
+
+
+def runs_in(variant, dataset):
+    """The runs on ``dataset`` that ``variant`` covers (at least one of their layers)."""
+    return [r for r in RUNS if r["dataset"] == dataset and layers_of(r, variant)]
+
+
+def from_base(wildcards):
+    """The stages whose tables a variant shares with the base analysis."""
+    return shared_with_base(VARIANTS[wildcards.variant])
+
+
+def unit_of(wildcards):
+    """What one unit's activation is in this variant: a conv map's spatial mean or max."""
+    return VARIANTS[wildcards.variant].get("unit", config["analysis"]["unit"])
 
 
 def as_json(value):
@@ -67,19 +92,24 @@ def as_json(value):
 
 
 def stage_settings(stage, exclude=()):
-    """A params function: the run's ``am`` or ``ablation`` settings (study-wide, then
-    the run's overrides) as the JSON object its command takes as --settings."""
+    """A params function: the run's ``am`` or ``ablation`` settings (study-wide, then the
+    run's overrides, then the variant's) as the JSON object its command takes as --settings."""
 
     def settings(wildcards):
         run = run_of(wildcards.dataset, wildcards.model)
-        merged = {**config["analysis"][stage], **run.get("analysis", {}).get(stage, {})}
+        variant = VARIANTS[getattr(wildcards, "variant", BASE)]
+        merged = {
+            **config["analysis"][stage],
+            **run.get("analysis", {}).get(stage, {}),
+            **variant.get(stage, {}),
+        }
         return as_json({k: v for k, v in merged.items() if k not in exclude})
 
     return settings
 
 
 def am_output(kind):
-    return str(layout.am_file(RESULTS, DATASET, MODEL, SEED, LAYER, METHOD, kind))
+    return str(layout.am_file(RESULTS, DATASET, MODEL, SEED, VARIANT, LAYER, METHOD, kind))
 
 
 def results_folder(wildcards):
@@ -117,9 +147,9 @@ def download_inputs(wildcards):
 def pretrained_weights(wildcards):
     """What a vgg16_imagenet run loads: the file download_weights fetched, or the configured
     local file, or null (random weights)."""
-    run = run_of(wildcards.dataset, "vgg16_imagenet")
+    run = run_of(wildcards.dataset, wildcards.pretrained)
     if weights_to_download(run):
-        return str(layout.weights(RESULTS, wildcards.dataset))
+        return str(layout.weights(RESULTS, wildcards.dataset, wildcards.pretrained))
     return run.get("model_options", {}).get("weights")
 
 
@@ -132,11 +162,20 @@ def job_benchmark(folder, name):
 
 
 def model_tables(wildcards):
-    """Every per-seed, per-layer table that a run's statistics and figures read, by kind."""
+    """Every per-seed, per-layer table that a run's statistics (in a variant) or figures
+    (base) read, by kind."""
     run = run_of(wildcards.dataset, wildcards.model)
+    variant = getattr(wildcards, "variant", BASE)
     tables = {}
     for table in layout.run_tables(
-        RESULTS, run["dataset"], run["model"], run["seeds"], layers_of(run), METHODS
+        RESULTS,
+        run["dataset"],
+        run["name"],
+        run["seeds"],
+        layers_of(run, variant),
+        METHODS,
+        variant,
+        shared_with_base(VARIANTS[variant]),
     ):
         key = f"{table.method}_{table.kind}" if table.method else table.kind
         tables.setdefault(key, []).append(str(table.path))
@@ -148,26 +187,29 @@ def datasets_studied():
 
 
 def all_targets():
+    """The base analysis in full (statistics, claims, figures, contact sheets) and the
+    robustness table, which pulls in every variant's statistics and claims."""
     targets = []
     for dataset in datasets_studied():
         targets += [
-            layout.study_stats(RESULTS, dataset),
-            layout.claims(RESULTS, dataset),
+            layout.study_stats(RESULTS, dataset, BASE),
+            layout.claims(RESULTS, dataset, BASE),
+            layout.robustness(RESULTS, dataset),
         ]
         targets += [
             layout.study_figure(RESULTS, dataset, name) for name in layout.STUDY_FIGURES
         ]
     for run in RUNS:
-        targets.append(layout.model_stats(RESULTS, run["dataset"], run["model"]))
+        targets.append(layout.model_stats(RESULTS, run["dataset"], run["name"], BASE))
         targets += [
-            layout.figure(RESULTS, run["dataset"], run["model"], name)
+            layout.figure(RESULTS, run["dataset"], run["name"], name)
             for name in layout.MODEL_FIGURES
         ]
         for seed in run["seeds"]:
             for layer in layers_of(run):
                 targets += [
                     layout.am_file(
-                        RESULTS, run["dataset"], run["model"], seed, layer, m, "sheet"
+                        RESULTS, run["dataset"], run["name"], seed, BASE, layer, m, "sheet"
                     )
                     for m in METHODS
                 ]
@@ -190,10 +232,18 @@ localrules:
     download_weights,
 
 
+def names_matching(models):
+    """A wildcard constraint matching exactly the names of the runs of ``models``."""
+    names = sorted({run["name"] for run in RUNS if run["model"] in models})
+    return "|".join(names) if names else "(?!)"  # (?!) matches nothing
+
+
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_\-]+",
-    model=r"mlp|shallow_cnn|vgg16|vgg16_imagenet",
-    trainable=r"mlp|shallow_cnn|vgg16",
+    model=names_matching(architectures.LAYERS),
+    trainable=names_matching(architectures.TRAINABLE),
+    pretrained=names_matching(["vgg16_imagenet"]),
     seed=r"\d+",
     layer=r"(conv|fc)\d+",
     method=r"am|iam|noise|top_image",
+    variant="|".join(VARIANTS),

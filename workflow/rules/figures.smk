@@ -1,7 +1,7 @@
 rule model_figures:
     input:
         unpack(model_tables),
-        units=str(layout.model_units(RESULTS, DATASET, MODEL)),
+        units=str(layout.model_units(RESULTS, DATASET, MODEL, BASE)),
     output:
         fig1=model_figure("fig1_selectivity_vs_rs", "Figures"),
         fig2=model_figure("fig2_substitutes", "Figures"),
@@ -36,7 +36,7 @@ rule model_figures:
 
 rule study_figures:
     input:
-        stats=str(layout.study_stats(RESULTS, DATASET)),
+        stats=str(layout.study_stats(RESULTS, DATASET, BASE)),
     output:
         fig3b=report(
             str(layout.study_figure(RESULTS, DATASET, "fig3b_correlation_vs_depth")),
@@ -49,9 +49,9 @@ rule study_figures:
             layout.study_figure(RESULTS, DATASET, "fig3b_correlation_vs_depth", "pdf")
         ),
     log:
-        job_log(layout.study_stats(RESULTS, DATASET).parent, "study_figures"),
+        job_log(layout.study_dir(RESULTS, DATASET, BASE), "study_figures"),
     benchmark:
-        job_benchmark(layout.study_stats(RESULTS, DATASET).parent, "study_figures")
+        job_benchmark(layout.study_dir(RESULTS, DATASET, BASE), "study_figures")
     conda:
         "../../envs/stats.yaml"
     threads: 1

@@ -3,21 +3,31 @@ rule model_statistics:
         unpack(model_tables),
     output:
         units=report(
-            str(layout.model_units(RESULTS, DATASET, MODEL)),
+            str(layout.model_units(RESULTS, DATASET, MODEL, VARIANT)),
             caption="../report/units.rst",
             category="Summary tables",
-            labels={"data": "{dataset}", "model": "{model}", "table": "per-unit"},
+            labels={
+                "data": "{dataset}",
+                "model": "{model}",
+                "variant": "{variant}",
+                "table": "per-unit",
+            },
         ),
         stats=report(
-            str(layout.model_stats(RESULTS, DATASET, MODEL)),
+            str(layout.model_stats(RESULTS, DATASET, MODEL, VARIANT)),
             caption="../report/stats.rst",
             category="Summary tables",
-            labels={"data": "{dataset}", "model": "{model}", "table": "statistics"},
+            labels={
+                "data": "{dataset}",
+                "model": "{model}",
+                "variant": "{variant}",
+                "table": "statistics",
+            },
         ),
     log:
-        job_log(layout.model_dir(RESULTS, DATASET, MODEL), "stats"),
+        job_log(layout.model_units(RESULTS, DATASET, MODEL, VARIANT).parent, "stats"),
     benchmark:
-        job_benchmark(layout.model_dir(RESULTS, DATASET, MODEL), "stats")
+        job_benchmark(layout.model_units(RESULTS, DATASET, MODEL, VARIANT).parent, "stats")
     conda:
         "../../envs/stats.yaml"
     threads: 1
@@ -25,39 +35,45 @@ rule model_statistics:
         **retried(4000, 30),
     params:
         results=results_folder,
+        architecture=lambda wc: run_of(wc.dataset, wc.model)["model"],
         seeds=lambda wc: run_of(wc.dataset, wc.model)["seeds"],
-        layers=lambda wc: layers_of(run_of(wc.dataset, wc.model)),
+        layers=lambda wc: layers_of(run_of(wc.dataset, wc.model), wc.variant),
         methods=METHODS,
+        from_base=from_base,
     shell:
         "python -m repsub stats --results {params.results:q} --dataset {wildcards.dataset:q}"
-        " --model {wildcards.model:q} --seeds {params.seeds:q} --layers {params.layers:q}"
-        " --methods {params.methods:q} --units {output.units:q} --out {output.stats:q} > {log:q} 2>&1"
+        " --model {wildcards.model:q} --architecture {params.architecture:q} --seeds {params.seeds:q}"
+        " --layers {params.layers:q} --methods {params.methods:q} --variant {wildcards.variant:q}"
+        " --from-base {params.from_base:q} --units {output.units:q} --out {output.stats:q} > {log:q} 2>&1"
 
 
 rule study_statistics:
     input:
         lambda wc: [
-            str(layout.model_stats(RESULTS, run["dataset"], run["model"]))
-            for run in RUNS
-            if run["dataset"] == wc.dataset
+            str(layout.model_stats(RESULTS, run["dataset"], run["name"], wc.variant))
+            for run in runs_in(wc.variant, wc.dataset)
         ],
     output:
         stats=report(
-            str(layout.study_stats(RESULTS, DATASET)),
+            str(layout.study_stats(RESULTS, DATASET, VARIANT)),
             caption="../report/study_stats.rst",
             category="Summary tables",
-            labels={"data": "{dataset}", "table": "study statistics"},
+            labels={
+                "data": "{dataset}",
+                "variant": "{variant}",
+                "table": "study statistics",
+            },
         ),
         claims=report(
-            str(layout.claims(RESULTS, DATASET)),
+            str(layout.claims(RESULTS, DATASET, VARIANT)),
             caption="../report/claims.rst",
             category="Claims",
-            labels={"data": "{dataset}", "table": "claims"},
+            labels={"data": "{dataset}", "variant": "{variant}", "table": "claims"},
         ),
     log:
-        job_log(layout.study_stats(RESULTS, DATASET).parent, "study_statistics"),
+        job_log(layout.study_dir(RESULTS, DATASET, VARIANT), "study_statistics"),
     benchmark:
-        job_benchmark(layout.study_stats(RESULTS, DATASET).parent, "study_statistics")
+        job_benchmark(layout.study_dir(RESULTS, DATASET, VARIANT), "study_statistics")
     conda:
         "../../envs/stats.yaml"
     threads: 1
@@ -66,3 +82,48 @@ rule study_statistics:
     shell:
         "python -m repsub study-stats --inputs {input:q} --out {output.stats:q}"
         " --claims {output.claims:q} > {log:q} 2>&1"
+
+
+rule robustness:
+    input:
+        claims=lambda wc: [
+            str(layout.claims(RESULTS, wc.dataset, variant))
+            for variant in VARIANTS
+            if runs_in(variant, wc.dataset)
+        ],
+    output:
+        table=report(
+            str(layout.robustness(RESULTS, DATASET)),
+            caption="../report/robustness.rst",
+            category="Claims",
+            labels={"data": "{dataset}", "table": "robustness"},
+        ),
+        figure=report(
+            str(layout.study_figure(RESULTS, DATASET, "robustness")),
+            caption="../report/robustness_figure.rst",
+            category="Claims",
+            labels={"data": "{dataset}", "figure": "robustness"},
+        ),
+        pdf=str(layout.study_figure(RESULTS, DATASET, "robustness", "pdf")),
+    log:
+        job_log(layout.study_dir(RESULTS, DATASET, BASE).parent, "robustness"),
+    benchmark:
+        job_benchmark(layout.study_dir(RESULTS, DATASET, BASE).parent, "robustness")
+    conda:
+        "../../envs/stats.yaml"
+    threads: 1
+    resources:
+        **retried(2000, 10),
+    params:
+        variants=lambda wc: [v for v in VARIANTS if runs_in(v, wc.dataset)],
+        coverage=lambda wc: as_json(
+            {
+                variant: {run["name"]: layers_of(run, variant) for run in runs}
+                for variant in VARIANTS
+                if (runs := runs_in(variant, wc.dataset))
+            }
+        ),
+    shell:
+        "python -m repsub robustness --variants {params.variants:q} --claims {input.claims:q}"
+        " --layers {params.coverage:q} --out {output.table:q} --figure {output.figure:q}"
+        " > {log:q} 2>&1"

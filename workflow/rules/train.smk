@@ -24,32 +24,32 @@ rule train:
     resources:
         **torch_job(8000, 240, JOBS["threads"]),
     params:
+        model=lambda wc: run_of(wc.dataset, wc.trainable)["model"],
         settings=lambda wc: as_json(run_of(wc.dataset, wc.trainable)["train"]),
         options=lambda wc: as_json(
             run_of(wc.dataset, wc.trainable).get("model_options", {})
         ),
         device=config["device"],
+        precision=config["precision"],
     shell:
-        "python -m repsub train --manifest {input.manifest:q} --model {wildcards.trainable:q}"
+        "python -m repsub train --manifest {input.manifest:q} --model {params.model:q}"
         " --seed {wildcards.seed:q} --settings {params.settings:q} --model-options {params.options:q}"
         " --checkpoint {output.checkpoint:q} --metrics {output.metrics:q}"
-        " --device {params.device:q} --threads {threads:q} > {log:q} 2>&1"
+        " --device {params.device:q} --precision {params.precision:q} --threads {threads:q} > {log:q} 2>&1"
 
 
 rule download_weights:
     output:
-        weights=str(layout.weights(RESULTS, DATASET)),
+        weights=str(layout.weights(RESULTS, DATASET, PRETRAINED)),
     log:
-        job_log(
-            layout.model_dir(RESULTS, DATASET, "vgg16_imagenet"), "download_weights"
-        ),
+        job_log(layout.model_dir(RESULTS, DATASET, PRETRAINED), "download_weights"),
     conda:
         "../../envs/torch.yaml"
     threads: 1
     resources:
         **retried(4000, 60),
     params:
-        weights=lambda wc: weights_to_download(run_of(wc.dataset, "vgg16_imagenet")),
+        weights=lambda wc: weights_to_download(run_of(wc.dataset, wc.pretrained)),
     shell:
         "python -m repsub download-weights --weights {params.weights:q} --out {output.weights:q}"
         " > {log:q} 2>&1"
@@ -64,13 +64,13 @@ rule pretrained_checkpoint:
             if w and w.endswith(WEIGHT_FILE_SUFFIXES)
         ],
     output:
-        checkpoint=str(layout.checkpoint(RESULTS, DATASET, "vgg16_imagenet", SEED)),
-        metrics=str(layout.metrics(RESULTS, DATASET, "vgg16_imagenet", SEED)),
+        checkpoint=str(layout.checkpoint(RESULTS, DATASET, PRETRAINED, SEED)),
+        metrics=str(layout.metrics(RESULTS, DATASET, PRETRAINED, SEED)),
     log:
-        job_log(layout.seed_dir(RESULTS, DATASET, "vgg16_imagenet", SEED), "pretrained"),
+        job_log(layout.seed_dir(RESULTS, DATASET, PRETRAINED, SEED), "pretrained"),
     benchmark:
         job_benchmark(
-            layout.seed_dir(RESULTS, DATASET, "vgg16_imagenet", SEED), "pretrained"
+            layout.seed_dir(RESULTS, DATASET, PRETRAINED, SEED), "pretrained"
         )
     conda:
         "../../envs/torch.yaml"

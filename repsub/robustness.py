@@ -1,0 +1,48 @@
+"""Do the verdicts survive the analysis choices the paper leaves open?
+
+Each analysis variant (a config's ``variants:``) changes one choice: the AM
+objective, its number of steps, jitter, what one conv unit's activation is.
+The workflow recomputes each variant's claims; this module lines them up, one
+row per claim, model and variant (the base analysis first), with the layers the
+variant covers, so that a verdict that flips with a choice is plain to see.
+"""
+
+import pandas as pd
+
+from .claims import CLAIMS_COLUMNS
+from .errors import UserError
+from .io import read_table
+
+ROBUSTNESS_COLUMNS = ["claim_id", "label", "claim", "dataset", "model", "variant", "layers", "all_layers",
+                      "verdict", "key_statistic", "values"]
+
+
+def claim_labels(claims: pd.DataFrame) -> pd.Series:
+    """A short row name per claim: its id, with the method where one id tests several (C1 AM, C1 IAM)."""
+    method = claims.claim.str.extract(r"\((AM|IAM)\)$", expand=False).fillna("")
+    return (claims.claim_id + " " + method).str.strip()
+
+
+def robustness_table(claims_by_variant: dict, coverage: dict) -> pd.DataFrame:
+    """``claims_by_variant``: variant -> its claims table (the base first); ``coverage``:
+    variant -> run name -> the layers that variant analysed."""
+    base_layers = coverage[next(iter(claims_by_variant))]
+    frames = []
+    for variant, claims in claims_by_variant.items():
+        covered = coverage.get(variant)
+        if covered is None:
+            raise UserError(f"--layers names no layers for variant {variant}; pass the layers of every variant")
+        rows = claims.assign(
+            label=claim_labels(claims), variant=variant,
+            layers=[" ".join(covered.get(model, [])) for model in claims.model],
+            all_layers=[covered.get(model) == base_layers.get(model) for model in claims.model],
+        )
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True)[ROBUSTNESS_COLUMNS]
+
+
+def read_claims(paths, variants) -> dict:
+    if len(paths) != len(variants):
+        raise UserError(f"--claims names {len(paths)} files for {len(variants)} --variants; pass one claims file "
+                        f"per variant, in the same order")
+    return {variant: read_table(path, CLAIMS_COLUMNS, "study-stats") for variant, path in zip(variants, paths)}
