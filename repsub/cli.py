@@ -204,7 +204,7 @@ def add_summary_steps(sub):
     step.parser.add_argument("--variants", nargs="+", required=True, help="variant names, the base first")
     step.add_file(INPUTS, "--claims", "claims CSV of each variant, in the order of --variants", many=True)
     step.parser.add_argument("--layers", type=json_object, required=True,
-                             help="JSON: variant -> run name -> the layers it analysed")
+                             help='JSON: variant -> run name -> {"layers": [...], "seeds": [...]} it analysed')
     step.add_file(OUTPUTS, "--out", "robustness CSV").add_file(OUTPUTS, "--figure", "figure PNG (a PDF goes beside it)")
 
     step = Step(sub, "study-figures", "Figures across runs: correlation against depth.",

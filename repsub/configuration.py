@@ -78,6 +78,12 @@ def check_run(index, run, datasets):
     if unknown:
         raise UserError(f"{key}.layers: {run['model']} has no layer {', '.join(map(repr, unknown))}; its layers "
                         f"are {', '.join(known)}")
+    scope = run.get("variant_scope", {})
+    outside = [layer for layer in scope.get("layers", []) if layer not in run.get("layers", known)]
+    outside += [str(seed) for seed in scope.get("seeds", []) if seed not in run["seeds"]]
+    if outside:
+        raise UserError(f"{key}.variant_scope: {', '.join(outside)} not among the run's own layers and seeds; "
+                        f"scope the variants to some of them")
     weights = run.get("model_options", {}).get("weights")
     if weights and str(weights).endswith(WEIGHT_FILE_SUFFIXES) and not Path(weights).is_file():
         raise UserError(f"{key}.model_options.weights: file {weights} does not exist; fix the path, or give a "

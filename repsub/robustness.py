@@ -13,7 +13,7 @@ from .claims import CLAIMS_COLUMNS
 from .errors import UserError
 from .io import read_table
 
-ROBUSTNESS_COLUMNS = ["claim_id", "label", "claim", "dataset", "model", "variant", "layers", "all_layers",
+ROBUSTNESS_COLUMNS = ["claim_id", "label", "claim", "dataset", "model", "variant", "layers", "all_layers", "seeds",
                       "verdict", "key_statistic", "values"]
 
 
@@ -25,17 +25,19 @@ def claim_labels(claims: pd.DataFrame) -> pd.Series:
 
 def robustness_table(claims_by_variant: dict, coverage: dict) -> pd.DataFrame:
     """``claims_by_variant``: variant -> its claims table (the base first); ``coverage``:
-    variant -> run name -> the layers that variant analysed."""
-    base_layers = coverage[next(iter(claims_by_variant))]
+    variant -> run name -> {"layers": [...], "seeds": [...]} that variant analysed."""
+    base = coverage.get(next(iter(claims_by_variant)), {})
     frames = []
     for variant, claims in claims_by_variant.items():
         covered = coverage.get(variant)
-        if covered is None:
-            raise UserError(f"--layers names no layers for variant {variant}; pass the layers of every variant")
+        if covered is None or any(model not in covered for model in claims.model):
+            raise UserError(f"--layers lacks the runs of variant {variant}; pass the layers and seeds of every run "
+                            f"in every variant")
         rows = claims.assign(
             label=claim_labels(claims), variant=variant,
-            layers=[" ".join(covered.get(model, [])) for model in claims.model],
-            all_layers=[covered.get(model) == base_layers.get(model) for model in claims.model],
+            layers=[" ".join(covered[model]["layers"]) for model in claims.model],
+            all_layers=[covered[model]["layers"] == base.get(model, {}).get("layers") for model in claims.model],
+            seeds=[" ".join(map(str, covered[model]["seeds"])) for model in claims.model],
         )
         frames.append(rows)
     return pd.concat(frames, ignore_index=True)[ROBUSTNESS_COLUMNS]

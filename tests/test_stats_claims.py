@@ -136,7 +136,8 @@ def test_robustness_lines_up_each_claim_across_variants_with_its_layers():
 
     base = claims_table(pool_seeds(layer_statistics(synthetic_units(+1))))
     fc_only = claims_table(pool_seeds(layer_statistics(synthetic_units(-1).query("layer == 'fc1'"))))
-    coverage = {"base": {"shallow_cnn": ["conv1", "conv2", "fc1"]}, "fc_only": {"shallow_cnn": ["fc1"]}}
+    coverage = {"base": {"shallow_cnn": {"layers": ["conv1", "conv2", "fc1"], "seeds": [0]}},
+                "fc_only": {"shallow_cnn": {"layers": ["fc1"], "seeds": [0]}}}
     table = robustness_table({"base": base, "fc_only": fc_only}, coverage)
     assert list(dict.fromkeys(table.variant)) == ["base", "fc_only"]
     assert len(table) == len(base) + len(fc_only)

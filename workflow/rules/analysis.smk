@@ -77,11 +77,13 @@ rule activation_maximisation:
         ),
     log:
         job_log(
-            layout.method_dir(RESULTS, DATASET, MODEL, SEED, VARIANT, LAYER, METHOD), "am"
+            layout.method_dir(RESULTS, DATASET, MODEL, SEED, VARIANT, LAYER, METHOD),
+            "am",
         ),
     benchmark:
         job_benchmark(
-            layout.method_dir(RESULTS, DATASET, MODEL, SEED, VARIANT, LAYER, METHOD), "am"
+            layout.method_dir(RESULTS, DATASET, MODEL, SEED, VARIANT, LAYER, METHOD),
+            "am",
         )
     conda:
         "../../envs/torch.yaml"

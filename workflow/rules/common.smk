@@ -66,14 +66,30 @@ def run_of(dataset, name):
 
 
 def layers_of(run, variant=BASE):
-    """The layers of a run that ``variant`` analyses (the base: all the run lists)."""
+    """The layers of a run that ``variant`` analyses: the base all the run lists, a named
+    variant those within the run's variant_scope and the variant's own layers."""
     layers = run.get("layers") or list(architectures.layer_names(run["model"]))
-    return variant_layers(layers, VARIANTS[variant])
+    if variant == BASE:
+        return layers
+    scope = run.get("variant_scope", {}).get("layers", layers)
+    return variant_layers([l for l in layers if l in scope], VARIANTS[variant])
+
+
+def seeds_of(run, variant=BASE):
+    """The seeds of a run that ``variant`` analyses (a named variant: its variant_scope)."""
+    if variant == BASE:
+        return run["seeds"]
+    scope = run.get("variant_scope", {}).get("seeds", run["seeds"])
+    return [seed for seed in run["seeds"] if seed in scope]
 
 
 def runs_in(variant, dataset):
-    """The runs on ``dataset`` that ``variant`` covers (at least one of their layers)."""
-    return [r for r in RUNS if r["dataset"] == dataset and layers_of(r, variant)]
+    """The runs on ``dataset`` that ``variant`` covers (at least one layer and seed)."""
+    return [
+        r
+        for r in RUNS
+        if r["dataset"] == dataset and layers_of(r, variant) and seeds_of(r, variant)
+    ]
 
 
 def from_base(wildcards):
@@ -93,7 +109,8 @@ def as_json(value):
 
 def stage_settings(stage, exclude=()):
     """A params function: the run's ``am`` or ``ablation`` settings (study-wide, then the
-    run's overrides, then the variant's) as the JSON object its command takes as --settings."""
+    run's overrides, then the variant's) as the JSON object its command takes as --settings.
+    """
 
     def settings(wildcards):
         run = run_of(wildcards.dataset, wildcards.model)
@@ -109,7 +126,9 @@ def stage_settings(stage, exclude=()):
 
 
 def am_output(kind):
-    return str(layout.am_file(RESULTS, DATASET, MODEL, SEED, VARIANT, LAYER, METHOD, kind))
+    return str(
+        layout.am_file(RESULTS, DATASET, MODEL, SEED, VARIANT, LAYER, METHOD, kind)
+    )
 
 
 def results_folder(wildcards):
@@ -171,7 +190,7 @@ def model_tables(wildcards):
         RESULTS,
         run["dataset"],
         run["name"],
-        run["seeds"],
+        seeds_of(run, variant),
         layers_of(run, variant),
         METHODS,
         variant,
@@ -209,7 +228,14 @@ def all_targets():
             for layer in layers_of(run):
                 targets += [
                     layout.am_file(
-                        RESULTS, run["dataset"], run["name"], seed, BASE, layer, m, "sheet"
+                        RESULTS,
+                        run["dataset"],
+                        run["name"],
+                        seed,
+                        BASE,
+                        layer,
+                        m,
+                        "sheet",
                     )
                     for m in METHODS
                 ]

@@ -27,7 +27,9 @@ rule model_statistics:
     log:
         job_log(layout.model_units(RESULTS, DATASET, MODEL, VARIANT).parent, "stats"),
     benchmark:
-        job_benchmark(layout.model_units(RESULTS, DATASET, MODEL, VARIANT).parent, "stats")
+        job_benchmark(
+            layout.model_units(RESULTS, DATASET, MODEL, VARIANT).parent, "stats"
+        )
     conda:
         "../../envs/stats.yaml"
     threads: 1
@@ -36,7 +38,7 @@ rule model_statistics:
     params:
         results=results_folder,
         architecture=lambda wc: run_of(wc.dataset, wc.model)["model"],
-        seeds=lambda wc: run_of(wc.dataset, wc.model)["seeds"],
+        seeds=lambda wc: seeds_of(run_of(wc.dataset, wc.model), wc.variant),
         layers=lambda wc: layers_of(run_of(wc.dataset, wc.model), wc.variant),
         methods=METHODS,
         from_base=from_base,
@@ -118,7 +120,13 @@ rule robustness:
         variants=lambda wc: [v for v in VARIANTS if runs_in(v, wc.dataset)],
         coverage=lambda wc: as_json(
             {
-                variant: {run["name"]: layers_of(run, variant) for run in runs}
+                variant: {
+                    run["name"]: {
+                        "layers": layers_of(run, variant),
+                        "seeds": seeds_of(run, variant),
+                    }
+                    for run in runs
+                }
                 for variant in VARIANTS
                 if (runs := runs_in(variant, wc.dataset))
             }

@@ -69,9 +69,7 @@ rule pretrained_checkpoint:
     log:
         job_log(layout.seed_dir(RESULTS, DATASET, PRETRAINED, SEED), "pretrained"),
     benchmark:
-        job_benchmark(
-            layout.seed_dir(RESULTS, DATASET, PRETRAINED, SEED), "pretrained"
-        )
+        job_benchmark(layout.seed_dir(RESULTS, DATASET, PRETRAINED, SEED), "pretrained")
     conda:
         "../../envs/torch.yaml"
     threads: JOBS["pretrained_threads"]
