@@ -75,7 +75,7 @@ def main():
     cases = [
         ("train shallow_cnn, 8 steps of 256", training_steps("shallow_cnn", 256, 8, device)),
         ("train vgg16, 4 steps of 128", training_steps("vgg16", 128, 4, device)),
-        ("AM conv2, 128 units x 16 steps", am_loop("conv2", 128 if device.type == "cpu" else 64, 16, device)),
+        ("AM conv3, 128 units x 16 steps", am_loop("conv3", 128, 16, device)),
         ("AM fc1, 256 units x 16 steps", am_loop("fc1", 256, 16, device)),
         ("ablation conv3, 32 units x 400 images (fp32 in the workflow)", ablation_pass("conv3", 400, device)),
     ]

@@ -12,8 +12,9 @@ import json
 import sys
 
 from . import commands, summary_commands
-from .errors import UserError
 from .architectures import LAYERS
+from .errors import UserError
+from .layout import BASE
 from .settings import METHODS
 
 INPUTS, OUTPUTS = "inputs", "outputs"
@@ -184,7 +185,7 @@ def add_summary_steps(sub):
                               summary_commands.stats_command))
     step.parser.add_argument("--architecture", required=True, choices=sorted(LAYERS),
                              help="the run's model (--model names the run)")
-    step.parser.add_argument("--variant", default="base", help="the analysis variant (default base)")
+    step.parser.add_argument("--variant", default=BASE, help=f"the analysis variant (default {BASE})")
     step.parser.add_argument("--from-base", nargs="*", default=[], choices=("selectivity", *METHODS),
                              help="stages whose tables the variant shares with the base analysis")
     step.add_file(OUTPUTS, "--units", "merged per-unit CSV to write").add_file(OUTPUTS, "--out", "stats CSV")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .architectures import TRAINABLE, layer_names
 from .errors import UserError
+from .layout import BASE, DATA, STUDY
 
 NAME = re.compile(r"[A-Za-z0-9_\-]+")
 WEIGHT_FILE_SUFFIXES = (".pt", ".pth")
@@ -51,8 +52,7 @@ def check_dataset(name, spec):
     return True
 
 
-RESERVED_NAMES = ("data", "study")  # folders beside the runs' folders
-BASE = "base"  # the study's own analysis, beside the named variants
+RESERVED_NAMES = (DATA, STUDY)  # folders beside the runs' folders
 # A variant name becomes a folder beside seed<k> and <layer> folders, so it may look like neither.
 VARIANT_NAME = re.compile(r"(?!seed\d+$|(conv|fc)\d+$)[a-z][a-z0-9_]*")
 # AM settings that the noise and top-image baselines read (they optimise nothing).

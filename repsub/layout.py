@@ -14,8 +14,11 @@ from collections import namedtuple
 from pathlib import Path
 
 
+DATA = "data"  # beside the runs' folders, so no run may take this name
+
+
 def data_dir(results, dataset):
-    return Path(results) / dataset / "data"
+    return Path(results) / dataset / DATA
 
 
 def manifest(results, dataset):

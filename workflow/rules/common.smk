@@ -11,7 +11,6 @@ shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(workflow.basedi
 
 from repsub import architectures, layout
 from repsub.configuration import (
-    BASE,
     WEIGHT_FILE_SUFFIXES,
     active_runs,
     analysis_variants,
@@ -25,6 +24,7 @@ from repsub.errors import UserError
 validate(config, schema="../schemas/config.schema.yaml")
 
 RESULTS = config["results"]
+BASE = layout.BASE  # the study's own analysis, beside the named variants
 METHODS = config["analysis"]["am"]["methods"]
 JOBS = config["jobs"]
 GPUS = (0 if config["device"] == "cpu" else 1) if JOBS["gpus"] is None else JOBS["gpus"]
