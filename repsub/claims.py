@@ -31,12 +31,10 @@ def _with_ci(rows):
 def _majority_sign(rows, sign):
     """Verdict for 'r has this sign' (CI on that side of 0 in most layers / in none) and the
     count it rests on."""
-    defined = rows[rows.value.notna()]  # r is undefined where a score does not vary: no evidence either way
-    side = defined.ci_low > 0 if sign > 0 else defined.ci_high < 0
-    count = f"CI {'above' if sign > 0 else 'below'} 0 in {int(side.sum())} of {len(defined)} layers with a defined r"
-    if defined.empty:
-        return INCONCLUSIVE, count
-    if side.sum() > len(defined) / 2:
+    side = rows.ci_low > 0 if sign > 0 else rows.ci_high < 0
+    count = (f"CI {'above' if sign > 0 else 'below'} 0 in {int(side.sum())} of {len(rows)} layers "
+             f"({int(rows.value.notna().sum())} with a defined r)")
+    if len(rows) and side.sum() > len(rows) / 2:
         return REPRODUCED, count
     return (NOT_REPRODUCED if side.sum() == 0 else INCONCLUSIVE), count
 
@@ -51,9 +49,9 @@ def _correlation_claim(stats, claim_id, claim, x, y, sign, statistic="spearman")
             "statistic": f"{'partial ' if given else ''}Spearman r({x}, {y}{given}) per layer [95% CI], "
                          f"dead units excluded",
             "values": _with_ci(rows), "key_statistic": count, "verdict": verdict,
-            "rule": f"reproduced if the 95% CI lies {direction} 0 in more than half of the layers where r is "
-                    f"defined; not reproduced if in none; otherwise inconclusive (also where r is defined in no "
-                    f"layer)",
+            "rule": f"reproduced if the 95% CI lies {direction} 0 in more than half of the layers (a layer "
+                    f"where r is undefined, as a score never varies, counts against); not reproduced if in none; "
+                    f"otherwise inconclusive",
         }
 
 

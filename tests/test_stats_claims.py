@@ -114,16 +114,20 @@ def test_every_claim_row_states_its_rule_and_values():
     assert set(claims.verdict) <= {"reproduced", "not reproduced", "inconclusive"}
 
 
-def test_a_score_that_never_varies_gives_no_verdict_either_way():
-    """RS = 0 for every unit (as in the MLP's first layer): r is undefined in every layer, which
-    is no evidence against the claim, so C1 is inconclusive rather than not reproduced."""
+def test_a_score_that_never_varies_counts_against_the_claim_and_is_reported():
+    """RS = 0 for every unit of one layer (as in the MLP's first layer): r is undefined there,
+    the layer counts against the claim (the rule fixed before any result was seen), and the
+    key statistic says how many layers had a defined r."""
     units = synthetic_units(+1)
-    units["rs_iam"] = 0.0
-    c1 = verdicts(units)[("C1", "High-selectivity units have high RS (IAM)")]
-    assert c1 == "inconclusive"
+    units.loc[units.layer == "conv1", "rs_iam"] = 0.0
     claims = claims_table(pool_seeds(layer_statistics(units))).set_index("claim")
-    assert claims.loc["High-selectivity units have high RS (IAM)", "key_statistic"] == \
-        "CI above 0 in 0 of 0 layers with a defined r"
+    row = claims.loc["High-selectivity units have high RS (IAM)"]
+    assert row.key_statistic == "CI above 0 in 2 of 3 layers (2 with a defined r)"
+    assert row.verdict == REPRODUCED  # 2 of 3 is more than half
+    units.loc[units.layer == "conv2", "rs_iam"] = 0.0
+    row = claims_table(pool_seeds(layer_statistics(units))).set_index("claim").loc[
+        "High-selectivity units have high RS (IAM)"]
+    assert row.verdict == "inconclusive" and row.key_statistic.endswith("(1 with a defined r)")
 
 
 def test_depth_claim_needs_two_conv_layers():
