@@ -113,11 +113,15 @@ def cumulative_table(model, split, layer, scores, n_units, n_classes, settings, 
     """Accuracy and loss as growing fractions of ``layer`` are ablated, in every order."""
     orders = ablation_orders(scores, n_units, settings.random_repeats, settings.seed, settings.tie_repeats)
     keys, masks = cumulative_masks(orders, n_units, settings.fractions)
-    loss_sum, correct, class_counts = evaluate_masks(model, split, layer, masks, n_classes, batch_size,
+    # Every order ablates nothing at fraction 0 and everything at 1 (and ties repeat masks):
+    # evaluate each distinct mask once.
+    distinct, which = torch.unique(masks, dim=0, return_inverse=True)
+    loss_sum, correct, class_counts = evaluate_masks(model, split, layer, distinct, n_classes, batch_size,
                                                      settings.masks_per_pass, device)
+    which = which.numpy()
     keys.insert(0, "layer", layer)
-    keys["accuracy"] = correct.sum(1) / class_counts.sum()
-    keys["loss"] = loss_sum / class_counts.sum()
+    keys["accuracy"] = correct.sum(1)[which] / class_counts.sum()
+    keys["loss"] = loss_sum[which] / class_counts.sum()
     return keys
 
 

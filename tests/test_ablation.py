@@ -101,3 +101,29 @@ def test_single_unit_ablation_of_a_unit_subset_lies_inside_ams(small_study, tmp_
     ablated = pd.read_csv(tmp_path / "a.csv").unit
     am_units = np.load(layout.am_file(small_study, "digits", "mlp", 0, "base", "fc1", "am", "units"))
     assert len(ablated) == 5 and set(ablated) <= set(am_units)
+
+
+def test_cumulative_ablation_evaluates_each_distinct_mask_once_with_the_same_result(digits_manifest, monkeypatch):
+    """Fractions 0 and 1 give one mask for every order: it is evaluated once, and every row
+    equals evaluating all masks one by one."""
+    import repsub.ablation as ablation
+    from repsub.settings import AblationSettings
+
+    manifest = read_json(digits_manifest)
+    torch.manual_seed(0)
+    model = build_model("mlp", manifest["image_shape"], 10, manifest["mean"], manifest["std"]).eval()
+    split = stratified_subset(load_split(digits_manifest, "test"), 60)
+    scores = pd.DataFrame({"unit": np.arange(128), "selectivity": np.linspace(0, 1, 128), "rs": np.arange(128) % 3,
+                           "mean_activation": np.arange(128.0), "weight_norm": np.arange(128.0)[::-1]})
+    settings = AblationSettings(fractions=(0, 0.5, 1), random_repeats=2, tie_repeats=2)
+    evaluated = []
+    real = ablation.evaluate_masks
+    monkeypatch.setattr(ablation, "evaluate_masks", lambda m, s, l, masks, *a: evaluated.append(len(masks))
+                        or real(m, s, l, masks, *a))
+    table = ablation.cumulative_table(model, split, "fc1", scores, 128, 10, settings, 50, "cpu")
+    orders = ablation_orders(scores, 128, 2, 0, 2)
+    keys, masks = cumulative_masks(orders, 128, settings.fractions)
+    # one empty and one full mask for all orders; half masks repeat where two scores rank alike
+    assert evaluated == [len(torch.unique(masks, dim=0))] and evaluated[0] <= len(orders) + 2 < len(masks)
+    _, correct, counts = real(model, split, "fc1", masks, 10, 50, 16, "cpu")
+    np.testing.assert_array_equal(table.accuracy.to_numpy(), correct.sum(1) / counts.sum())
