@@ -15,7 +15,7 @@ from . import commands, summary_commands
 from .architectures import LAYERS
 from .errors import UserError
 from .layout import BASE
-from .settings import METHODS
+from .settings import METHODS, PRECISIONS, UNITS
 
 INPUTS, OUTPUTS = "inputs", "outputs"
 
@@ -90,12 +90,12 @@ def add_model_steps(sub):
         return step
 
     def precision(step):
-        step.parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+        step.parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                                  help="of the optimisation loop: bf16 autocast, fp32, or auto (bf16 on CUDA and "
                                       "on CPUs with native bf16); measuring always runs in fp32")
 
     def unit(step):
-        step.parser.add_argument("--unit", default="spatial_mean", choices=("spatial_mean", "spatial_max"),
+        step.parser.add_argument("--unit", default=UNITS[0], choices=UNITS,
                                  help="a conv unit's activation: its map's spatial mean (default) or max")
 
     def settings(step, what):
@@ -201,7 +201,7 @@ def add_summary_steps(sub):
     step.parser.add_argument("--out-dir", required=True, help="folder for the figures")
 
     step = Step(sub, "robustness", "Each claim's verdict per model across the analysis variants (table, figure).",
-                summary_commands.robustness_command, more_outputs=summary_commands.robustness_pdf)
+                summary_commands.robustness_command, more_outputs=summary_commands.pdf_of("figure"))
     step.parser.add_argument("--variants", nargs="+", required=True, help="variant names, the base first")
     step.add_file(INPUTS, "--claims", "claims CSV of each variant, in the order of --variants", many=True)
     step.parser.add_argument("--layers", type=json_object, required=True,
@@ -209,7 +209,7 @@ def add_summary_steps(sub):
     step.add_file(OUTPUTS, "--out", "robustness CSV").add_file(OUTPUTS, "--figure", "figure PNG (a PDF goes beside it)")
 
     step = Step(sub, "study-figures", "Figures across runs: correlation against depth.",
-                summary_commands.study_figures_command, more_outputs=summary_commands.study_figure_pdf)
+                summary_commands.study_figures_command, more_outputs=summary_commands.pdf_of("out"))
     step.add_file(INPUTS, "--stats", "study stats CSV").add_file(OUTPUTS, "--out", "figure PNG (a PDF goes beside it)")
 
 

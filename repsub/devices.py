@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from .errors import UserError
+from .settings import PRECISIONS
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -26,9 +27,6 @@ def describe_device(name: str = "auto") -> str:
         index = torch.cuda.current_device()
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
     return f"cpu ({torch.get_num_threads()} threads)"
-
-
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def cpu_has_bf16() -> bool:

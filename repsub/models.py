@@ -70,9 +70,6 @@ class LayeredNet(nn.Module):
         return h
 
 
-UNITS = ("spatial_mean", "spatial_max")  # what one conv channel's activation is
-
-
 def unit_activations(h: torch.Tensor, unit: str = "spatial_mean") -> torch.Tensor:
     """One value per unit: a conv channel is the spatial mean of its feature map (the
     paper's definition) or, with ``unit="spatial_max"``, its maximum."""

@@ -13,6 +13,10 @@ from .errors import UserError
 # How a unit's image is made for RS: optimised (AM, IAM), the starting noise, or the
 # evaluation image that excites it most (repsub.baselines).
 METHODS = ("am", "iam", "noise", "top_image")
+# What one conv unit's activation is: its map's spatial mean (the paper's) or max.
+UNITS = ("spatial_mean", "spatial_max")
+# Numeric precision of the optimisation loops (training, AM); auto resolves per device.
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def _is_int(value):

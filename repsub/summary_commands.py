@@ -108,11 +108,7 @@ def robustness_command(args):
 
     table = robustness_table(read_claims(args.claims, args.variants), args.layers)
     write_csv(args.out, table)
-    save_figure(figures.robustness_grid(table), args.figure, Path(args.figure).with_suffix(".pdf"))
-
-
-def robustness_pdf(args):
-    return [Path(args.figure).with_suffix(".pdf")]
+    save_figure(figures.robustness_grid(table), args.figure, pdf_beside(args.figure))
 
 
 def study_figures_command(args):
@@ -121,8 +117,14 @@ def study_figures_command(args):
     from .stats import STATS_COLUMNS
 
     stats = read_table(args.stats, STATS_COLUMNS, "study-stats")
-    save_figure(figures.correlation_vs_depth(stats), args.out, Path(args.out).with_suffix(".pdf"))
+    save_figure(figures.correlation_vs_depth(stats), args.out, pdf_beside(args.out))
 
 
-def study_figure_pdf(args):
-    return [Path(args.out).with_suffix(".pdf")]
+def pdf_beside(png):
+    """The PDF that a study figure's command writes beside its PNG."""
+    return Path(png).with_suffix(".pdf")
+
+
+def pdf_of(flag):
+    """``more_outputs`` of a step whose figure PNG is argument ``flag``: the PDF beside it."""
+    return lambda args: [pdf_beside(getattr(args, flag))]
