@@ -12,11 +12,16 @@ from .settings import PRECISIONS
 
 def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("device 'cuda' was asked for but no CUDA GPU is visible; use device: auto or cpu")
     if name not in ("cpu", "cuda"):
         raise UserError(f"unknown device {name!r}; use auto, cpu or cuda")
+    if name == "cuda":
+        # cuDNN runs fp32 convolutions in TF32 (10-bit mantissa) unless told not to: the
+        # measuring steps promise fp32 on every device, as on the CPU.
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     return torch.device(name)
 
 
