@@ -59,7 +59,8 @@ class LayeredNet(nn.Module):
     @torch.no_grad()
     def layer_width(self, layer: str, image_shape) -> int:
         """Number of units (neurons or channels) of ``layer`` for images of ``image_shape``."""
-        return self.forward_to(torch.zeros(1, *image_shape), layer).shape[1]
+        probe = torch.zeros(1, *image_shape, device=next(self.parameters()).device)
+        return self.forward_to(probe, layer).shape[1]
 
     def forward_from(self, h, layer: str):
         """Logits, given the post-ReLU activations ``h`` of ``layer``."""
