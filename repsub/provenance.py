@@ -11,6 +11,8 @@ results tree audits the same from any working directory and after it is moved.
 
 import contextlib
 import datetime
+import functools
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -37,9 +39,23 @@ def _git(*args):
         return None
 
 
+@functools.cache
+def package_digest() -> str:
+    """sha256 over the repsub package's sources (each file's path and bytes, in path order):
+    names the code that ran where the tree is no git checkout (a copied tree, a cluster's
+    scratch copy), and tells a dirty tree's code apart from the commit's."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for source in sorted(root.rglob("*.py")):
+        digest.update(source.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
 def code_version() -> dict:
     status = _git("status", "--porcelain", "--untracked-files=no")
-    return {"git_commit": _git("rev-parse", "HEAD"), "git_dirty": None if status is None else bool(status)}
+    return {"git_commit": _git("rev-parse", "HEAD"), "git_dirty": None if status is None else bool(status),
+            "repsub_sha256": package_digest()}
 
 
 def package_versions() -> dict:
@@ -59,6 +75,13 @@ def now(precise=False) -> str:
 
 def record_path(path) -> Path:
     return Path(str(path) + SUFFIX)
+
+
+def _code(code) -> str:
+    """The audit's name for the code that made a file: its commit and its package digest."""
+    name = f"commit {code['git_commit']}" if code.get("git_commit") else "no git commit"
+    name += ", dirty tree" if code.get("git_dirty") else ""
+    return name + (f", repsub {code['repsub_sha256'][:12]}" if code.get("repsub_sha256") else "")
 
 
 def _relative(path, folder) -> str:
@@ -160,8 +183,7 @@ class Audit:
         actual = sha256_file(path) if path.is_file() else None
         state = "ok" if actual is not None and actual == expected else (
             "MISSING" if actual is None else "CHANGED since it was made")
-        line = (f"{indent}{path}: {state}; made by '{record['command']}' at {record['ended']} "
-                f"(commit {record['code']['git_commit']}{', dirty tree' if record['code']['git_dirty'] else ''})")
+        line = f"{indent}{path}: {state}; made by '{record['command']}' at {record['ended']} ({_code(record['code'])})"
         self.fail(line) if state != "ok" else self.lines.append(line)
         for name, digest in record["inputs"].items():
             source = (folder / name).resolve()

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from conftest import REPO, run_step, write_image_folder
+from repsub.provenance import package_digest
 
 AM = "digits/mlp/seed0/base/fc1/am"
 
@@ -43,6 +44,7 @@ def test_an_unchanged_file_audits_ok_however_it_is_named(study, spelling):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "source digits at scikit-learn's digits: ok" in result.stdout
     assert "checkpoint.pt: ok" in result.stdout and "train.pt: ok" in result.stdout
+    assert f"repsub {package_digest()[:12]}" in result.stdout
 
 
 def test_a_changed_file_is_reported(study):
@@ -128,3 +130,21 @@ def test_a_changed_data_source_fails_the_chain(tmp_path):
     result = audit(manifest)
     assert f"source imagefolder at {root}: CHANGED since it was prepared" in result.stdout
     error_line(result)
+
+
+def test_records_name_the_code_where_the_tree_is_no_git_checkout(tmp_path):
+    """A copied tree has no commit; its records still name the code, by a digest that any byte changes."""
+    shutil.copytree(REPO / "repsub", tmp_path / "repsub", ignore=shutil.ignore_patterns("__pycache__"))
+
+    def code_version():
+        result = subprocess.run([sys.executable, "-c", "import json; from repsub.provenance import code_version; "
+                                 "print(json.dumps(code_version()))"], capture_output=True, text=True, check=True,
+                                env={**os.environ, "PYTHONPATH": str(tmp_path),
+                                     "GIT_CEILING_DIRECTORIES": str(tmp_path.parent)}, cwd=tmp_path)
+        return json.loads(result.stdout)
+
+    copied = code_version()
+    assert copied["git_commit"] is None and copied["repsub_sha256"] == package_digest()
+    with open(tmp_path / "repsub" / "stats.py", "a") as source:
+        source.write("# one changed line\n")
+    assert code_version()["repsub_sha256"] != package_digest()
