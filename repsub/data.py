@@ -17,7 +17,7 @@ import torch
 
 from .errors import UserError
 from .torchfiles import save_torch
-from .io import read_json, sha256_file, write_json
+from .io import files_digest, read_json, sha256_file, write_json
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".webp", ".tif", ".tiff")
 SPLITS = ("train", "test")
@@ -116,8 +116,7 @@ def cifar10_digest(root):
     from . import cifar
 
     folder = Path(root) / cifar.FOLDER
-    files = sorted(p for p in folder.iterdir() if p.is_file())
-    return hashlib.sha256("".join(f"{p.name}:{sha256_file(p)}" for p in files).encode()).hexdigest()
+    return files_digest(folder, sorted(p for p in folder.iterdir() if p.is_file()))
 
 
 def _decode_image(path, resize=None, crop=None):

@@ -74,6 +74,12 @@ def sha256_file(path, chunk=1 << 20) -> str:
     return digest.hexdigest()
 
 
+def files_digest(root, files) -> str:
+    """sha256 over each file's name (relative to ``root``) and sha256, in the order given."""
+    named = "".join(f"{Path(p).relative_to(root).as_posix()}:{sha256_file(p)}" for p in files)
+    return hashlib.sha256(named.encode()).hexdigest()
+
+
 def read_json(path):
     return json.loads(Path(path).read_text())
 

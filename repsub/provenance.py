@@ -12,7 +12,6 @@ results tree audits the same from any working directory and after it is moved.
 import contextlib
 import datetime
 import functools
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -22,7 +21,7 @@ import sys
 from pathlib import Path
 
 from .errors import UserError
-from .io import sha256_file, write_json
+from .io import files_digest, sha256_file, write_json
 
 PACKAGES = ("torch", "torchvision", "numpy", "pandas", "scipy", "matplotlib", "pingouin", "scikit-learn")
 SUFFIX = ".prov.json"
@@ -41,15 +40,11 @@ def _git(*args):
 
 @functools.cache
 def package_digest() -> str:
-    """sha256 over the repsub package's sources (each file's path and bytes, in path order):
+    """sha256 over the repsub package's sources (each file's path and sha256, in path order):
     names the code that ran where the tree is no git checkout (a copied tree, a cluster's
     scratch copy), and tells a dirty tree's code apart from the commit's."""
     root = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for source in sorted(root.rglob("*.py")):
-        digest.update(source.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(source.read_bytes())
-    return digest.hexdigest()
+    return files_digest(root, sorted(root.rglob("*.py")))
 
 
 def code_version() -> dict:
