@@ -14,7 +14,7 @@ import sys
 from . import commands, summary_commands
 from .architectures import LAYERS
 from .errors import UserError
-from .layout import BASE
+from .layout import BASE, split_files
 from .settings import METHODS, PRECISIONS, UNITS
 
 INPUTS, OUTPUTS = "inputs", "outputs"
@@ -73,8 +73,6 @@ class Step:
         return [*self.paths(args, OUTPUTS), *(self.more_outputs(args) if self.more_outputs else [])]
 
     def inputs(self, args):
-        from .data import split_files
-
         return [*self.paths(args, INPUTS), *(split_files(args.manifest) if self.reads_splits else [])]
 
 
@@ -213,11 +211,32 @@ def add_summary_steps(sub):
     step.add_file(INPUTS, "--stats", "study stats CSV").add_file(OUTPUTS, "--out", "figure PNG (a PDF goes beside it)")
 
 
+def json_list(text):
+    value = json_value(text)
+    if not isinstance(value, list):
+        raise argparse.ArgumentTypeError("expected a JSON list")
+    return value
+
+
+def add_report_step(sub):
+    step = Step(sub, "report-pages", "The claims and robustness tables as HTML, and the report's front page.",
+                summary_commands.report_pages_command)
+    step.add_file(INPUTS, "--claims", "base claims CSV of each data set", many=True)
+    step.add_file(INPUTS, "--robustness", "robustness CSV of each data set, in the order of --claims", many=True)
+    step.parser.add_argument("--configfiles", nargs="*", default=[], help="the config files of the run, to name them")
+    step.parser.add_argument("--runs", type=json_list, required=True,
+                             help='JSON list of runs: [{"dataset", "name", "model", "seeds", "layers"}, ...]')
+    step.add_file(OUTPUTS, "--claims-pages", "HTML page per claims CSV", many=True)
+    step.add_file(OUTPUTS, "--robustness-pages", "HTML page per robustness CSV", many=True)
+    step.add_file(OUTPUTS, "--front-page", "HTML fragment for the report's front page")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m repsub", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(required=True, metavar="STEP")
     add_model_steps(sub)
     add_summary_steps(sub)
+    add_report_step(sub)
     step = Step(sub, "audit", "Walk back from an artifact through its provenance and re-check hashes.",
                 commands.audit_command)
     step.parser.add_argument("path")

@@ -16,9 +16,9 @@ def prepare_command(args):
 
 
 def prepared_splits(args):
-    from .data import SPLITS
+    from .layout import SPLITS, split_path
 
-    return [Path(args.manifest).parent / f"{name}.pt" for name in SPLITS]
+    return [split_path(args.manifest, name) for name in SPLITS]
 
 
 def download_cifar10_command(args):
@@ -130,7 +130,8 @@ def am_command(args):
 
     from .am import maximise_layer, select_units
     from .baselines import noise_baseline, top_image_baseline
-    from .data import load_split, split_files
+    from .data import load_split
+    from .layout import split_files
     from .devices import pick_device
     from .io import save_figure, save_npy, write_csv
     from .rs import rs_table

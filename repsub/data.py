@@ -18,9 +18,9 @@ import torch
 from .errors import UserError
 from .torchfiles import save_torch
 from .io import files_digest, read_json, sha256_file, write_json
+from .layout import SPLITS, split_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".webp", ".tif", ".tiff")
-SPLITS = ("train", "test")
 
 
 class TensorSplit:
@@ -256,8 +256,9 @@ def prepare(spec: dict, out_dir, workers: int = 2) -> dict:
     if manifest["in_memory"]:
         manifest["split_sha256"] = {}
         for name, split in splits.items():
-            save_torch(out_dir / f"{name}.pt", {"images": split.images, "labels": split.labels})
-            manifest["split_sha256"][name] = sha256_file(out_dir / f"{name}.pt")
+            path = split_path(out_dir / "manifest.json", name)
+            save_torch(path, {"images": split.images, "labels": split.labels})
+            manifest["split_sha256"][name] = sha256_file(path)
     write_json(out_dir / "manifest.json", manifest)
     return manifest
 
@@ -280,12 +281,6 @@ def read_manifest(path) -> dict:
     return manifest
 
 
-def split_files(manifest_path):
-    """The prepared split files beside a manifest (none for a streamed image folder)."""
-    folder = Path(manifest_path).parent
-    return [folder / f"{name}.pt" for name in SPLITS if (folder / f"{name}.pt").is_file()]
-
-
 def load_split(manifest_path, split: str, workers: int = 2):
     """A prepared split (``train`` or ``test``) named by its manifest; a streamed one decodes
     images with ``workers`` threads (a job's CPU threads)."""
@@ -294,7 +289,7 @@ def load_split(manifest_path, split: str, workers: int = 2):
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; use train or test")
     if manifest["in_memory"]:
-        path = manifest_path.parent / f"{split}.pt"
+        path = split_path(manifest_path, split)
         payload = path.read_bytes() if path.is_file() else None  # read once: hash, then load
         expected = manifest.get("split_sha256", {}).get(split)
         if payload is None or hashlib.sha256(payload).hexdigest() != expected:

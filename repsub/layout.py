@@ -25,6 +25,19 @@ def manifest(results, dataset):
     return data_dir(results, dataset) / "manifest.json"
 
 
+SPLITS = ("train", "test")
+
+
+def split_path(manifest_path, split):
+    """A prepared split's file, beside its manifest."""
+    return Path(manifest_path).parent / f"{split}.pt"
+
+
+def split_files(manifest_path):
+    """The prepared split files beside a manifest (none for a streamed image folder)."""
+    return [path for path in map(lambda split: split_path(manifest_path, split), SPLITS) if path.is_file()]
+
+
 def download_record(results, dataset):
     """What a download step fetched: the files of the source and their sha256."""
     return data_dir(results, dataset) / "download.json"
@@ -145,6 +158,13 @@ def figure(results, dataset, model, name, suffix="png"):
 
 def study_figure(results, dataset, name, suffix="png"):
     return Path(results) / "figures" / dataset / f"{name}.{suffix}"
+
+
+def report_page(results, name, dataset=None):
+    """An HTML page made for the Snakemake report: the front page, or a data set's claims
+    or robustness table."""
+    folder = Path(results) / "report"
+    return (folder / dataset if dataset else folder) / f"{name}.html"
 
 
 def log(results, folder, name):
