@@ -13,6 +13,7 @@ from .errors import UserError
 # How a unit's image is made for RS: optimised (AM, IAM), the starting noise, or the
 # evaluation image that excites it most (repsub.baselines).
 METHODS = ("am", "iam", "noise", "top_image")
+METHOD_NAMES = {"am": "AM", "iam": "IAM", "noise": "noise", "top_image": "top image"}  # as figures and tables write them
 # What one conv unit's activation is: its map's spatial mean (the paper's) or max.
 UNITS = ("spatial_mean", "spatial_max")
 # Numeric precision of the optimisation loops (training, AM); auto resolves per device.

@@ -120,6 +120,29 @@ def study_figures_command(args):
     save_figure(figures.correlation_vs_depth(stats), args.out, pdf_beside(args.out))
 
 
+def report_pages_command(args):
+    """The claims and robustness tables of each data set as HTML pages, and the report's front page."""
+    import pandas as pd
+
+    from .claims import CLAIMS_COLUMNS
+    from .io import read_table, write_text
+    from .report_pages import front_page, page, table_html
+    from .robustness import ROBUSTNESS_COLUMNS
+
+    for flag in ("claims_pages", "robustness", "robustness_pages"):
+        if len(getattr(args, flag)) != len(args.claims):
+            raise UserError(f"--{flag.replace('_', '-')} names {len(getattr(args, flag))} files for "
+                            f"{len(args.claims)} --claims; pass one per data set, in the same order")
+    claims = [read_table(path, CLAIMS_COLUMNS, "study-stats") for path in args.claims]
+    for table, path in zip(claims, args.claims_pages):
+        write_text(path, page(f"Claims on {', '.join(table.dataset.unique())} (base analysis)", table_html(table)))
+    for source, path in zip(args.robustness, args.robustness_pages):
+        table = read_table(source, ROBUSTNESS_COLUMNS, "robustness")
+        write_text(path, page(f"Verdicts across the analysis variants on {', '.join(table.dataset.unique())}",
+                              table_html(table)))
+    write_text(args.front_page, front_page(pd.concat(claims, ignore_index=True), args.configfiles, args.runs))
+
+
 def pdf_beside(png):
     """The PDF that a study figure's command writes beside its PNG."""
     return Path(png).with_suffix(".pdf")

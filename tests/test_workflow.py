@@ -3,6 +3,8 @@
 import filecmp
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -282,13 +284,42 @@ def test_tiny_study_rs_table_matches_its_layer(tiny_study):
     assert (rs.rs == rs.n_greater / rs.n_units).all()
 
 
-def test_report_is_self_contained(tiny_study):
+def chromium():
+    """Debian's headless Chromium, installed as tests/slurm/cluster.sh installs SLURM."""
+    if not shutil.which("chromium"):
+        subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium",
+                       shell=True, check=True, capture_output=True)
+    return shutil.which("chromium")
+
+
+def rendered_text(html_file):
+    """The page as Chromium renders it (scripts run), with the scripts stripped: what a reader sees."""
+    dom = subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+                          "--dump-dom", html_file.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    return re.sub(r"<script\b.*?</script>", "", dom, flags=re.S)
+
+
+def test_report_shows_the_verdicts_in_the_browser(tiny_study):
+    import pandas as pd
+
     workdir = tiny_study.parent
     config = workdir / "tiny.json"
     snakemake(workdir, "--configfile", str(config), "--report", str(workdir / "report.html"))
     html = (workdir / "report.html").read_text(errors="replace")
-    assert "claims" in html and len(html) > 100_000
     assert "System Message" not in html  # a docutils warning shown to every reader
+    page = rendered_text(workdir / "report.html")
+    assert "<tbody>" in page and "Verdict per claim and model" in page  # the browser built the front page's tables
+    assert str(config) in page
+    claims = pd.read_csv(tiny_study / "digits" / "study" / "base" / "claims.csv")
+    front = page[page.index("Verdict per claim and model"):]
+    for row in claims.itertuples():  # every claim's verdict for every model, in the claims table's order
+        label = row.claim_id + (f" {m[1]}" if (m := re.search(r"\((AM|IAM)\)$", row.claim)) else "")
+        cells = re.search(rf"<td>{label}</td><td>[^<]*</td>(.*?)</tr>", front).group(1)
+        assert f">{row.verdict}</td>" in cells, (label, row.model)
+    pages = tiny_study / "report" / "digits"
+    for name in ("claims", "robustness"):
+        table = rendered_text(pages / f"{name}.html")
+        assert table.count('style="background:') >= len(claims)  # verdicts coloured
 
 
 def test_workflow_is_lint_clean_and_formatted(tmp_path):

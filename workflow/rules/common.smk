@@ -208,7 +208,7 @@ def datasets_studied():
 def all_targets():
     """The base analysis in full (statistics, claims, figures, contact sheets) and the
     robustness table, which pulls in every variant's statistics and claims."""
-    targets = []
+    targets = [layout.report_page(RESULTS, "front_page")] if RUNS else []
     for dataset in datasets_studied():
         targets += [
             layout.study_stats(RESULTS, dataset, BASE),

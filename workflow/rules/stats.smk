@@ -68,9 +68,9 @@ rule study_statistics:
         ),
         claims=report(
             str(layout.claims(RESULTS, DATASET, VARIANT)),
-            caption="../report/claims.rst",
-            category="Claims",
-            labels={"data": "{dataset}", "variant": "{variant}", "table": "claims"},
+            caption="../report/claims_csv.rst",
+            category="Summary tables",
+            labels={"data": "{dataset}", "variant": "{variant}", "table": "claims (CSV)"},
         ),
     log:
         job_log(layout.study_dir(RESULTS, DATASET, VARIANT), "study_statistics"),
@@ -96,9 +96,9 @@ rule robustness:
     output:
         table=report(
             str(layout.robustness(RESULTS, DATASET)),
-            caption="../report/robustness.rst",
-            category="Claims",
-            labels={"data": "{dataset}", "table": "robustness"},
+            caption="../report/robustness_csv.rst",
+            category="Summary tables",
+            labels={"data": "{dataset}", "table": "robustness (CSV)"},
         ),
         figure=report(
             str(layout.study_figure(RESULTS, DATASET, "robustness")),
@@ -135,3 +135,61 @@ rule robustness:
         "python -m repsub robustness --variants {params.variants:q} --claims {input.claims:q}"
         " --layers {params.coverage:q} --out {output.table:q} --figure {output.figure:q}"
         " > {log:q} 2>&1"
+
+
+rule report_pages:
+    input:
+        claims=[str(layout.claims(RESULTS, d, BASE)) for d in datasets_studied()],
+        robustness=[str(layout.robustness(RESULTS, d)) for d in datasets_studied()],
+    output:
+        front_page=report(
+            str(layout.report_page(RESULTS, "front_page")),
+            caption="../report/front_page.rst",
+            category="Claims",
+            labels={"table": "verdicts of every run"},
+        ),
+        claims=[
+            report(
+                str(layout.report_page(RESULTS, "claims", d)),
+                caption="../report/claims.rst",
+                category="Claims",
+                labels={"data": d, "table": "claims"},
+            )
+            for d in datasets_studied()
+        ],
+        robustness=[
+            report(
+                str(layout.report_page(RESULTS, "robustness", d)),
+                caption="../report/robustness.rst",
+                category="Claims",
+                labels={"data": d, "table": "robustness"},
+            )
+            for d in datasets_studied()
+        ],
+    log:
+        job_log(layout.report_page(RESULTS, "front_page").parent, "report_pages"),
+    benchmark:
+        job_benchmark(layout.report_page(RESULTS, "front_page").parent, "report_pages")
+    conda:
+        "../../envs/stats.yaml"
+    threads: 1
+    resources:
+        **retried(2000, 10),
+    params:
+        configfiles=[str(path) for path in workflow.configfiles],
+        runs=as_json(
+            [
+                {
+                    "dataset": run["dataset"],
+                    "name": run["name"],
+                    "model": run["model"],
+                    "seeds": run["seeds"],
+                    "layers": layers_of(run),
+                }
+                for run in RUNS
+            ]
+        ),
+    shell:
+        "python -m repsub report-pages --claims {input.claims:q} --robustness {input.robustness:q}"
+        " --configfiles {params.configfiles:q} --runs {params.runs:q} --claims-pages {output.claims:q}"
+        " --robustness-pages {output.robustness:q} --front-page {output.front_page:q} > {log:q} 2>&1"

@@ -1,0 +1,60 @@
+"""The study's verdicts as HTML, for the Snakemake report (torch-free).
+
+Snakemake's report shows a CSV only as a download link, and its front page is
+fixed text. These pages make the result readable where it is shown: the claims
+and robustness tables as HTML tables with coloured verdicts, and a front page
+(embedded in the report's description) that names the config files, the runs
+and the verdict of every claim for every model. They are built by a rule from
+the claims tables, never typed in.
+"""
+
+import html
+
+import pandas as pd
+
+VERDICT_COLOURS = {"reproduced": "#c8e6c9", "not reproduced": "#ffcdd2", "inconclusive": "#eeeeee"}
+STYLE = ("<style>table.repsub{border-collapse:collapse;font:12px sans-serif}"
+         "table.repsub td,table.repsub th{border:1px solid #bbb;padding:2px 6px;text-align:left;"
+         "vertical-align:top}</style>")
+
+
+def _cell(value, column):
+    text = html.escape("" if pd.isna(value) else str(value))
+    colour = VERDICT_COLOURS.get(str(value)) if column == "verdict" or column.startswith("verdict ") else None
+    return f'<td style="background:{colour}">{text}</td>' if colour else f"<td>{text}</td>"
+
+
+def table_html(table: pd.DataFrame) -> str:
+    """A table as HTML, cells of verdict columns coloured by verdict."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    rows = "".join("<tr>" + "".join(_cell(v, str(c)) for c, v in zip(table.columns, row)) + "</tr>"
+                   for row in table.itertuples(index=False))
+    return f'<div style="overflow-x:auto"><table class="repsub"><tr>{head}</tr>{rows}</table></div>'
+
+
+def page(title: str, body: str) -> str:
+    """A standalone page (shown in the report's frame)."""
+    return (f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>{STYLE}'
+            f"</head><body><h3>{html.escape(title)}</h3>{body}</body></html>")
+
+
+def verdict_matrix(claims: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim (its label, e.g. C1 AM), one verdict column per data set and model."""
+    from .robustness import claim_labels
+
+    claims = claims.assign(label=claim_labels(claims), run=claims.dataset + " / " + claims.model)
+    matrix = claims.pivot_table(index=["label", "claim"], columns="run", values="verdict", aggfunc="first",
+                                sort=False)
+    matrix.columns = [f"verdict {run}" for run in matrix.columns]
+    return matrix.reset_index().rename(columns={"label": "id"})
+
+
+def front_page(claims: pd.DataFrame, configfiles, runs) -> str:
+    """An HTML fragment for the report's front page: what ran, and every verdict."""
+    config_list = ", ".join(f"<code>{html.escape(str(path))}</code>" for path in configfiles) or "none"
+    run_rows = pd.DataFrame([{"data set": r["dataset"], "run": r["name"], "model": r["model"],
+                              "seeds": " ".join(map(str, r["seeds"])), "layers": " ".join(r["layers"])}
+                             for r in runs])
+    return (f"{STYLE}<p><b>Config files:</b> {config_list}</p><p><b>Runs</b></p>{table_html(run_rows)}"
+            f"<p><b>Verdict per claim and model</b> (base analysis; rules and numbers in the claims "
+            f"tables)</p>{table_html(verdict_matrix(claims))}")
