@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
+
+from .progress import progress
 
 # Cap on the ablated activations of one pass (floats): bigger passes of wide
 # early layers only add memory traffic.
@@ -31,7 +32,7 @@ def evaluate_masks(model, split, layer, masks: torch.Tensor, n_classes, batch_si
     correct = torch.zeros(n_masks, n_classes, dtype=torch.float64, device=device)
     class_counts = torch.zeros(n_classes, dtype=torch.float64, device=device)
     batches = split.batches(batch_size, device)
-    for images, labels in tqdm(batches, desc=f"ablate {layer}", total=-(-len(split) // batch_size), mininterval=5):
+    for images, labels in progress(batches, desc=f"ablate {layer}", total=-(-len(split) // batch_size)):
         h = model.forward_to(images, layer)
         class_counts += torch.bincount(labels, minlength=n_classes).double()
         shape = (1,) * (h.dim() - 2)

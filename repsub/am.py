@@ -12,13 +12,12 @@ run channels_last. Images live in pixel space [0, 1]
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from .devices import autocast
 from .errors import UserError
 from .models import unit_activations
+from .progress import progress
 from .settings import AMSettings
-
 
 
 def select_units(n_units: int, max_units=None, seed: int = 0) -> np.ndarray:
@@ -109,7 +108,7 @@ def maximise_layer(model, layer, units, method, settings: AMSettings, image_shap
         parameter.requires_grad_(False)  # gradients for the pixels only
     trace_rows, chunks = [], []
     starts = range(0, len(units), settings.chunk_size)
-    for start in tqdm(starts, desc=f"{method} {layer}", mininterval=5):
+    for start in progress(starts, desc=f"{method} {layer}"):
         chunks.append(optimise_chunk(model, layer, units[start : start + settings.chunk_size], method,
                                      settings, image_shape, device, precision, unit, trace_rows))
     images = torch.cat(chunks)

@@ -11,9 +11,9 @@ statistics and claims treat them alike.
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from .am import layer_activations, objective, starting_noise, substitution_matrix
+from .progress import progress
 from .settings import AMSettings
 
 
@@ -42,8 +42,8 @@ def top_image_baseline(model, layer, units, settings: AMSettings, split, batch_s
     best = torch.full((len(units),), -torch.inf, dtype=torch.float64, device=device)
     where = torch.zeros(len(units), dtype=torch.int64, device=device)
     offset = 0
-    for images, _ in tqdm(split.batches(batch_size, device), desc=f"top images {layer}",
-                          total=-(-len(split) // batch_size), mininterval=5):
+    for images, _ in progress(split.batches(batch_size, device), desc=f"top images {layer}",
+                              total=-(-len(split) // batch_size)):
         acts = layer_activations(model, images, layer, settings.compare, unit)[:, unit_index].double()
         value, index = acts.max(0)
         better = value > best

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+VERDICT_COLOURS = {REPRODUCED: "#4daf4a", NOT_REPRODUCED: "#e41a1c", INCONCLUSIVE: "#bdbdbd"}  # figures and pages
 
 
 def _spearman(stats, x, y, statistic="spearman"):

@@ -15,7 +15,8 @@ from . import commands, summary_commands
 from .architectures import LAYERS
 from .errors import UserError
 from .layout import BASE, split_files
-from .settings import METHODS, PRECISIONS, UNITS
+from . import __version__
+from .settings import METHODS, PRECISIONS, UNITS, AblationSettings, AMSettings, TrainSettings
 
 INPUTS, OUTPUTS = "inputs", "outputs"
 
@@ -58,6 +59,7 @@ class Step:
         self.parser = subparsers.add_parser(name, help=help_text, description=help_text)
         self.parser.set_defaults(step=self)
         self.name, self.command, self.files = name, command, {INPUTS: [], OUTPUTS: []}
+        self.settings_class = None  # the settings dataclass of a step that takes --settings
         self.more_outputs, self.reads_splits = more_outputs, reads_splits
 
     def add_file(self, kind, flag, help_text, required=True, many=False):
@@ -96,9 +98,12 @@ def add_model_steps(sub):
         step.parser.add_argument("--unit", default=UNITS[0], choices=UNITS,
                                  help="a conv unit's activation: its map's spatial mean (default) or max")
 
-    def settings(step, what):
+    def settings(step, kind):
+        """--settings: a JSON object of ``kind``'s keys (checked before the step starts)."""
+        step.settings_class = kind
+        defaults = json.dumps(kind().as_dict(), sort_keys=True)
         step.parser.add_argument("--settings", type=json_object, default={},
-                                 help=f"{what} settings as a JSON object (see repsub/settings.py)")
+                                 help=f"{kind.STAGE} settings as a JSON object; keys and defaults: {defaults}")
 
     step = Step(sub, "prepare", "Load a data set, write its splits and manifest.json.", commands.prepare_command,
                 more_outputs=commands.prepared_splits)
@@ -120,8 +125,8 @@ def add_model_steps(sub):
     step = common(Step(sub, "train", "Train a model, write its checkpoint and per-epoch metrics.",
                        commands.train_command, reads_splits=True), checkpoint=False)
     step.parser.add_argument("--model", required=True, help="mlp, shallow_cnn or vgg16")
-    step.parser.add_argument("--seed", type=int, required=True)
-    settings(step, "training")
+    step.parser.add_argument("--seed", type=int, required=True, help="seed of the initialisation and data order")
+    settings(step, TrainSettings)
     precision(step)
     step.parser.add_argument("--model-options", type=json_object, default={}, help="model options as JSON")
     step.add_file(OUTPUTS, "--checkpoint", "checkpoint to write").add_file(OUTPUTS, "--metrics", "metrics CSV")
@@ -130,24 +135,26 @@ def add_model_steps(sub):
                        commands.pretrained_command, reads_splits=True), checkpoint=False)
     step.parser.add_argument("--weights", type=json_value, default=None,
                              help='JSON: a torchvision weights name such as "IMAGENET1K_V1", a .pt/.pth path, or null')
-    step.parser.add_argument("--batch-size", type=positive_int, default=100)
+    step.parser.add_argument("--batch-size", type=positive_int, default=100, help="images per evaluation pass")
     step.add_file(OUTPUTS, "--checkpoint", "checkpoint to write").add_file(OUTPUTS, "--metrics", "metrics CSV")
 
     step = common(Step(sub, "selectivity", "Class selectivity of every unit of every layer.",
                        commands.selectivity_command, reads_splits=True))
-    step.parser.add_argument("--split", default="test", choices=("train", "test"))
-    step.parser.add_argument("--batch-size", type=positive_int, default=500)
+    step.parser.add_argument("--split", default="test", choices=("train", "test"),
+                             help="the images whose class means define selectivity (default test)")
+    step.parser.add_argument("--batch-size", type=positive_int, default=500, help="images per pass")
     unit(step)
     step.add_file(OUTPUTS, "--out", "selectivity CSV to write")
 
     step = common(Step(sub, "am", "AM or IAM images of a layer's units, their substitution matrix and RS.",
                        commands.am_command))
-    step.parser.add_argument("--layer", required=True)
-    step.parser.add_argument("--method", required=True, choices=METHODS)
+    step.parser.add_argument("--layer", required=True, help="the layer whose units get images")
+    step.parser.add_argument("--method", required=True, choices=METHODS,
+                             help="how a unit's image is made: AM, IAM, the starting noise or the top test image")
     step.parser.add_argument("--split", default="test", choices=("train", "test"),
                              help="where top_image finds each unit's most exciting image")
     step.parser.add_argument("--batch-size", type=positive_int, default=500, help="images per pass (top_image)")
-    settings(step, "AM")
+    settings(step, AMSettings)
     precision(step)
     unit(step)
     for flag, text in (("--images", "images .npy"), ("--units", "unit ids .npy"), ("--substitution",
@@ -159,10 +166,11 @@ def add_model_steps(sub):
                                 ("cumulative", "Cumulative ablation of a layer in several unit orders.",
                                  commands.cumulative_command)):
         step = common(Step(sub, name, text, command, reads_splits=True))
-        step.parser.add_argument("--layer", required=True)
-        step.parser.add_argument("--split", default="test", choices=("train", "test"))
-        step.parser.add_argument("--batch-size", type=positive_int, default=500)
-        settings(step, "ablation")
+        step.parser.add_argument("--layer", required=True, help="the layer whose units are ablated")
+        step.parser.add_argument("--split", default="test", choices=("train", "test"),
+                                 help="the images accuracy is measured on (default test)")
+        step.parser.add_argument("--batch-size", type=positive_int, default=500, help="images per pass")
+        settings(step, AblationSettings)
         step.add_file(OUTPUTS, "--out", "ablation CSV to write")
     step.add_file(INPUTS, "--selectivity", "selectivity CSV").add_file(INPUTS, "--rs", "RS CSV (IAM)")
 
@@ -172,11 +180,12 @@ def add_summary_steps(sub):
 
     def run_arguments(step):
         step.parser.add_argument("--results", default="results", help="results folder")
-        step.parser.add_argument("--dataset", required=True)
+        step.parser.add_argument("--dataset", required=True, help="the data set's name in the config")
         step.parser.add_argument("--model", required=True, help="the run's name (by default its model's)")
-        step.parser.add_argument("--seeds", type=int, nargs="+", required=True)
-        step.parser.add_argument("--layers", nargs="+", required=True)
-        step.parser.add_argument("--methods", nargs="+", default=["am", "iam"], choices=METHODS)
+        step.parser.add_argument("--seeds", type=int, nargs="+", required=True, help="the run's seeds")
+        step.parser.add_argument("--layers", nargs="+", required=True, help="the layers analysed, first to last")
+        step.parser.add_argument("--methods", nargs="+", default=["am", "iam"], choices=METHODS,
+                                 help="the RS methods whose tables exist (default am iam)")
         return step
 
     step = run_arguments(Step(sub, "stats", "Merge a run's unit tables; Spearman statistics per layer.",
@@ -198,13 +207,15 @@ def add_summary_steps(sub):
     step.add_file(INPUTS, "--units", "merged per-unit CSV from 'stats'")
     step.parser.add_argument("--out-dir", required=True, help="folder for the figures")
 
-    step = Step(sub, "robustness", "Each claim's verdict per model across the analysis variants (table, figure).",
-                summary_commands.robustness_command, more_outputs=summary_commands.pdf_of("figure"))
+    step = Step(sub, "robustness", "Each claim's verdict per model across the analysis variants (table, figures).",
+                summary_commands.robustness_command, more_outputs=summary_commands.pdf_of("figure", "forest"))
     step.parser.add_argument("--variants", nargs="+", required=True, help="variant names, the base first")
     step.add_file(INPUTS, "--claims", "claims CSV of each variant, in the order of --variants", many=True)
     step.parser.add_argument("--layers", type=json_object, required=True,
                              help='JSON: variant -> run name -> {"layers": [...], "seeds": [...]} it analysed')
+    step.add_file(INPUTS, "--stats", "study stats CSV of each variant, in the order of --variants", many=True)
     step.add_file(OUTPUTS, "--out", "robustness CSV").add_file(OUTPUTS, "--figure", "figure PNG (a PDF goes beside it)")
+    step.add_file(OUTPUTS, "--forest", "forest plot PNG of every layer's r (a PDF goes beside it)")
 
     step = Step(sub, "study-figures", "Figures across runs: correlation against depth.",
                 summary_commands.study_figures_command, more_outputs=summary_commands.pdf_of("out"))
@@ -233,13 +244,16 @@ def add_report_step(sub):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m repsub", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"repsub {__version__}")
     sub = parser.add_subparsers(required=True, metavar="STEP")
     add_model_steps(sub)
     add_summary_steps(sub)
     add_report_step(sub)
     step = Step(sub, "audit", "Walk back from an artifact through its provenance and re-check hashes.",
                 commands.audit_command)
-    step.parser.add_argument("path")
+    step.parser.add_argument("path", help="any file the workflow made (its .prov.json record beside it)")
+    step.parser.add_argument("--ro-crate", metavar="DIR", default=None,
+                             help="also write the chain as a Provenance Run Crate into DIR (a new or empty folder)")
     return parser
 
 
@@ -252,6 +266,8 @@ def main(argv=None):
     outputs, created, device, precision = [], [], None, None
     try:
         outputs = step.outputs(args)
+        if step.settings_class:  # a wrong setting stops the step before it says it started
+            step.settings_class.from_dict(args.settings)
         created = begin_records(step.name, outputs, started)
         if hasattr(args, "device"):  # a torch step: say where it runs (stdout goes to the job's log)
             from .devices import describe_device, pick_device, resolve_precision, set_threads

@@ -135,7 +135,7 @@ def am_command(args):
     from .devices import pick_device
     from .io import save_figure, save_npy, write_csv
     from .rs import rs_table
-    from .settings import AMSettings
+    from .settings import METHOD_NAMES, AMSettings
     from .sheets import contact_sheet
 
     settings = AMSettings.from_dict(args.settings)
@@ -158,7 +158,7 @@ def am_command(args):
     save_npy(args.substitution, substitution.numpy())
     write_csv(args.trace, trace)
     write_csv(args.rs, rs_table(substitution.numpy(), units, args.layer, args.method))
-    title = f"{meta['model']} {args.layer} {args.method.upper()} images"
+    title = f"{meta['model']} {args.layer} {METHOD_NAMES[args.method]} images"
     save_figure(contact_sheet(images.numpy(), np.asarray(units), title), args.sheet)
     return {"read": split_files(args.manifest) if args.method == "top_image" else []}
 
@@ -203,10 +203,15 @@ def cumulative_command(args):
 
 def audit_command(args):
     from .provenance import audit
+    from .run_crate import check_crate_folder, write_run_crate
 
-    lines, ok = audit(args.path)
-    print("\n".join(lines))
-    if not ok:
+    if args.ro_crate:
+        check_crate_folder(args.ro_crate)
+    walk = audit(args.path)
+    print("\n".join(walk.lines))
+    if not walk.ok:
         raise UserError(f"{args.path} or a file it was made from changed, lost its record or never finished "
                         f"after it was made (see the lines above); rerun the workflow to rebuild it")
     print(f"ok: {args.path} and every file it was made from match their records, back to the data source")
+    if args.ro_crate:
+        print(f"wrote {write_run_crate(walk, args.path, args.ro_crate)}")

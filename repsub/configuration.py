@@ -18,6 +18,28 @@ NAME = re.compile(r"[A-Za-z0-9_\-]+")
 WEIGHT_FILE_SUFFIXES = (".pt", ".pth")
 
 
+def schema_error(error) -> str:
+    """One sentence for a config that fails the schema: the key, what is wrong and what is allowed.
+
+    ``error`` is the exception that Snakemake's ``validate`` raised; it carries jsonschema's
+    error, whose own text dumps the whole config and schema. Where a value matches none of
+    several schemas, the error of the closest one is the one that names the problem.
+    """
+    from jsonschema.exceptions import best_match
+
+    candidates = [*getattr(error, "args", ()), error.__cause__, error.__context__]
+    found = next((c for c in candidates if hasattr(c, "absolute_path")), None)
+    if found is None:
+        return f"the config does not match workflow/schemas/config.schema.yaml ({str(error).splitlines()[0]})"
+    while found.context:
+        found = best_match(found.context)
+    key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in found.absolute_path).lstrip(".")
+    message = found.message if len(found.message) <= 200 else found.message[:200] + "..."
+    allowed = f"; allowed: {', '.join(map(str, found.validator_value))}" if found.validator == "enum" else ""
+    return (f"{key or 'the config top level'}: {message}{allowed}; fix it (every key and its allowed values are in "
+            f"workflow/schemas/config.schema.yaml)")
+
+
 def downloads_cifar10(spec):
     """Whether a data set's CIFAR-10 folder is fetched by the workflow's download rule."""
     return spec["source"] == "cifar10" and spec.get("download", False)

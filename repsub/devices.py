@@ -31,7 +31,8 @@ def describe_device(name: str = "auto") -> str:
     if device.type == "cuda":
         index = torch.cuda.current_device()
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
 
 
 def cpu_has_bf16() -> bool:

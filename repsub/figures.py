@@ -6,11 +6,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .claims import VERDICT_COLOURS  # noqa: E402
 from .rs import top_substitutes  # noqa: E402
+from .settings import METHOD_NAMES  # noqa: E402
 from .sheets import as_display  # noqa: E402
 
+BASELINES_FIRST = ("noise", "top_image", "am", "iam")  # drawing order: the baselines under AM and IAM
 METHOD_COLOURS = {"am": "tab:blue", "iam": "tab:orange", "noise": "tab:gray", "top_image": "tab:green"}
 SCORE_COLOURS = {"selectivity": "tab:red", "rs": "tab:blue", "mean_activation": "tab:green",
                  "weight_norm": "tab:purple"}
@@ -19,28 +23,44 @@ ORDER_STYLES = {f"{score}_{direction}": (colour, style) for score, colour in SCO
 
 
 def _grid(n_panels, width=3.2, height=2.8, columns=None):
+    """Panels in a constrained layout, so that a legend can sit outside them."""
     columns = columns or min(n_panels, 4)
     rows = math.ceil(n_panels / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False,
+                                layout="constrained")
     for ax in axes.flat[n_panels:]:
         ax.axis("off")
     return figure, axes.flat
 
 
+def _legend_outside(figure, ax, fontsize=8):
+    """One legend for the figure, right of the panels, off every data point."""
+    figure.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize=fontsize, frameon=False)
+
+
+def _unit_interval(ax, axis, values, name):
+    """A score in [0, 1] on a fixed axis; where it never varies, say so in the panel."""
+    (ax.set_xlim if axis == "x" else ax.set_ylim)(-0.03, 1.03)
+    distinct = pd.Series(values).dropna().unique()
+    if len(distinct) == 1:
+        ax.text(0.5, 0.5, f"{name} = {distinct[0]:.3g} for every unit", transform=ax.transAxes, ha="center",
+                fontsize=7, color="dimgray")
+
+
 def selectivity_vs_rs(units: pd.DataFrame, title: str, methods=("am", "iam")):
-    """Fig. 1 (and 3a, 4, 5, 6): selectivity against RS per layer, AM and IAM in two colours."""
+    """Fig. 1 (and 3a, 4, 5, 6): selectivity against RS per layer, one colour per method, the
+    baselines (noise, top image) drawn under AM and IAM."""
     layers = list(dict.fromkeys(units.sort_values("depth").layer))
     figure, axes = _grid(len(layers))
     for ax, layer in zip(axes, layers):
         alive = units[(units.layer == layer) & ~units.dead.astype(bool)]
-        for method in methods:
+        for order, method in enumerate(m for m in BASELINES_FIRST if m in methods):
             ax.scatter(alive.selectivity, alive[f"rs_{method}"], s=8, alpha=0.6, color=METHOD_COLOURS[method],
-                       label=method.upper(), edgecolors="none")
+                       label=METHOD_NAMES[method], edgecolors="none", zorder=2 + order)
         ax.set(title=layer, xlabel="class selectivity", ylabel="RS (fraction of units)", xlim=(-0.02, 1.02),
                ylim=(-0.03, 1.03))
-        ax.legend(fontsize=7, loc="upper left")
+    _legend_outside(figure, axes[0])
     figure.suptitle(title)
-    figure.tight_layout()
     return figure
 
 
@@ -73,7 +93,7 @@ def correlation_vs_depth(stats: pd.DataFrame, x="selectivity"):
     layer depth, one line per model, CI band."""
     y = "rs_iam" if (stats.y == "rs_iam").any() else "rs_am"
     rows = stats[(stats.seed == "pooled") & (stats.statistic == "spearman") & (stats.x == x) & (stats.y == y)]
-    figure, ax = plt.subplots(figsize=(6, 3.8))
+    figure, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")
     for (dataset, model), group in rows.groupby(["dataset", "model"], sort=True):
         group = group.sort_values("depth")
         line, = ax.plot(group.depth, group.value, marker="o", label=f"{model} ({dataset})")
@@ -81,8 +101,7 @@ def correlation_vs_depth(stats: pd.DataFrame, x="selectivity"):
     ax.axhline(0, color="grey", lw=0.8)
     ax.set(xlabel="layer depth (1 = first analysed layer)", ylabel=f"Spearman r({x}, {y})",
            title="RS/selectivity correlation against depth (band: 95% CI)")
-    ax.legend(fontsize=8)
-    figure.tight_layout()
+    _legend_outside(figure, ax)
     return figure
 
 
@@ -91,14 +110,16 @@ def ablation_scatter(units: pd.DataFrame, title: str):
     selectivity, per layer."""
     layers = list(dict.fromkeys(units.sort_values("depth").layer))
     rs = "rs_iam" if "rs_iam" in units else "rs_am"
-    figure, axes = plt.subplots(len(layers), 2, figsize=(6.4, 2.5 * len(layers)), squeeze=False)
+    figure, axes = plt.subplots(len(layers), 2, figsize=(6.4, 2.5 * len(layers)), squeeze=False,
+                                layout="constrained")
     for (ax_rs, ax_sel), layer in zip(axes, layers):
         alive = units[(units.layer == layer) & ~units.dead.astype(bool)]
-        for ax, column, label in ((ax_rs, rs, f"RS ({rs[3:].upper()})"), (ax_sel, "selectivity", "class selectivity")):
+        for ax, column, label in ((ax_rs, rs, f"RS ({METHOD_NAMES[rs[3:]]})"),
+                                  (ax_sel, "selectivity", "class selectivity")):
             ax.scatter(alive[column], 100 * alive.accuracy_drop, s=8, alpha=0.6, edgecolors="none")
             ax.set(xlabel=label, ylabel="accuracy drop (points)", title=layer)
+            _unit_interval(ax, "x", alive[column], label)
     figure.suptitle(title)
-    figure.tight_layout()
     return figure
 
 
@@ -119,14 +140,13 @@ def cumulative_curves(cumulative: pd.DataFrame, title: str):
             if data[data.order == order].repeat.nunique() > 1:
                 ax.fill_between(curve.index, 100 * repeats.min(), 100 * repeats.max(), color=colour, alpha=0.1)
         ax.set(title=layer, xlabel="fraction of units ablated", ylabel="test accuracy (%)", ylim=(0, 100))
-    axes[0].legend(fontsize=6)
+    _legend_outside(figure, axes[0], fontsize=7)
     figure.suptitle(title)
-    figure.tight_layout()
     return figure
 
 
 def training_curves(metrics_by_seed: dict, title: str):
-    figure, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(8, 3.2))
+    figure, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
     for seed, metrics in metrics_by_seed.items():
         if "train_loss" in metrics:
             ax_loss.plot(metrics.epoch, metrics.train_loss, label=f"seed {seed} train")
@@ -135,13 +155,86 @@ def training_curves(metrics_by_seed: dict, title: str):
         ax_acc.plot(metrics.epoch, 100 * metrics.test_accuracy, "--", label=f"seed {seed} test")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)")
-    ax_acc.legend(fontsize=7)
+    _legend_outside(figure, ax_acc, fontsize=7)
     figure.suptitle(title)
-    figure.tight_layout()
     return figure
 
 
-VERDICT_COLOURS = {"reproduced": "#4daf4a", "not reproduced": "#e41a1c", "inconclusive": "#bdbdbd"}
+def rs_distribution(units: pd.DataFrame, title: str, methods=("am", "iam")):
+    """RS of every live unit per layer and method (box and points): how diverse RS is (claim C5)."""
+    layers = list(dict.fromkeys(units.sort_values("depth").layer))
+    figure, axes = _grid(len(layers), width=0.6 * len(methods) + 1.6)
+    jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(units))  # fixed: a rerun draws the same figure
+    for ax, layer in zip(axes, layers):
+        alive = units[(units.layer == layer) & ~units.dead.astype(bool)]
+        for k, method in enumerate(methods):
+            values = alive[f"rs_{method}"].dropna()
+            ax.boxplot([values], positions=[k], widths=0.5, showfliers=False, medianprops={"color": "black"})
+            ax.scatter(k + jitter[:len(values)], values, s=6, alpha=0.5, color=METHOD_COLOURS[method],
+                       edgecolors="none", zorder=3)
+        ax.set_xticks(range(len(methods)), [METHOD_NAMES[m] for m in methods], rotation=30, fontsize=8)
+        ax.set(title=layer, ylabel="RS (fraction of units)", ylim=(-0.03, 1.03))
+    figure.suptitle(title)
+    return figure
+
+
+def am_convergence(traces: pd.DataFrame, title: str):
+    """How far AM (and IAM) got: per layer, each unit's gain in its objective as a fraction of
+    its gain by the last step, median over units with a band between the quartiles. Units
+    whose objective never changed have no such fraction and are counted in the legend."""
+    layers = list(dict.fromkeys(traces.layer))
+    figure, axes = _grid(len(layers))
+    for ax, layer in zip(axes, layers):
+        for method, trace in traces[traces.layer == layer].groupby("method", sort=False):
+            table = trace.pivot_table(index="step", columns="unit", values="objective")
+            gain = table.iloc[-1] - table.iloc[0]
+            moved = gain.abs() > 1e-12
+            progress = (table.loc[:, moved] - table.iloc[0][moved]) / gain[moved]
+            quartiles = progress.quantile([0.25, 0.5, 0.75], axis=1).T
+            colour = METHOD_COLOURS[method]
+            ax.plot(quartiles.index, quartiles[0.5], color=colour,
+                    label=f"{METHOD_NAMES[method]} ({int((~moved).sum())} of {len(moved)} units never moved)")
+            ax.fill_between(quartiles.index, quartiles[0.25], quartiles[0.75], color=colour, alpha=0.2)
+        ax.set(title=layer, xlabel="AM step", ylabel="fraction of the final gain", ylim=(-0.1, 1.1))
+        ax.legend(fontsize=6, loc="lower right")
+    figure.suptitle(title)
+    return figure
+
+
+def forest(stats_by_variant: dict, x="selectivity"):
+    """Every layer's r(selectivity, RS) with its 95% interval, pooled over seeds (filled) and
+    per seed (open), in the base analysis and each variant: one panel per model and method."""
+    stats = pd.concat([s.assign(variant=v) for v, s in stats_by_variant.items()], ignore_index=True)
+    rows = stats[(stats.statistic == "spearman") & (stats.x == x) & stats.y.isin(["rs_am", "rs_iam"])]
+    panels = list(dict.fromkeys(zip(rows.model, rows.y)))
+    variants = list(stats_by_variant)
+    colours = dict(zip(variants, plt.get_cmap("tab10").colors))
+    most_layers = rows.groupby("model").layer.nunique().max()
+    figure, axes = _grid(len(panels), width=3.6, height=0.45 * most_layers + 1.4, columns=min(len(panels), 2))
+    for ax, (model, y) in zip(axes, panels):
+        panel = rows[(rows.model == model) & (rows.y == y)]
+        # depth counts the layers a variant analysed: order by the first variant's (the base's) depth
+        ordered = panel.assign(rank=panel.variant.map({v: k for k, v in enumerate(variants)}))
+        layers = list(dict.fromkeys(ordered.sort_values(["rank", "depth"]).layer))
+        for k, variant in enumerate(variants):
+            offset = (k - (len(variants) - 1) / 2) * 0.8 / len(variants)
+            part = panel[panel.variant == variant]
+            pooled, seeds = part[part.seed == "pooled"], part[part.seed != "pooled"]
+            where = [layers.index(layer) + offset for layer in pooled.layer]
+            ax.errorbar(pooled.value, where, xerr=[pooled.value - pooled.ci_low, pooled.ci_high - pooled.value],
+                        fmt="o", ms=4, color=colours[variant], label=variant, lw=1)
+            ax.scatter(seeds.value, [layers.index(layer) + offset for layer in seeds.layer], s=10,
+                       facecolors="none", edgecolors=colours[variant], lw=0.7)
+            for layer in pooled.layer[pooled.value.isna()]:
+                ax.text(0, layers.index(layer) + offset, "r undefined", fontsize=6, color=colours[variant],
+                        ha="center", va="center")
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_yticks(range(len(layers)), layers, fontsize=8)
+        ax.set(xlim=(-1.05, 1.05), ylim=(len(layers) - 0.5, -0.5), title=f"{model}: {METHOD_NAMES[y[3:]]}",
+               xlabel=f"Spearman r({x}, RS)")
+    _legend_outside(figure, axes[0])
+    figure.suptitle("r(selectivity, RS) per layer: pooled, 95% interval (filled); seeds (open)", fontsize=10)
+    return figure
 
 
 def robustness_grid(table: pd.DataFrame):

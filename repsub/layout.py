@@ -144,8 +144,10 @@ MODEL_FIGURES = (
     "ablation_drop_vs_scores",
     "cumulative_ablation",
     "training_curves",
+    "rs_distribution",
+    "am_convergence",
 )
-STUDY_FIGURES = ("fig3b_correlation_vs_depth", "robustness")
+STUDY_FIGURES = ("fig3b_correlation_vs_depth", "robustness", "forest")
 
 
 def figures_dir(results, dataset, model):

@@ -138,6 +138,7 @@ class Audit:
 
     def __init__(self):
         self.lines, self.ok, self.visited = [], True, set()
+        self.records = {}  # every file on the chain that has a complete record -> that record
 
     def fail(self, line):
         self.ok = False
@@ -173,6 +174,7 @@ class Audit:
         record = self.read_record(path, indent)
         if record is None:
             return
+        self.records[path] = record
         folder = path.parent
         expected = record["outputs"].get(_relative(path, folder))
         actual = sha256_file(path) if path.is_file() else None
@@ -208,11 +210,12 @@ class Audit:
             self.fail(f"{indent}source {manifest['source']} at {where}: CHANGED since it was prepared")
 
 
-def audit(path):
-    """Report lines and whether ``path`` and everything it was made from check out."""
+def audit(path) -> Audit:
+    """The walk back from ``path``: its report lines, whether everything checks out, and
+    the record of every file on the way."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} does not exist; give the path of a file under the results folder")
     walk = Audit()
     walk.visit(path)
-    return walk.lines, walk.ok
+    return walk

@@ -12,7 +12,7 @@ import html
 
 import pandas as pd
 
-VERDICT_COLOURS = {"reproduced": "#c8e6c9", "not reproduced": "#ffcdd2", "inconclusive": "#eeeeee"}
+from .claims import VERDICT_COLOURS
 STYLE = ("<style>table.repsub{border-collapse:collapse;font:12px sans-serif}"
          "table.repsub td,table.repsub th{border:1px solid #bbb;padding:2px 6px;text-align:left;"
          "vertical-align:top}</style>")
@@ -21,7 +21,8 @@ STYLE = ("<style>table.repsub{border-collapse:collapse;font:12px sans-serif}"
 def _cell(value, column):
     text = html.escape("" if pd.isna(value) else str(value))
     colour = VERDICT_COLOURS.get(str(value)) if column == "verdict" or column.startswith("verdict ") else None
-    return f'<td style="background:{colour}">{text}</td>' if colour else f"<td>{text}</td>"
+    tint = f"color-mix(in srgb, {colour} 35%, white)"  # the figures' colour, pale enough to read text on
+    return f'<td style="background:{tint}">{text}</td>' if colour else f"<td>{text}</td>"
 
 
 def table_html(table: pd.DataFrame) -> str:

@@ -6,11 +6,10 @@ so every verdict about RS is checked against magnitude (docs/CHOICES.md)."""
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
-
 from torch import nn
 
 from .models import all_layer_activations, unit_activations
+from .progress import progress
 
 
 @torch.no_grad()
@@ -19,8 +18,8 @@ def class_means(model, split, n_classes, batch_size, device, unit="spatial_mean"
     (of each conv map's spatial mean or max: ``unit``), and the number of images per
     class, from one streamed pass over ``split``."""
     sums, counts = {}, torch.zeros(n_classes, dtype=torch.float64, device=device)
-    for images, labels in tqdm(split.batches(batch_size, device), desc="selectivity pass",
-                               total=-(-len(split) // batch_size), mininterval=5):
+    for images, labels in progress(split.batches(batch_size, device), desc="selectivity pass",
+                                   total=-(-len(split) // batch_size)):
         counts += torch.bincount(labels, minlength=n_classes).double()
         for layer, h in all_layer_activations(model, images).items():
             acts = unit_activations(h, unit).double()

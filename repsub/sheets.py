@@ -19,7 +19,8 @@ def contact_sheet(images: np.ndarray, units, title: str, max_images: int = 64):
     shown = min(len(images), max_images)
     columns = min(8, shown)
     rows = math.ceil(shown / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(1.2 * columns, 1.35 * rows + 0.4), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(1.2 * columns, 1.35 * rows + 0.4), squeeze=False,
+                                layout="constrained")  # the title sits right above the images
     for k, ax in enumerate(axes.flat):
         ax.set(xticks=[], yticks=[])  # keep the frame: a saturated image is all white
         if k >= shown:

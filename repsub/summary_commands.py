@@ -61,6 +61,7 @@ def figures_command(args):
 
     from . import figures
     from .io import read_table, save_figure
+    from .settings import METHOD_NAMES
 
     units = read_table(args.units, ["seed", "layer", "unit", "selectivity", "dead", "accuracy_drop",
                                     *[f"rs_{m}" for m in args.methods]], "stats")
@@ -87,7 +88,7 @@ def figures_command(args):
         if alive.selectivity.notna().any():
             best = int(alive.loc[alive.selectivity.idxmax(), "unit"])
             panels[layer] = (*am_arrays(args, seed, layer, method), best)
-    save(figures.substitutes(panels, f"{name}: most selective unit's {method.upper()} image and its "
+    save(figures.substitutes(panels, f"{name}: most selective unit's {METHOD_NAMES[method]} image and its "
                                      f"two best substitutes"), "fig2_substitutes")
     save(figures.ablation_scatter(seed_units, f"{name}, seed {seed}: single-unit ablation"),
          "ablation_drop_vs_scores")
@@ -98,17 +99,33 @@ def figures_command(args):
     metrics = {s: read_table(layout.metrics(args.results, args.dataset, args.model, s),
                              ["epoch", "test_loss", "test_accuracy"], "train") for s in args.seeds}
     save(figures.training_curves(metrics, f"{name}: training"), "training_curves")
+    save(figures.rs_distribution(seed_units, f"{name}, seed {seed}: RS per layer and method", args.methods),
+         "rs_distribution")
+    optimised = [m for m in args.methods if m in ("am", "iam")]
+    traces = [read_table(path, ["step", "unit", "objective"], "am").assign(layer=layer, method=method)
+              for layer in args.layers for method in optimised
+              for path in [layout.am_file(args.results, args.dataset, args.model, seed, layout.BASE, layer, method,
+                                          "trace")]]
+    save(figures.am_convergence(pd.concat(traces, ignore_index=True), f"{name}, seed {seed}: AM convergence"),
+         "am_convergence")
     return {"read": [table.path for table in run_tables(args)]}
 
 
 def robustness_command(args):
     from . import figures
-    from .io import save_figure, write_csv
+    from .io import read_table, save_figure, write_csv
     from .robustness import read_claims, robustness_table
+
+    from .stats import STATS_COLUMNS
 
     table = robustness_table(read_claims(args.claims, args.variants), args.layers)
     write_csv(args.out, table)
     save_figure(figures.robustness_grid(table), args.figure, pdf_beside(args.figure))
+    if len(args.stats) != len(args.variants):
+        raise UserError(f"--stats names {len(args.stats)} files for {len(args.variants)} --variants; pass one study "
+                        f"stats file per variant, in the same order")
+    stats = {v: read_table(path, STATS_COLUMNS, "study-stats") for v, path in zip(args.variants, args.stats)}
+    save_figure(figures.forest(stats), args.forest, pdf_beside(args.forest))
 
 
 def study_figures_command(args):
@@ -148,6 +165,6 @@ def pdf_beside(png):
     return Path(png).with_suffix(".pdf")
 
 
-def pdf_of(flag):
-    """``more_outputs`` of a step whose figure PNG is argument ``flag``: the PDF beside it."""
-    return lambda args: [pdf_beside(getattr(args, flag))]
+def pdf_of(*flags):
+    """``more_outputs`` of a step whose figure PNGs are arguments ``flags``: the PDF beside each."""
+    return lambda args: [pdf_beside(getattr(args, flag)) for flag in flags]

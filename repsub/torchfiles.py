@@ -26,6 +26,10 @@ def load_torch_file(path, what="checkpoint", fix="delete it and run training aga
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{what} {path} does not exist; train the model first or fix the path")
+    with open(path, "rb") as handle:
+        if handle.read(1) in (b"{", b"["):
+            raise UserError(f"{what} {path} is a JSON file (a manifest or a record?), not a torch file; pass the "
+                            f".pt file the workflow wrote")
     try:
         with warnings.catch_warnings():  # torch warns about foreign pickles before refusing them
             warnings.simplefilter("ignore")

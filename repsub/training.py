@@ -8,12 +8,12 @@ With ``resume: true`` the state after each epoch is saved, and a rerun after a
 kill continues from it to the same final weights (on CPU).
 """
 
+import sys
 from pathlib import Path
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from .devices import autocast
 from .errors import UserError
@@ -84,9 +84,7 @@ def train(model, train_split, test_split, settings: TrainSettings, device, preci
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
         rows, first_epoch = state["rows"], state["epoch"] + 1
-    progress = tqdm(range(first_epoch, settings.epochs + 1), desc="epochs", initial=first_epoch - 1,
-                    total=settings.epochs, miniters=1)
-    for epoch in progress:
+    for epoch in range(first_epoch, settings.epochs + 1):
         model.train()
         order = torch.randperm(len(labels), generator=generator).to(device)
         loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device)
@@ -115,7 +113,8 @@ def train(model, train_split, test_split, settings: TrainSettings, device, preci
             "test_accuracy": test_acc,
             "lr_end": scheduler.get_last_lr()[0],
         })
-        progress.set_postfix(refresh=False, train_acc=f"{rows[-1]['train_accuracy']:.3f}", test_acc=f"{test_acc:.3f}")
+        print(f"epoch {epoch}/{settings.epochs}: train accuracy {rows[-1]['train_accuracy']:.3f}, test accuracy "
+              f"{test_acc:.3f}", file=sys.stderr, flush=True)  # a line per epoch: logs hold no progress bars
         if resume_path is not None:
             save_torch(resume_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                      "scheduler": scheduler.state_dict(), "generator": generator.get_state(),

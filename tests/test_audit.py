@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +149,62 @@ def test_records_name_the_code_where_the_tree_is_no_git_checkout(tmp_path):
     with open(tmp_path / "repsub" / "stats.py", "a") as source:
         source.write("# one changed line\n")
     assert code_version()["repsub_sha256"] != package_digest()
+
+
+PROVENANCE_RUN_CRATE = "https://w3id.org/ro/wfrun/provenance/0.5"
+
+
+def test_the_chain_exports_as_a_provenance_run_crate(study, tmp_path):
+    """Read back with rocrate: the entities the Provenance Run Crate profile requires (a
+    ComputationalWorkflow that is also a HowTo, with its tools as hasPart and its steps as
+    step; a HowToStep per step with workExample; a CreateAction per tool run with its tool as
+    instrument; a ControlAction per run with the step as instrument and the run as object; an
+    OrganizeAction for the engine), and every file of the chain with its sha256."""
+    from rocrate.rocrate import ROCrate
+
+    from repsub.io import sha256_file
+    from repsub.provenance import audit as walk_chain
+
+    target = study / "digits" / "study" / "base" / "claims.csv"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "repsub", "audit", "--ro-crate", str(tmp_path / "crate"),
+                             str(target)], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    crate = ROCrate(tmp_path / "crate")
+    assert PROVENANCE_RUN_CRATE in [p.id if hasattr(p, "id") else p for p in crate.root_dataset["conformsTo"]]
+    workflow = crate.mainEntity
+    assert set(workflow.type) >= {"File", "SoftwareSourceCode", "ComputationalWorkflow", "HowTo"}
+    tools = {tool.id for tool in workflow["hasPart"]}
+    steps = {step.id: step for step in workflow["step"]}
+    assert tools and all(step["workExample"].id in tools for step in steps.values())
+    by_type = lambda kind: [e for e in crate.get_entities() if kind in (e.type if isinstance(e.type, list) else [e.type])]
+    runs = {a.id: a for a in by_type("CreateAction")}
+    tool_runs = {i: a for i, a in runs.items() if a["instrument"].id in tools}
+    workflow_runs = [a for a in runs.values() if a["instrument"].id == workflow.id]
+    chain = walk_chain(target).records
+    named = {(path.parent / name).resolve() for path, record in chain.items()
+             for name in {**record["inputs"], **record["outputs"]}}
+    root = Path(os.path.commonpath([p.parent for p in named]))  # the crate holds the files under their common folder
+    assert len(workflow_runs) == 1 and workflow_runs[0]["result"][0].id == target.relative_to(root).as_posix()
+    controls = by_type("ControlAction")
+    assert {c["object"].id for c in controls} == set(tool_runs)
+    assert all(c["instrument"].id in steps for c in controls)
+    organize, = by_type("OrganizeAction")
+    assert organize["result"].id == workflow_runs[0].id and {c.id for c in organize["object"]} == {c.id for c in controls}
+    commands = {a["instrument"]["name"].split()[-1] for a in tool_runs.values()}
+    assert commands == {"prepare", "train", "selectivity", "am", "ablate", "cumulative", "stats", "study-stats"}
+    files = {e.id: e for e in by_type("File")}
+    for path, record in chain.items():  # every file each record names, with its hash
+        for name, digest in {**record["inputs"], **record["outputs"]}.items():
+            relative = (path.parent / name).resolve().relative_to(root).as_posix()
+            assert files[relative]["sha256"] == digest == sha256_file(tmp_path / "crate" / relative), relative
+
+
+def test_a_crate_goes_only_into_a_new_or_empty_folder(study, tmp_path):
+    (tmp_path / "crate").mkdir()
+    (tmp_path / "crate" / "x").write_text("")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "repsub", "audit", "--ro-crate", str(tmp_path / "crate"),
+                             str(study / "digits" / "study" / "base" / "claims.csv")], capture_output=True, text=True,
+                            env=env)
+    assert "exists and is not an empty folder" in error_line(result) and "checkpoint" not in result.stdout

@@ -119,3 +119,42 @@ def test_checkpoint_of_another_data_set(trained, tmp_path):
                     "--layer", "conv1", "--out", tmp_path / "a.csv")
     assert_one_sentence_error(result, "was trained on other data than this manifest describes")
     assert not (tmp_path / "a.csv").exists()
+
+
+def test_every_argument_of_every_step_has_help_and_settings_list_their_keys():
+    import argparse
+
+    from repsub.cli import build_parser
+
+    steps = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, parser in steps.items():
+        for action in parser._actions:
+            assert action.help, (name, action.option_strings or action.dest)
+    settings = next(a for a in steps["am"]._actions if a.dest == "settings")
+    assert '"steps": 64' in settings.help and '"max_units_per_layer"' in settings.help
+
+
+def test_version_and_a_manifest_passed_as_a_checkpoint(tmp_path, capsys, digits_manifest):
+    import pytest
+
+    from repsub import __version__
+    from repsub.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"repsub {__version__}"
+    out = tmp_path / "sel.csv"
+    assert main(["selectivity", "--checkpoint", str(digits_manifest), "--manifest", str(digits_manifest), "--out",
+                 str(out)]) == 2
+    assert "is a JSON file (a manifest or a record?), not a torch file" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_bad_setting_stops_the_step_before_its_banner(tmp_path, capsys, digits_manifest):
+    from repsub.cli import main
+
+    out = tmp_path / "a.csv"
+    code = main(["ablate", "--checkpoint", str(tmp_path / "none.pt"), "--manifest", str(digits_manifest),
+                 "--layer", "fc1", "--settings", '{"max_imagez": 3}', "--out", str(out)])
+    said = capsys.readouterr()
+    assert code == 2 and "unknown ablation setting(s) max_imagez" in said.err and "started" not in said.out

@@ -2,6 +2,7 @@ import json
 import shlex
 import sys
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 # The science package lives at the repository root; the workflow and every job
@@ -15,13 +16,24 @@ from repsub.configuration import (
     active_runs,
     analysis_variants,
     downloads_cifar10,
+    schema_error,
     shared_with_base,
     variant_layers,
     weights_to_download,
 )
 from repsub.errors import UserError
 
-validate(config, schema="../schemas/config.schema.yaml")
+
+def _stop(sentence):
+    """One sentence naming the key, before any job starts."""
+    print(f"error: {sentence}", file=sys.stderr)
+    sys.exit(2)
+
+
+try:
+    validate(config, schema="../schemas/config.schema.yaml")
+except WorkflowError as error:
+    _stop(schema_error(error))
 
 RESULTS = config["results"]
 BASE = layout.BASE  # the study's own analysis, beside the named variants
@@ -53,9 +65,8 @@ def _notice(message):
 try:
     RUNS = active_runs(config, _notice)
     VARIANTS = analysis_variants(config, RUNS)
-except UserError as error:  # one sentence naming the key, before any job starts
-    print(f"error: {error}", file=sys.stderr)
-    sys.exit(2)
+except UserError as error:
+    _stop(error)
 
 
 def run_of(dataset, name):
@@ -201,6 +212,28 @@ def model_tables(wildcards):
     return tables
 
 
+def am_traces(wildcards):
+    """The AM and IAM traces of a run's first seed, which its convergence figure draws."""
+    run = run_of(wildcards.dataset, wildcards.model)
+    return [
+        str(
+            layout.am_file(
+                RESULTS,
+                run["dataset"],
+                run["name"],
+                run["seeds"][0],
+                BASE,
+                layer,
+                m,
+                "trace",
+            )
+        )
+        for layer in layers_of(run)
+        for m in METHODS
+        if m in ("am", "iam")
+    ]
+
+
 def datasets_studied():
     return sorted({run["dataset"] for run in RUNS})
 
@@ -252,10 +285,17 @@ def model_figure(name, category):
     )
 
 
-# Downloads need the internet, which compute nodes often lack: they run where Snakemake runs.
+# Downloads need the internet, which compute nodes often lack, and the summary steps take
+# seconds: they run where Snakemake runs rather than waiting in a cluster's queue.
 localrules:
     download_cifar10,
     download_weights,
+    model_statistics,
+    study_statistics,
+    robustness,
+    model_figures,
+    study_figures,
+    report_pages,
 
 
 def names_matching(models):

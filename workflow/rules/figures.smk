@@ -2,6 +2,7 @@ rule model_figures:
     input:
         unpack(model_tables),
         units=str(layout.model_units(RESULTS, DATASET, MODEL, BASE)),
+        traces=am_traces,
     output:
         fig1=model_figure("fig1_selectivity_vs_rs", "Figures"),
         fig2=model_figure("fig2_substitutes", "Figures"),
@@ -9,6 +10,8 @@ rule model_figures:
         ablation=model_figure("ablation_drop_vs_scores", "Ablation"),
         cumulative=model_figure("cumulative_ablation", "Ablation"),
         training=model_figure("training_curves", "Training"),
+        rs_distribution=model_figure("rs_distribution", "Figures"),
+        am_convergence=model_figure("am_convergence", "AM and IAM images"),
         pdfs=[
             str(layout.figure(RESULTS, DATASET, MODEL, name, "pdf"))
             for name in layout.MODEL_FIGURES

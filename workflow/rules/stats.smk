@@ -70,7 +70,11 @@ rule study_statistics:
             str(layout.claims(RESULTS, DATASET, VARIANT)),
             caption="../report/claims_csv.rst",
             category="Summary tables",
-            labels={"data": "{dataset}", "variant": "{variant}", "table": "claims (CSV)"},
+            labels={
+                "data": "{dataset}",
+                "variant": "{variant}",
+                "table": "claims (CSV)",
+            },
         ),
     log:
         job_log(layout.study_dir(RESULTS, DATASET, VARIANT), "study_statistics"),
@@ -93,6 +97,11 @@ rule robustness:
             for variant in VARIANTS
             if runs_in(variant, wc.dataset)
         ],
+        stats=lambda wc: [
+            str(layout.study_stats(RESULTS, wc.dataset, variant))
+            for variant in VARIANTS
+            if runs_in(variant, wc.dataset)
+        ],
     output:
         table=report(
             str(layout.robustness(RESULTS, DATASET)),
@@ -107,6 +116,13 @@ rule robustness:
             labels={"data": "{dataset}", "figure": "robustness"},
         ),
         pdf=str(layout.study_figure(RESULTS, DATASET, "robustness", "pdf")),
+        forest=report(
+            str(layout.study_figure(RESULTS, DATASET, "forest")),
+            caption="../report/forest.rst",
+            category="Claims",
+            labels={"data": "{dataset}", "figure": "forest"},
+        ),
+        forest_pdf=str(layout.study_figure(RESULTS, DATASET, "forest", "pdf")),
     log:
         job_log(layout.study_dir(RESULTS, DATASET, BASE).parent, "robustness"),
     benchmark:
@@ -133,8 +149,8 @@ rule robustness:
         ),
     shell:
         "python -m repsub robustness --variants {params.variants:q} --claims {input.claims:q}"
-        " --layers {params.coverage:q} --out {output.table:q} --figure {output.figure:q}"
-        " > {log:q} 2>&1"
+        " --stats {input.stats:q} --layers {params.coverage:q} --out {output.table:q}"
+        " --figure {output.figure:q} --forest {output.forest:q} > {log:q} 2>&1"
 
 
 rule report_pages:

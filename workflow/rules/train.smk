@@ -2,7 +2,7 @@ rule train:
     input:
         manifest=MANIFEST,
     output:
-        checkpoint=str(layout.checkpoint(RESULTS, DATASET, TRAINABLE, SEED)),
+        checkpoint=protected(str(layout.checkpoint(RESULTS, DATASET, TRAINABLE, SEED))),
         metrics=report(
             str(layout.metrics(RESULTS, DATASET, TRAINABLE, SEED)),
             caption="../report/metrics.rst",
