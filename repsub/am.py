@@ -9,6 +9,8 @@ run channels_last. Images live in pixel space [0, 1]
 (the model normalises inside) and are clamped to it after every Adam step.
 """
 
+from collections import namedtuple
+
 import numpy as np
 import pandas as pd
 import torch
@@ -16,6 +18,7 @@ import torch
 from .devices import autocast
 from .errors import UserError
 from .models import unit_activations
+from .objectives import objective, spaces_needed
 from .progress import progress
 from .settings import AMSettings
 
@@ -39,20 +42,18 @@ def starting_noise(units, image_shape, noise_seed: int) -> torch.Tensor:
     return torch.stack(images)
 
 
-def objective(acts: torch.Tensor, units: torch.Tensor, method: str) -> torch.Tensor:
-    """Per image: its unit's activation (AM), minus the mean of the others (IAM)."""
-    target = acts.gather(1, units[:, None]).squeeze(1)
-    if method == "am":
-        return target
-    if method == "iam":
-        return target - (acts.sum(1) - target) / (acts.shape[1] - 1)
-    raise UserError(f"unknown method {method!r}; use am or iam")
-
-
 def layer_activations(model, images, layer, which, unit="spatial_mean"):
     """One value per unit of ``layer``: before or after its ReLU (``which``), a conv map's
     spatial mean or max (``unit``)."""
     return unit_activations(model.forward_to(images, layer, pre_relu=which == "pre_relu"), unit)
+
+
+def activations_by_space(model, images, layer, spaces, unit="spatial_mean"):
+    """``layer``'s unit activations in each of ``spaces`` (pre_relu, post_relu) from one
+    forward pass: the block's ReLU applied to its pre-ReLU map is its post-ReLU map."""
+    pre = model.forward_to(images, layer, pre_relu=True)
+    maps = {"pre_relu": pre, "post_relu": torch.relu(pre) if "post_relu" in spaces else None}
+    return {space: unit_activations(maps[space], unit) for space in spaces}
 
 
 def jitter_shifts(settings: AMSettings):
@@ -64,27 +65,51 @@ def jitter_shifts(settings: AMSettings):
     return (torch.randint(0, span, (settings.steps + 1, 2), generator=generator) - settings.jitter).tolist()
 
 
+def recorded_steps(settings: AMSettings) -> list:
+    """The steps at which the substitution matrix is recorded: ``settings.record_steps``, or
+    0, 1, 2, 4, ... (powers of two below ``steps``) and ``steps``; the last step always."""
+    if settings.record_steps is not None:
+        return sorted({*settings.record_steps, settings.steps})
+    return sorted({0, *(2 ** k for k in range(settings.steps.bit_length()) if 2 ** k < settings.steps), settings.steps})
+
+
+AMResult = namedtuple("AMResult", "images substitution trace steps trajectory movement")
+AMResult.__doc__ = """Images [n, C, H, W]; substitution matrix [n, n_units_in_layer] on the final images;
+trace (objective every trace_every steps); the recorded steps and the substitution matrix at
+each [n_steps, n, n_units_in_layer]; per unit its objective at step 0, the highest it
+reached, and whether it ever rose above the start (``moved``)."""
+
+
 def optimise_chunk(model, layer, units, method, settings, image_shape, device, precision, unit, trace_rows):
     """Optimise one image per unit of ``units`` (forward passes under ``precision``; each
     step sees the images rolled by its jitter shift, as lucent's jitter transform);
-    return the final images (CPU)."""
+    return the final images (CPU), the substitution matrix at each recorded step and the
+    start and best objective of each unit."""
     dtype = next(model.parameters()).dtype  # float32 normally; tests use float64
     images = starting_noise(units, image_shape, settings.noise_seed).to(device, dtype)
     images = images.contiguous(memory_format=torch.channels_last).requires_grad_(True)
     unit_index = torch.as_tensor(units, device=device)
     optimiser = torch.optim.Adam([images], lr=settings.lr)
     shifts = jitter_shifts(settings)
+    goal, spaces, record = objective(method), spaces_needed(method, settings), set(recorded_steps(settings))
+    trajectory, start, best = [], None, None
     for step in range(settings.steps + 1):
+        if step in record:  # measured as the final matrix is: fp32, unshifted, no gradient
+            with torch.no_grad():
+                trajectory.append(layer_activations(model, images.detach(), layer, settings.compare, unit).cpu())
         seen = images.roll(shifts[step], dims=(2, 3)) if settings.jitter else images
         with autocast(device, precision):
-            acts = layer_activations(model, seen, layer, settings.optimise, unit).to(dtype)
-        values = objective(acts, unit_index, method)
+            acts = activations_by_space(model, seen, layer, spaces, unit)
+        values = goal({space: a.to(dtype) for space, a in acts.items()}, unit_index, settings)
         if not torch.isfinite(values).all():
             bad = int(units[int((~torch.isfinite(values)).nonzero()[0])])
             raise UserError(f"{method.upper()} of {layer} unit {bad} became non-finite at step {step}; "
                             f"lower am.lr or check the checkpoint")
+        reached = values.detach()
+        start = reached if start is None else start
+        best = reached if best is None else torch.maximum(best, reached)
         if step % settings.trace_every == 0 or step == settings.steps:
-            trace_rows.append(pd.DataFrame({"step": step, "unit": units, "objective": values.detach().cpu().numpy()}))
+            trace_rows.append(pd.DataFrame({"step": step, "unit": units, "objective": reached.cpu().numpy()}))
         if step == settings.steps:
             break
         optimiser.zero_grad(set_to_none=True)
@@ -92,28 +117,29 @@ def optimise_chunk(model, layer, units, method, settings, image_shape, device, p
         optimiser.step()
         with torch.no_grad():
             images.clamp_(0, 1)
-    return images.detach().cpu()
+    return images.detach().cpu(), torch.stack(trajectory), start.cpu(), best.cpu()
 
 
 def maximise_layer(model, layer, units, method, settings: AMSettings, image_shape, device, precision="fp32",
-                   unit="spatial_mean"):
+                   unit="spatial_mean") -> AMResult:
     """AM or IAM images for ``units`` of ``layer``, optimised under ``precision`` (fp32 or
-    bf16 autocast); the substitution matrix is always measured in fp32.
-
-    Returns (images [n, C, H, W], substitution matrix [n, n_units_in_layer] of
-    the ``settings.compare`` activations of every unit on every image, trace).
-    """
+    bf16 autocast); the substitution matrices are always measured in fp32, of the
+    ``settings.compare`` activations of every unit on every image."""
     model = model.eval().to(device, memory_format=torch.channels_last)  # faster convs, CPU and GPU
     for parameter in model.parameters():
         parameter.requires_grad_(False)  # gradients for the pixels only
     trace_rows, chunks = [], []
-    starts = range(0, len(units), settings.chunk_size)
-    for start in progress(starts, desc=f"{method} {layer}"):
-        chunks.append(optimise_chunk(model, layer, units[start : start + settings.chunk_size], method,
+    for first in progress(range(0, len(units), settings.chunk_size), desc=f"{method} {layer}"):
+        chunks.append(optimise_chunk(model, layer, units[first : first + settings.chunk_size], method,
                                      settings, image_shape, device, precision, unit, trace_rows))
-    images = torch.cat(chunks)
+    images, trajectories, starts, bests = zip(*chunks)
+    images, trajectory = torch.cat(images), torch.cat(trajectories, dim=1)
+    start, best = torch.cat(starts), torch.cat(bests)
     trace = pd.concat(trace_rows, ignore_index=True).sort_values(["unit", "step"], kind="stable")
-    return images, substitution_matrix(model, images, layer, settings, device, unit), trace.reset_index(drop=True)
+    movement = pd.DataFrame({"unit": units, "start_objective": start.double().numpy(),
+                             "best_objective": best.double().numpy(), "moved": (best > start).numpy()})
+    return AMResult(images, substitution_matrix(model, images, layer, settings, device, unit),
+                    trace.reset_index(drop=True), recorded_steps(settings), trajectory, movement)
 
 
 @torch.no_grad()

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .am import layer_activations, objective, starting_noise, substitution_matrix
+from .am import AMResult, activations_by_space, layer_activations, starting_noise, substitution_matrix
+from .objectives import activation
 from .progress import progress
 from .settings import AMSettings
 
@@ -25,12 +26,20 @@ def noise_baseline(model, layer, units, settings: AMSettings, image_shape, devic
     images = starting_noise(units, image_shape, settings.noise_seed)
     substitution = substitution_matrix(model, images, layer, settings, device, unit)
     start = torch.cat([
-        objective(layer_activations(model, images[s : s + settings.chunk_size].to(device), layer, settings.optimise,
-                                    unit),
-                  torch.as_tensor(units[s : s + settings.chunk_size], device=device), "am").cpu()
+        activation(activations_by_space(model, images[s : s + settings.chunk_size].to(device), layer,
+                                        (settings.optimise,), unit),
+                   torch.as_tensor(units[s : s + settings.chunk_size], device=device), settings).cpu()
         for s in range(0, len(units), settings.chunk_size)
     ])
-    return images, substitution, pd.DataFrame({"step": 0, "unit": units, "objective": start.numpy()})
+    return unmoved(images, substitution, pd.DataFrame({"step": 0, "unit": units, "objective": start.numpy()}))
+
+
+def unmoved(images, substitution, trace) -> AMResult:
+    """A baseline as an AM run that never stepped: its one recorded step is step 0."""
+    start = trace.objective.to_numpy(np.float64)
+    movement = pd.DataFrame({"unit": trace.unit, "start_objective": start, "best_objective": start,
+                             "moved": np.zeros(len(start), bool)})
+    return AMResult(images, substitution, trace, [0], substitution[None], movement)
 
 
 @torch.no_grad()
@@ -54,4 +63,4 @@ def top_image_baseline(model, layer, units, settings: AMSettings, split, batch_s
     substitution = substitution_matrix(model, images, layer, settings, device, unit)
     trace = pd.DataFrame({"step": 0, "unit": units, "objective": best.cpu().numpy(),
                           "image_index": where.cpu().numpy().astype(np.int64)})
-    return images, substitution, trace
+    return unmoved(images, substitution, trace)

@@ -139,6 +139,31 @@ CLAIMS_COLUMNS = ["claim_id", "claim", "dataset", "model", "statistic", "values"
 
 
 def claims_table(stats: pd.DataFrame) -> pd.DataFrame:
+    """Every claim, then (ids with a ``b``) the claims that read conv layers again without each
+    conv model's first conv layer, whose spatial-mean unit is affine in the pixels, so that
+    its AM image is a flat colour (docs/CHOICES.md): the verdicts that rest on it alone show."""
+    claims = _claims(stats)
+    reduced = _claims(_without_first_conv(stats))
+    reduced = reduced[reduced.claim_id.isin(READS_CONV_LAYERS)]
+    reduced = reduced.assign(claim_id=reduced.claim_id + "b",
+                             claim="Without the first conv layer: " + reduced.claim.str[0].str.lower()
+                             + reduced.claim.str[1:])
+    return pd.concat([claims, reduced], ignore_index=True)
+
+
+READS_CONV_LAYERS = ("C1", "C2", "C4", "E1", "E2", "E3")  # the claims over several layers, conv ones among them
+
+
+def _without_first_conv(stats):
+    """The statistics of the models that have conv layers, less each one's first conv layer."""
+    conv = stats[stats.layer.str.startswith("conv")]
+    firsts = conv.loc[conv.groupby(["dataset", "model"]).depth.idxmin(), ["dataset", "model", "layer"]]
+    marked = stats.merge(firsts.assign(first=True), on=["dataset", "model", "layer"], how="left")
+    models = stats.merge(firsts[["dataset", "model"]].assign(conv=True), on=["dataset", "model"], how="left")
+    return stats[marked["first"].isna().to_numpy() & models["conv"].notna().to_numpy()]
+
+
+def _claims(stats: pd.DataFrame) -> pd.DataFrame:
     rows = [
         *_correlation_claim(stats, "C1", "High-selectivity units have high RS (AM)", "selectivity", "rs_am", +1),
         *_correlation_claim(stats, "C1", "High-selectivity units have high RS (IAM)", "selectivity", "rs_iam", +1),
@@ -155,3 +180,18 @@ def claims_table(stats: pd.DataFrame) -> pd.DataFrame:
                             statistic="partial_spearman"),
     ]
     return pd.DataFrame(rows, columns=CLAIMS_COLUMNS)
+
+
+def verdicts_by_step(stats: pd.DataFrame, trajectory: pd.DataFrame, claims: pd.DataFrame) -> pd.Series:
+    """Each claim's verdict with RS (AM, IAM) as it stood at each recorded AM step, by the same
+    rules: "0: reproduced; 1: ...; 64: not reproduced" per row of ``claims``. Step 0 is the
+    starting noise, the last step the final images (so the last verdict is the claim's own)."""
+    tracked = {c for c in {*trajectory.x, *trajectory.y} if str(c).startswith("rs_")}  # rs_am, rs_iam
+    reads_rs = stats.x.isin(tracked) | stats.y.isin(tracked)
+    keys = ["claim_id", "claim", "dataset", "model"]
+    by_step = {}
+    for step, rows in trajectory.groupby("step", sort=True):
+        at = claims_table(pd.concat([stats[~reads_rs], rows.drop(columns="step")], ignore_index=True))
+        by_step[step] = at.set_index(keys).verdict
+    return pd.Series(["; ".join(f"{step}: {verdicts.get(tuple(row), 'none')}" for step, verdicts in by_step.items())
+                      for row in claims[keys].itertuples(index=False)], index=claims.index, dtype=object)

@@ -159,7 +159,10 @@ def add_model_steps(sub):
     unit(step)
     for flag, text in (("--images", "images .npy"), ("--units", "unit ids .npy"), ("--substitution",
                        "substitution matrix .npy"), ("--trace", "trace CSV"), ("--rs", "RS CSV"),
-                       ("--sheet", "contact sheet PNG")):
+                       ("--sheet", "contact sheet PNG"),
+                       ("--trajectory", "substitution matrix at each recorded step .npy [steps, units, layer width]"),
+                       ("--rs-steps", "RS per unit at each recorded step CSV"),
+                       ("--movement", "per unit start and best objective, and whether AM moved it, CSV")):
         step.add_file(OUTPUTS, flag, f"{text} to write")
 
     for name, text, command in (("ablate", "Single-unit ablation of every unit of a layer.", commands.ablate_command),
@@ -195,12 +198,17 @@ def add_summary_steps(sub):
     step.parser.add_argument("--variant", default=BASE, help=f"the analysis variant (default {BASE})")
     step.parser.add_argument("--from-base", nargs="*", default=[], choices=("selectivity", *METHODS),
                              help="stages whose tables the variant shares with the base analysis")
+    step.parser.add_argument("--exclude-unmoved", default="false", choices=("true", "false"),
+                             help="true: leave out of the RS statistics of AM and IAM the units AM never moved")
     step.add_file(OUTPUTS, "--units", "merged per-unit CSV to write").add_file(OUTPUTS, "--out", "stats CSV")
+    step.add_file(OUTPUTS, "--trajectory", "RS statistics at each recorded AM step, CSV")
 
     step = Step(sub, "study-stats", "Concatenate the runs' statistics and test the paper's claims.",
                 summary_commands.study_stats_command)
-    step.parser.add_argument("--inputs", nargs="+", required=True, help="per-run stats CSVs")
+    step.add_file(INPUTS, "--inputs", "per-run stats CSVs", many=True)
+    step.add_file(INPUTS, "--trajectories", "per-run trajectory CSVs, in the order of --inputs", many=True)
     step.add_file(OUTPUTS, "--out", "study stats CSV").add_file(OUTPUTS, "--claims", "claims CSV")
+    step.add_file(OUTPUTS, "--trajectory", "study trajectory CSV (RS statistics at each recorded AM step)")
 
     step = run_arguments(Step(sub, "figures", "A run's figures (PNG and PDF).", summary_commands.figures_command,
                               more_outputs=summary_commands.figure_files))
@@ -217,9 +225,11 @@ def add_summary_steps(sub):
     step.add_file(OUTPUTS, "--out", "robustness CSV").add_file(OUTPUTS, "--figure", "figure PNG (a PDF goes beside it)")
     step.add_file(OUTPUTS, "--forest", "forest plot PNG of every layer's r (a PDF goes beside it)")
 
-    step = Step(sub, "study-figures", "Figures across runs: correlation against depth.",
-                summary_commands.study_figures_command, more_outputs=summary_commands.pdf_of("out"))
+    step = Step(sub, "study-figures", "Figures across runs: correlation against depth and against AM step.",
+                summary_commands.study_figures_command, more_outputs=summary_commands.pdf_of("out", "trajectory_figure"))
     step.add_file(INPUTS, "--stats", "study stats CSV").add_file(OUTPUTS, "--out", "figure PNG (a PDF goes beside it)")
+    step.add_file(INPUTS, "--trajectory", "study trajectory CSV")
+    step.add_file(OUTPUTS, "--trajectory-figure", "r against AM step, PNG (a PDF goes beside it)")
 
 
 def json_list(text):

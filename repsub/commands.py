@@ -125,8 +125,10 @@ def selectivity_command(args):
 
 
 def am_command(args):
-    """Images for a layer's units by ``args.method`` (AM, IAM, noise or top image), then RS."""
+    """Images for a layer's units by ``args.method`` (AM, IAM, noise or top image), then RS
+    (on the final images, and at each recorded step of the optimisation)."""
     import numpy as np
+    import pandas as pd
 
     from .am import maximise_layer, select_units
     from .baselines import noise_baseline, top_image_baseline
@@ -144,22 +146,24 @@ def am_command(args):
     width = model.layer_width(args.layer, manifest["image_shape"])
     units = select_units(width, settings.max_units(args.layer), settings.noise_seed)
     if args.method in ("am", "iam"):
-        images, substitution, trace = maximise_layer(model, args.layer, units, args.method, settings,
-                                                     manifest["image_shape"], device, args.precision, args.unit)
+        result = maximise_layer(model, args.layer, units, args.method, settings, manifest["image_shape"], device,
+                                args.precision, args.unit)
     elif args.method == "noise":
-        images, substitution, trace = noise_baseline(model, args.layer, units, settings, manifest["image_shape"],
-                                                     device, args.unit)
+        result = noise_baseline(model, args.layer, units, settings, manifest["image_shape"], device, args.unit)
     else:
         split = load_split(args.manifest, args.split, args.threads)
-        images, substitution, trace = top_image_baseline(model, args.layer, units, settings, split,
-                                                         args.batch_size, device, args.unit)
-    save_npy(args.images, images.numpy())
+        result = top_image_baseline(model, args.layer, units, settings, split, args.batch_size, device, args.unit)
+    save_npy(args.images, result.images.numpy())
     save_npy(args.units, units)
-    save_npy(args.substitution, substitution.numpy())
-    write_csv(args.trace, trace)
-    write_csv(args.rs, rs_table(substitution.numpy(), units, args.layer, args.method))
+    save_npy(args.substitution, result.substitution.numpy())
+    write_csv(args.trace, result.trace)
+    write_csv(args.rs, rs_table(result.substitution.numpy(), units, args.layer, args.method))
+    save_npy(args.trajectory, result.trajectory.numpy())
+    write_csv(args.rs_steps, pd.concat([rs_table(matrix.numpy(), units, args.layer, args.method).assign(step=step)
+                                        for step, matrix in zip(result.steps, result.trajectory)], ignore_index=True))
+    write_csv(args.movement, result.movement)
     title = f"{meta['model']} {args.layer} {METHOD_NAMES[args.method]} images"
-    save_figure(contact_sheet(images.numpy(), np.asarray(units), title), args.sheet)
+    save_figure(contact_sheet(result.images.numpy(), np.asarray(units), title), args.sheet)
     return {"read": split_files(args.manifest) if args.method == "top_image" else []}
 
 

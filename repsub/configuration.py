@@ -79,6 +79,7 @@ RESERVED_NAMES = (DATA, STUDY)  # folders beside the runs' folders
 VARIANT_NAME = re.compile(r"(?!seed\d+$|(conv|fc)\d+$)[a-z][a-z0-9_]*")
 # AM settings that the noise and top-image baselines read (they optimise nothing).
 BASELINE_SETTINGS = {"noise_seed", "compare", "optimise", "max_units_per_layer", "max_units_by_layer"}
+IAM_ONLY = {"iam_others"}  # AM settings that change IAM's images alone
 
 
 def run_name(run):
@@ -140,8 +141,8 @@ def shared_with_base(overlay):
     cumulative ablation always belong to the base)."""
     changes_unit, am = "unit" in overlay, set(overlay.get("am", {}))
     shared = [] if changes_unit else ["selectivity"]
-    if not changes_unit and not am:
-        shared += ["am", "iam"]
+    if not changes_unit and am <= IAM_ONLY:
+        shared += ["am"] if am else ["am", "iam"]
     if not changes_unit and not am & BASELINE_SETTINGS:
         shared += ["noise", "top_image"]
     return shared

@@ -105,6 +105,31 @@ def correlation_vs_depth(stats: pd.DataFrame, x="selectivity"):
     return figure
 
 
+def correlation_vs_step(trajectory: pd.DataFrame, x="selectivity"):
+    """Spearman r(selectivity, RS) against the AM step RS was measured at, one line per layer
+    (pooled over seeds), one panel per model and method: where the sign changes."""
+    rows = trajectory[(trajectory.seed == "pooled") & (trajectory.statistic == "spearman") & (trajectory.x == x)
+                      & trajectory.y.isin(["rs_am", "rs_iam"])]
+    panels = list(dict.fromkeys(zip(rows.model, rows.y)))
+    figure, axes = _grid(len(panels), width=3.8, columns=min(len(panels), 2))
+    for ax, (model, y) in zip(axes, panels):
+        panel = rows[(rows.model == model) & (rows.y == y)]
+        colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, panel.layer.nunique()))
+        for colour, (layer, line) in zip(colours, panel.sort_values("depth").groupby("layer", sort=False)):
+            line = line.sort_values("step")
+            ax.plot(line.step, line.value, marker="o", ms=3, color=colour, label=layer)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xscale("symlog", linthresh=1)
+        steps = sorted(panel.step.unique())
+        ax.set_xticks(steps, [str(s) for s in steps], fontsize=7)
+        ax.minorticks_off()
+        ax.set(title=f"{model}: {METHOD_NAMES[y[3:]]}", xlabel="AM step (0: the starting noise)",
+               ylabel=f"Spearman r({x}, RS)", ylim=(-1.05, 1.05))
+        ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)  # off the lines
+    figure.suptitle("r(selectivity, RS) along the AM trajectory, pooled over seeds", fontsize=10)
+    return figure
+
+
 def ablation_scatter(units: pd.DataFrame, title: str):
     """Single-unit accuracy drop against RS (IAM, or AM where IAM was not run) and against
     selectivity, per layer."""

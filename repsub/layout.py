@@ -91,6 +91,9 @@ AM_FILES = {
     "trace": "trace.csv",
     "rs": "rs.csv",
     "sheet": "contact_sheet.png",
+    "trajectory": "trajectory.npy",  # the substitution matrix at each recorded AM step
+    "rs_steps": "rs_steps.csv",  # RS per unit at each recorded step
+    "movement": "movement.csv",  # per unit: objective at the start, the best reached, whether it ever rose
 }
 
 
@@ -115,6 +118,11 @@ def model_stats(results, dataset, model, variant):
     return model_dir(results, dataset, model) / variant / "stats.csv"
 
 
+def model_trajectory(results, dataset, model, variant):
+    """The RS statistics at each recorded AM step."""
+    return model_dir(results, dataset, model) / variant / "trajectory.csv"
+
+
 # A study is every run on one data set: presets on different data sets share
 # the results folder without overwriting each other's statistics and claims.
 STUDY = "study"  # beside the runs' folders, so no run may take this name
@@ -132,6 +140,10 @@ def claims(results, dataset, variant):
     return study_dir(results, dataset, variant) / "claims.csv"
 
 
+def study_trajectory(results, dataset, variant):
+    return study_dir(results, dataset, variant) / "trajectory.csv"
+
+
 def robustness(results, dataset):
     """Each claim's verdict per model in the base analysis and in every variant."""
     return Path(results) / dataset / "robustness.csv"
@@ -147,7 +159,7 @@ MODEL_FIGURES = (
     "rs_distribution",
     "am_convergence",
 )
-STUDY_FIGURES = ("fig3b_correlation_vs_depth", "robustness", "forest")
+STUDY_FIGURES = ("fig3b_correlation_vs_depth", "robustness", "forest", "trajectory")
 
 
 def figures_dir(results, dataset, model):
@@ -180,7 +192,7 @@ def benchmark(results, folder, name):
 
 
 Table = namedtuple("Table", "kind seed layer method path")
-AM_TABLES = ("rs", "images", "units", "substitution")
+AM_TABLES = ("rs", "images", "units", "substitution", "rs_steps", "movement")
 
 
 def run_tables(results, dataset, model, seeds, layers, methods, variant=BASE, from_base=()):

@@ -121,6 +121,8 @@ class AMSettings(Settings):
     compare: str = "post_relu"  # the paper compares positive activations
     trace_every: int = 8
     jitter: int = 0  # roll each step's input by up to this many pixels (lucent's jitter)
+    iam_others: str = "compared"  # IAM's other units: in the space RS compares (or the optimised one, as first)
+    record_steps: tuple | None = None  # steps whose substitution matrix is kept (None: 0, 1, 2, 4, ... and the last)
     max_units_per_layer: int | None = None  # a seeded subset of each layer's units
     max_units_by_layer: dict | None = None  # per-layer caps that replace max_units_per_layer
 
@@ -132,6 +134,13 @@ class AMSettings(Settings):
         self._numbers(0, float("inf"), "lr", open_low=True)
         self._choice("optimise", ("pre_relu", "post_relu"))
         self._choice("compare", ("pre_relu", "post_relu"))
+        self._choice("iam_others", ("compared", "optimised"))
+        if self.record_steps is not None:
+            object.__setattr__(self, "record_steps", tuple(self.record_steps) if isinstance(
+                self.record_steps, (list, tuple)) else self.record_steps)  # JSON gives a list
+            if not isinstance(self.record_steps, tuple) or not all(
+                    _is_int(s) and 0 <= s <= self.steps for s in self.record_steps):
+                self._fail("record_steps", f"a list of steps from 0 to steps ({self.steps}), or null")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ SELECTIVITY_COLUMNS = ["layer", "unit", "selectivity", "mean_activation", "weigh
 STATS_COLUMNS = ["dataset", "model", "architecture", "seed", "depth", "layer", "statistic", "x", "y", "covariate", "n", "value",
                  "ci_low", "ci_high", "p"]
 MAGNITUDE = "mean_activation"  # the covariate of the partial correlations
+OPTIMISED = ("am", "iam")  # the methods that optimise an image, step by step
 RS_COLUMNS = tuple(f"rs_{m}" for m in METHODS)
 
 
@@ -56,6 +57,10 @@ def unit_table(tables, dataset, model, architecture, layers, methods) -> pd.Data
                 rs = read_table(path["rs", seed, layer, method], ["unit", "rs"], "am")
                 units = units.merge(rs[["unit", "rs"]].rename(columns={"rs": f"rs_{method}"}),
                                     on="unit", how="left")
+                if method in OPTIMISED:
+                    moved = read_table(path["movement", seed, layer, method], ["unit", "moved"], "am")
+                    units = units.merge(moved[["unit", "moved"]].rename(columns={"moved": f"moved_{method}"}),
+                                        on="unit", how="left")
             ablation = read_table(path["ablation", seed, layer, None], ["unit", "accuracy_drop", "loss_increase"],
                                   "ablate")
             units = units.merge(ablation[["unit", "accuracy_drop", "loss_increase"]], on="unit", how="left")
@@ -68,6 +73,17 @@ def unit_table(tables, dataset, model, architecture, layers, methods) -> pd.Data
     table.insert(0, "model", model)
     table.insert(0, "dataset", dataset)
     return table
+
+
+def without_unmoved(units: pd.DataFrame) -> pd.DataFrame:
+    """The unit table with RS of AM (IAM) blanked where AM (IAM) never raised the unit's
+    objective above its value on the starting noise: those units leave every statistic that
+    reads that RS, and its trajectory."""
+    units = units.copy()
+    for method in OPTIMISED:
+        if f"moved_{method}" in units:
+            units.loc[~units[f"moved_{method}"].astype(bool), f"rs_{method}"] = np.nan
+    return units
 
 
 def _no_spread(*columns):
@@ -128,15 +144,24 @@ def layer_statistics(units: pd.DataFrame) -> pd.DataFrame:
                                 ("fraction_zero", (values == 0).mean())):
                 rows.append({**base, "statistic": name, "x": column, "y": "", "covariate": "", "n": len(values),
                              "n_excluded": excluded, "r": value})
+        for method in OPTIMISED:  # units whose objective AM never raised above its value on the noise
+            moved = alive[f"moved_{method}"].dropna() if f"moved_{method}" in group else pd.Series(dtype=bool)
+            if len(moved):
+                rows.append({**base, "statistic": "fraction_never_moved", "x": f"rs_{method}", "y": "",
+                             "covariate": "", "n": len(moved), "n_excluded": excluded,
+                             "r": 1 - moved.astype(bool).mean()})
     return pd.DataFrame(rows).rename(columns={"r": "value"})
 
 
-def pool_seeds(stats: pd.DataFrame) -> pd.DataFrame:
-    """Append, per layer and statistic, a ``pooled`` row: the mean over seeds, its
-    spread (sd) and a t-based 95% interval; with one seed, that seed's own CI and p."""
+POOL_KEYS = ("dataset", "model", "architecture", "depth", "layer", "statistic", "x", "y", "covariate")
+
+
+def pool_seeds(stats: pd.DataFrame, keys=POOL_KEYS) -> pd.DataFrame:
+    """Append, per layer and statistic (per ``keys``), a ``pooled`` row: the mean over seeds,
+    its spread (sd) and a t-based 95% interval; with one seed, that seed's own CI and p."""
     from scipy import stats as scipy_stats
 
-    keys = ["dataset", "model", "architecture", "depth", "layer", "statistic", "x", "y", "covariate"]
+    keys = list(keys)
     per_seed = stats.assign(seed=stats["seed"].astype(str), covariate=stats["covariate"].fillna(""))
     rows = []
     for key, group in per_seed.groupby(keys, sort=True):
@@ -151,3 +176,28 @@ def pool_seeds(stats: pd.DataFrame) -> pd.DataFrame:
             row.update(seed_sd=sd, ci_low=row["value"] - half, ci_high=row["value"] + half, p=np.nan)
         rows.append(row)
     return pd.concat([per_seed, pd.DataFrame(rows)], ignore_index=True)
+
+
+def trajectory_statistics(units: pd.DataFrame, tables) -> pd.DataFrame:
+    """Every statistic of :func:`layer_statistics` that reads RS of AM or IAM, at each step
+    of the optimisation where RS was recorded (``rs_steps`` tables), pooled over seeds,
+    with a ``step`` column: step 0 is the starting noise, the last step the final images."""
+    path = {(t.kind, t.seed, t.layer, t.method): t.path for t in tables}
+    methods = [m for m in OPTIMISED if f"rs_{m}" in units]
+    columns = [f"rs_{m}" for m in methods]
+    base = units.drop(columns=[c for c in units if (c.startswith("rs_") and c not in columns)
+                               or c.startswith("moved_")])
+    recorded = {m: pd.concat([read_table(path["rs_steps", seed, layer, m], ["step", "unit", "rs"], "am")
+                              .assign(seed=seed, layer=layer)[["seed", "layer", "unit", "step", "rs"]]
+                              for seed, layer in base[["seed", "layer"]].drop_duplicates().itertuples(index=False)])
+                for m in methods}
+    frames = []
+    for step in sorted(set().union(*(set(r.step) for r in recorded.values()))):
+        table = base
+        for method, rs in recorded.items():
+            at = rs[rs.step == step].drop(columns="step").rename(columns={"rs": f"rs_{method}"})
+            table = table.drop(columns=f"rs_{method}").merge(at, on=["seed", "layer", "unit"], how="left")
+            table.loc[base[f"rs_{method}"].isna().to_numpy(), f"rs_{method}"] = np.nan  # as left out at the end
+        stats = layer_statistics(table)
+        frames.append(stats[stats.x.isin(columns) | stats.y.isin(columns)].assign(step=step))
+    return pool_seeds(pd.concat(frames, ignore_index=True), keys=(*POOL_KEYS, "step"))

@@ -16,26 +16,32 @@ def run_tables(args):
 
 def stats_command(args):
     from .io import write_csv
-    from .stats import layer_statistics, pool_seeds, unit_table
+    from .stats import layer_statistics, pool_seeds, trajectory_statistics, unit_table, without_unmoved
 
     tables = run_tables(args)
     units = unit_table(tables, args.dataset, args.model, args.architecture, args.layers, args.methods)
+    if args.exclude_unmoved == "true":
+        units = without_unmoved(units)
     write_csv(args.units, units)
     write_csv(args.out, pool_seeds(layer_statistics(units)))
+    write_csv(args.trajectory, trajectory_statistics(units, tables))
     return {"read": [table.path for table in tables]}
 
 
 def study_stats_command(args):
     import pandas as pd
 
-    from .claims import claims_table
+    from .claims import claims_table, verdicts_by_step
     from .io import read_table, write_csv
     from .stats import STATS_COLUMNS
 
     stats = pd.concat([read_table(path, STATS_COLUMNS, "stats") for path in args.inputs], ignore_index=True)
+    trajectory = pd.concat([read_table(path, [*STATS_COLUMNS, "step"], "stats") for path in args.trajectories],
+                           ignore_index=True)
     write_csv(args.out, stats)
-    write_csv(args.claims, claims_table(stats))
-    return {"read": args.inputs}
+    write_csv(args.trajectory, trajectory)
+    claims = claims_table(stats)
+    write_csv(args.claims, claims.assign(verdict_by_step=verdicts_by_step(stats, trajectory, claims)))
 
 
 def figure_files(args):
@@ -135,6 +141,8 @@ def study_figures_command(args):
 
     stats = read_table(args.stats, STATS_COLUMNS, "study-stats")
     save_figure(figures.correlation_vs_depth(stats), args.out, pdf_beside(args.out))
+    trajectory = read_table(args.trajectory, [*STATS_COLUMNS, "step"], "study-stats")
+    save_figure(figures.correlation_vs_step(trajectory), args.trajectory_figure, pdf_beside(args.trajectory_figure))
 
 
 def report_pages_command(args):

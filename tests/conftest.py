@@ -72,7 +72,9 @@ def tiny_config(results, **overrides):
         },
         # two cheap variants, so that every test study runs the robustness machinery
         "variants": {"long_am": {"am": {"steps": 12}, "layers": ["fc1"]},
-                     "spatial_max": {"unit": "spatial_max", "layers": ["conv1", "conv2"]}},
+                     "spatial_max": {"unit": "spatial_max", "layers": ["conv1", "conv2"]},
+                     "iam_as_first": {"am": {"iam_others": "optimised"}, "layers": ["conv2"]},
+                     "moved_only": {"exclude_unmoved": True}},
     }
     config.update(overrides)
     return config
@@ -112,8 +114,9 @@ def build_small_study(results):
     common += ["--checkpoint", seed / "checkpoint.pt"]
     run_step("selectivity", *common, "--out", selectivity)
     run_step("am", *common, "--layer", "fc1", "--method", "am", "--settings", '{"steps": 2, "max_units_per_layer": 6}',
-             *[x for kind in ("images", "units", "substitution", "trace", "rs", "sheet")
-               for x in (f"--{kind}", layout.am_file(results, "digits", "mlp", 0, "base", "fc1", "am", kind))])
+             *[x for kind in layout.AM_FILES
+               for x in (f"--{kind.replace('_', '-')}", layout.am_file(results, "digits", "mlp", 0, "base", "fc1",
+                                                                      "am", kind))])
     run_step("ablate", *common, "--layer", "fc1", "--settings", '{"max_images": 60}',
              "--out", layout.ablation(results, "digits", "mlp", 0, "fc1"))
     run_step("cumulative", *common, "--layer", "fc1", "--selectivity", selectivity, "--rs",

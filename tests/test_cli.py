@@ -39,7 +39,8 @@ def trained(digits_manifest, tmp_path_factory):
 
 def am_outputs(folder):
     return ["--images", folder / "i.npy", "--units", folder / "u.npy", "--substitution", folder / "s.npy",
-            "--trace", folder / "t.csv", "--rs", folder / "rs.csv", "--sheet", folder / "sheet.png"]
+            "--trace", folder / "t.csv", "--rs", folder / "rs.csv", "--sheet", folder / "sheet.png",
+            "--trajectory", folder / "traj.npy", "--rs-steps", folder / "steps.csv", "--movement", folder / "m.csv"]
 
 
 def test_unknown_model(digits_manifest, tmp_path):

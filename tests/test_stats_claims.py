@@ -151,3 +151,16 @@ def test_robustness_lines_up_each_claim_across_variants_with_its_layers():
     assert rows.loc[("fc_only", "C1 IAM"), "verdict"] == NOT_REPRODUCED
     assert rows.loc[("fc_only", "C1 IAM"), "layers"] == "fc1" and not rows.loc[("fc_only", "C1 IAM"), "all_layers"]
     assert rows.loc[("base", "C1 IAM"), "all_layers"]
+
+
+def test_claims_over_conv_layers_are_also_made_without_the_first_conv_layer():
+    """conv1's unit is affine in the pixels: C1, C2, C4 and E1-E3 come again (ids with b) from
+    conv2 on (C2b only where two conv layers are left: not here); an MLP gets no b claims."""
+    units = synthetic_units(+1)
+    mlp = units[units.layer == "fc1"].assign(model="mlp", architecture="mlp")
+    claims = claims_table(pool_seeds(layer_statistics(pd.concat([units, mlp], ignore_index=True))))
+    cnn = claims[claims.model == "shallow_cnn"].set_index("claim_id")
+    assert set(cnn.index) >= {"C1b", "C4b", "E1b", "E2b", "E3b"} and not {"C2b", "C3b"} & set(cnn.index)
+    assert "conv1" in cnn.loc["E2", "values"] and "conv1" not in cnn.loc["E2b", "values"]
+    assert cnn.loc["E2b", "claim"].startswith("Without the first conv layer: extension")
+    assert not claims[claims.model == "mlp"].claim_id.str.endswith("b").any()

@@ -107,7 +107,7 @@ SETTINGS = AMSettings(steps=20, lr=0.05, chunk_size=16, trace_every=5)
 
 def test_am_raises_each_target_above_its_value_on_the_starting_noise(cnn):
     units = np.arange(0, 64, 8)
-    images, substitution, trace = maximise_layer(cnn, "conv2", units, "am", SETTINGS, (1, 8, 8), "cpu")
+    images, substitution, trace, *_ = maximise_layer(cnn, "conv2", units, "am", SETTINGS, (1, 8, 8), "cpu")
     start = trace[trace.step == 0].set_index("unit").objective
     end = trace[trace.step == 20].set_index("unit").objective
     assert (end > start).all()
@@ -117,8 +117,8 @@ def test_am_raises_each_target_above_its_value_on_the_starting_noise(cnn):
 
 def test_iam_lowers_the_other_units_relative_to_am(cnn):
     units = np.arange(0, 64, 4)
-    _, am, _ = maximise_layer(cnn, "conv3", units, "am", SETTINGS, (1, 8, 8), "cpu")
-    _, iam, _ = maximise_layer(cnn, "conv3", units, "iam", SETTINGS, (1, 8, 8), "cpu")
+    _, am, _, *_ = maximise_layer(cnn, "conv3", units, "am", SETTINGS, (1, 8, 8), "cpu")
+    _, iam, _, *_ = maximise_layer(cnn, "conv3", units, "iam", SETTINGS, (1, 8, 8), "cpu")
 
     def others_mean(subst):
         mask = np.ones(subst.shape, bool)
@@ -135,9 +135,9 @@ def test_batched_optimisation_equals_one_unit_at_a_time(cnn, method):
     # elsewhere, which says nothing about whether images interact.
     model = copy.deepcopy(cnn).double()
     units = np.array([1, 5, 9, 30])
-    batched, subst_batched, _ = maximise_layer(model, "conv4", units, method, SETTINGS, (1, 8, 8), "cpu")
+    batched, subst_batched, _, *_ = maximise_layer(model, "conv4", units, method, SETTINGS, (1, 8, 8), "cpu")
     for k, unit in enumerate(units):
-        alone, subst_alone, _ = maximise_layer(model, "conv4", np.array([unit]), method, SETTINGS, (1, 8, 8), "cpu")
+        alone, subst_alone, _, *_ = maximise_layer(model, "conv4", np.array([unit]), method, SETTINGS, (1, 8, 8), "cpu")
         torch.testing.assert_close(batched[k : k + 1], alone, rtol=1e-9, atol=1e-10)
         torch.testing.assert_close(subst_batched[k : k + 1], subst_alone, rtol=1e-9, atol=1e-10)
 
@@ -149,12 +149,12 @@ def test_jittered_optimisation_is_batch_independent_and_changes_the_images(cnn, 
     model = copy.deepcopy(cnn).double()
     units = np.array([2, 7, 33])
     jittered = AMSettings(**{**SETTINGS.as_dict(), "jitter": 2})
-    batched, subst_batched, _ = maximise_layer(model, "conv3", units, method, jittered, (1, 8, 8), "cpu")
+    batched, subst_batched, _, *_ = maximise_layer(model, "conv3", units, method, jittered, (1, 8, 8), "cpu")
     for k, unit in enumerate(units):
-        alone, subst_alone, _ = maximise_layer(model, "conv3", np.array([unit]), method, jittered, (1, 8, 8), "cpu")
+        alone, subst_alone, _, *_ = maximise_layer(model, "conv3", np.array([unit]), method, jittered, (1, 8, 8), "cpu")
         torch.testing.assert_close(batched[k : k + 1], alone, rtol=1e-9, atol=1e-10)
         torch.testing.assert_close(subst_batched[k : k + 1], subst_alone, rtol=1e-9, atol=1e-10)
-    plain, _, _ = maximise_layer(model, "conv3", units, method, SETTINGS, (1, 8, 8), "cpu")
+    plain, _, _, *_ = maximise_layer(model, "conv3", units, method, SETTINGS, (1, 8, 8), "cpu")
     assert not torch.allclose(batched, plain)
 
 
@@ -162,14 +162,14 @@ def test_spatial_max_units_read_each_maps_maximum(cnn):
     """With unit spatial_max, the AM objective, the substitution matrix and RS all read each
     channel's maximum over its map; the substitution matrix equals a direct computation."""
     units = np.array([0, 9, 40])
-    images, substitution, trace = maximise_layer(cnn, "conv2", units, "am", SETTINGS, (1, 8, 8), "cpu",
+    images, substitution, trace, *_ = maximise_layer(cnn, "conv2", units, "am", SETTINGS, (1, 8, 8), "cpu",
                                                  unit="spatial_max")
     with torch.no_grad():
         maps = cnn.forward_to(images, "conv2")
     torch.testing.assert_close(substitution, maps.amax(dim=(2, 3)))
     assert torch.equal(unit_activations(maps, "spatial_max"), maps.amax(dim=(2, 3)))
     assert not torch.allclose(substitution, maps.mean(dim=(2, 3)))
-    mean_images, _, _ = maximise_layer(cnn, "conv2", units, "am", SETTINGS, (1, 8, 8), "cpu")
+    mean_images, _, _, *_ = maximise_layer(cnn, "conv2", units, "am", SETTINGS, (1, 8, 8), "cpu")
     assert not torch.allclose(images, mean_images)
 
 
@@ -177,9 +177,9 @@ def test_bf16_changes_only_the_optimisation_and_measures_in_fp32(cnn):
     """Under bf16 the images differ from fp32's, but their substitution matrix is still the
     fp32 activation of those images."""
     units = np.array([3, 11])
-    images, substitution, _ = maximise_layer(cnn, "conv3", units, "am", SETTINGS, (1, 8, 8),
+    images, substitution, _, *_ = maximise_layer(cnn, "conv3", units, "am", SETTINGS, (1, 8, 8),
                                              torch.device("cpu"), "bf16")
-    fp32_images, _, _ = maximise_layer(cnn, "conv3", units, "am", SETTINGS, (1, 8, 8), torch.device("cpu"), "fp32")
+    fp32_images, _, _, *_ = maximise_layer(cnn, "conv3", units, "am", SETTINGS, (1, 8, 8), torch.device("cpu"), "fp32")
     assert substitution.dtype == torch.float32 and not torch.equal(images, fp32_images)
     with torch.no_grad():
         torch.testing.assert_close(substitution, unit_activations(cnn.forward_to(images, "conv3")))
@@ -222,7 +222,7 @@ def test_noise_rs_is_rs_on_the_starting_noise(digits_manifest):
     model = build_model("shallow_cnn", manifest["image_shape"], 10, manifest["mean"], manifest["std"]).eval()
     units = np.array([1, 5, 9, 40])
     settings = AMSettings(noise_seed=4, chunk_size=3)
-    images, substitution, trace = noise_baseline(model, "conv2", units, settings, manifest["image_shape"], "cpu")
+    images, substitution, trace, *_ = noise_baseline(model, "conv2", units, settings, manifest["image_shape"], "cpu")
     noise = starting_noise(units, manifest["image_shape"], 4)
     assert torch.equal(images, noise)
     with torch.no_grad():
@@ -241,7 +241,7 @@ def test_top_image_is_the_arg_max_image(digits_manifest):
     model = build_model("shallow_cnn", manifest["image_shape"], 10, manifest["mean"], manifest["std"]).eval()
     split = load_split(digits_manifest, "test")
     units = np.array([0, 3, 17])
-    images, substitution, trace = top_image_baseline(model, "conv3", units, AMSettings(), split, 64, "cpu")
+    images, substitution, trace, *_ = top_image_baseline(model, "conv3", units, AMSettings(), split, 64, "cpu")
     pixels = split.images.float() / 255
     with torch.no_grad():
         acts = unit_activations(model.forward_to(pixels, "conv3")).numpy()
@@ -250,3 +250,83 @@ def test_top_image_is_the_arg_max_image(digits_manifest):
     assert torch.equal(images, pixels[best])
     np.testing.assert_allclose(trace.objective, acts[best, units], rtol=1e-5)
     np.testing.assert_allclose(substitution.numpy(), acts[best], rtol=1e-5, atol=1e-6)
+
+
+def test_the_trajectory_starts_at_the_noise_baseline_and_ends_at_the_final_images(cnn):
+    """Step 0 of AM is its starting noise: its substitution matrix is the noise method's (to
+    float tolerance: AM runs its convs channels_last) and exactly so in float64, RS too; the
+    last recorded step is the final images' matrix."""
+    from repsub.baselines import noise_baseline
+    from repsub.rs import rs_table
+
+    units = np.arange(0, 64, 3)
+    for model, exact in ((cnn, False), (copy.deepcopy(cnn).double(), True)):
+        result = maximise_layer(model, "conv3", units, "am", SETTINGS, (1, 8, 8), "cpu")
+        noise = noise_baseline(model, "conv3", units, SETTINGS, (1, 8, 8), "cpu")
+        assert result.steps == [0, 1, 2, 4, 8, 16, 20] and result.trajectory.shape == (7, len(units), 128)
+        torch.testing.assert_close(result.trajectory[0], noise.substitution.to(result.trajectory.dtype))
+        torch.testing.assert_close(result.trajectory[-1], result.substitution)
+        start, baseline = (rs_table(m.numpy(), units, "conv3", "am") for m in (result.trajectory[0], noise.substitution))
+        if exact:
+            assert (start.rs.to_numpy() == baseline.rs.to_numpy()).all()
+        else:  # a unit whose activation ties another's within float noise may count it or not
+            gap = np.sort(np.abs(noise.substitution.numpy() - noise.substitution.numpy()[np.arange(len(units)),
+                                                                                        units][:, None]), axis=1)[:, 1]
+            differ = start.rs.to_numpy() != baseline.rs.to_numpy()
+            assert (gap[differ] < 1e-5).all()
+        assert result.movement.moved.all() and (result.movement.best_objective > result.movement.start_objective).all()
+        assert not noise.movement.moved.any() and noise.steps == [0]
+
+
+def test_a_unit_am_cannot_move_is_counted_as_never_moved():
+    """Under the post-ReLU objective a unit silent on its noise gets no gradient."""
+    from repsub.models import mlp
+
+    torch.manual_seed(0)
+    model = mlp((1, 2, 2), 3, [0.0], [1.0], widths=(3, 3, 3, 3)).eval()
+    with torch.no_grad():
+        model.blocks["fc1"][2].bias[:] = torch.tensor([0.5, -100.0, 0.5])  # unit 1 is silent on every image
+    post = AMSettings(**{**SETTINGS.as_dict(), "optimise": "post_relu"})
+    result = maximise_layer(model, "fc1", np.arange(3), "am", post, (1, 2, 2), "cpu")
+    assert result.movement.moved.tolist() == [True, False, True]
+
+
+def _iam_gradient(model, image, others):
+    from repsub.am import activations_by_space
+    from repsub.objectives import inhibition, spaces_needed
+
+    settings = AMSettings(iam_others=others)
+    image = image.clone().requires_grad_(True)
+    acts = activations_by_space(model, image, "fc1", spaces_needed("iam", settings))
+    inhibition(acts, torch.tensor([0]), settings).sum().backward()
+    return image.grad.flatten()
+
+
+def test_consistent_iam_ignores_units_that_are_already_silent():
+    """A hand-built layer: unit 2 is silent on every image and its weights are orthogonal to
+    units 0's and 1's. IAM with the others in the optimised (pre-ReLU) space pulls the image
+    down unit 2's weights, which cannot change any post-ReLU activation, so cannot change RS;
+    with the others in the compared (post-ReLU) space it does not, and the images differ."""
+    from repsub.models import mlp
+
+    model = mlp((1, 2, 2), 3, [0.0], [1.0], widths=(3, 3, 3, 3)).eval()
+    weights = torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    with torch.no_grad():
+        model.blocks["fc1"][2].weight.copy_(weights)
+        model.blocks["fc1"][2].bias.copy_(torch.tensor([0.0, 0.0, -10.0]))  # unit 2 silent on [0, 1] images
+    image = torch.full((1, 1, 2, 2), 0.5)
+    silent = weights[2]
+    assert torch.dot(_iam_gradient(model, image, "compared"), silent) == 0
+    assert torch.dot(_iam_gradient(model, image, "optimised"), silent) < 0  # ascent lowers unit 2 further
+    images = {others: maximise_layer(model, "fc1", np.array([0]), "iam",
+                                     AMSettings(**{**SETTINGS.as_dict(), "iam_others": others}), (1, 2, 2),
+                                     "cpu").images for others in ("compared", "optimised")}
+    assert not torch.allclose(images["compared"], images["optimised"])
+
+
+def test_record_steps_are_checked():
+    assert AMSettings(steps=10, record_steps=[0, 5]).record_steps == (0, 5)
+    with pytest.raises(UserError, match="am.record_steps must be a list of steps from 0 to steps"):
+        AMSettings(steps=10, record_steps=[11])
+    with pytest.raises(UserError, match="am.iam_others must be compared or optimised"):
+        AMSettings(iam_others="both")

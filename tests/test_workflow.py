@@ -256,7 +256,8 @@ def test_a_variant_reruns_only_what_it_changes_in_its_own_paths(tiny_study):
 
     seed = tiny_study / "digits" / "shallow_cnn" / "seed0"
     made = {p.relative_to(seed).as_posix() for p in (seed / "long_am").rglob("*.npy")}
-    assert made == {f"long_am/fc1/{m}/{k}.npy" for m in ("am", "iam") for k in ("images", "units", "substitution")}
+    assert made == {f"long_am/fc1/{m}/{k}.npy" for m in ("am", "iam")
+                    for k in ("images", "units", "substitution", "trajectory")}
     for method in ("am", "iam"):
         base, long = seed / "base" / "fc1" / method, seed / "long_am" / "fc1" / method
         assert not np.array_equal(np.load(base / "images.npy"), np.load(long / "images.npy"))
@@ -268,13 +269,19 @@ def test_a_variant_reruns_only_what_it_changes_in_its_own_paths(tiny_study):
     conv1 = base_sel.layer == "conv1"
     assert (max_sel[conv1].mean_activation.to_numpy() > base_sel[conv1].mean_activation.to_numpy()).all()
     assert not (tiny_study / "digits" / "mlp" / "seed0" / "spatial_max").exists()  # no conv layer to cover
+    # iam_as_first changes IAM alone: AM is the base's; moved_only changes statistics alone
+    first = {p.relative_to(seed).as_posix() for p in (seed / "iam_as_first").rglob("images.npy")}
+    assert first == {"iam_as_first/conv2/iam/images.npy"}
+    assert not np.array_equal(np.load(seed / "base/conv2/iam/images.npy"),
+                              np.load(seed / "iam_as_first/conv2/iam/images.npy"))
+    assert not (seed / "moved_only").exists() and (tiny_study / "digits/shallow_cnn/moved_only/stats.csv").is_file()
 
 
 def test_robustness_table_says_which_layers_each_variant_covers(tiny_study):
     import pandas as pd
 
     table = pd.read_csv(tiny_study / "digits" / "robustness.csv", keep_default_na=False)
-    assert list(dict.fromkeys(table.variant)) == ["base", "long_am", "spatial_max"]
+    assert list(dict.fromkeys(table.variant)) == ["base", "long_am", "spatial_max", "iam_as_first", "moved_only"]
     base = table[table.variant == "base"]
     assert set(base.layers[base.model == "shallow_cnn"]) == {"conv1 conv2 conv3 conv4 fc1"} and base.all_layers.all()
     long_am = table[table.variant == "long_am"]
@@ -285,6 +292,24 @@ def test_robustness_table_says_which_layers_each_variant_covers(tiny_study):
     assert set(spatial.model) == {"shallow_cnn"} and set(spatial.layers) == {"conv1 conv2"}
     assert {"C1 AM", "C1 IAM", "C2", "E1"} <= set(spatial.label)
     assert set(table.verdict) <= {"reproduced", "not reproduced", "inconclusive"}
+
+
+def test_rs_and_the_verdicts_along_the_am_trajectory(tiny_study):
+    """RS is recorded at steps 0, 1, 2, 4 and the last (6); its last step is rs.csv; each
+    claim's verdict at each step is in the claims table, the last one the claim's own."""
+    import pandas as pd
+
+    method = tiny_study / "digits" / "shallow_cnn" / "seed0" / "base" / "conv2" / "am"
+    steps, final = pd.read_csv(method / "rs_steps.csv"), pd.read_csv(method / "rs.csv")
+    assert sorted(steps.step.unique()) == [0, 1, 2, 4, 6]
+    assert steps[steps.step == 6].rs.tolist() == final.rs.tolist()
+    claims = pd.read_csv(tiny_study / "digits" / "study" / "base" / "claims.csv")
+    assert (claims.verdict_by_step.str.split("; ").str[-1] == "6: " + claims.verdict).all()
+    assert claims.verdict_by_step.str.startswith("0: ").all()
+    trajectory = pd.read_csv(tiny_study / "digits" / "study" / "base" / "trajectory.csv")
+    assert set(trajectory.step) == {0, 1, 2, 4, 6} and (tiny_study / "figures/digits/trajectory.png").is_file()
+    moved = pd.read_csv(method / "movement.csv")
+    assert list(moved.columns) == ["unit", "start_objective", "best_objective", "moved"] and moved.moved.all()
 
 
 def test_tiny_study_rs_table_matches_its_layer(tiny_study):
@@ -357,7 +382,7 @@ def test_base_study_is_byte_identical_rerun_from_scratch_without_variants(tiny_s
     again = run_tiny_study(tmp_path, variants={})
     names = [p.relative_to(again) for p in again.rglob("*")
              if p.suffix in (".csv", ".pt", ".npy", ".png", ".pdf") and "benchmarks" not in p.parts
-             and p.name not in ("robustness.csv", "robustness.png", "robustness.pdf")]
+             and p.stem not in ("robustness", "forest")]  # these two line the variants up
     assert len(names) > 50
     different = [str(n) for n in names if not filecmp.cmp(tiny_study / n, again / n, shallow=False)]
     assert different == []

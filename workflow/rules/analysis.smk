@@ -49,6 +49,9 @@ rule activation_maximisation:
         units=am_output("units"),
         substitution=am_output("substitution"),
         trace=am_output("trace"),
+        trajectory=am_output("trajectory"),
+        rs_steps=am_output("rs_steps"),
+        movement=am_output("movement"),
         rs=report(
             am_output("rs"),
             caption="../report/rs.rst",
@@ -104,5 +107,6 @@ rule activation_maximisation:
         " --split {params.split:q} --batch-size {params.batch_size:q}"
         " --images {output.images:q} --units {output.units:q}"
         " --substitution {output.substitution:q} --trace {output.trace:q} --rs {output.rs:q}"
-        " --sheet {output.sheet:q} --device {params.device:q} --precision {params.precision:q}"
+        " --sheet {output.sheet:q} --trajectory {output.trajectory:q} --rs-steps {output.rs_steps:q}"
+        " --movement {output.movement:q} --device {params.device:q} --precision {params.precision:q}"
         " --threads {threads:q} > {log:q} 2>&1"

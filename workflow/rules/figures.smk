@@ -40,6 +40,7 @@ rule model_figures:
 rule study_figures:
     input:
         stats=str(layout.study_stats(RESULTS, DATASET, BASE)),
+        trajectory=str(layout.study_trajectory(RESULTS, DATASET, BASE)),
     output:
         fig3b=report(
             str(layout.study_figure(RESULTS, DATASET, "fig3b_correlation_vs_depth")),
@@ -51,6 +52,14 @@ rule study_figures:
         pdf=str(
             layout.study_figure(RESULTS, DATASET, "fig3b_correlation_vs_depth", "pdf")
         ),
+        trajectory=report(
+            str(layout.study_figure(RESULTS, DATASET, "trajectory")),
+            caption="../report/trajectory.rst",
+            category="Figures",
+            subcategory="Across models",
+            labels={"data": "{dataset}", "figure": "r against AM step"},
+        ),
+        trajectory_pdf=str(layout.study_figure(RESULTS, DATASET, "trajectory", "pdf")),
     log:
         job_log(layout.study_dir(RESULTS, DATASET, BASE), "study_figures"),
     benchmark:
@@ -61,4 +70,5 @@ rule study_figures:
     resources:
         **retried(2000, 10),
     shell:
-        "python -m repsub study-figures --stats {input.stats:q} --out {output.fig3b:q} > {log:q} 2>&1"
+        "python -m repsub study-figures --stats {input.stats:q} --out {output.fig3b:q}"
+        " --trajectory {input.trajectory:q} --trajectory-figure {output.trajectory:q} > {log:q} 2>&1"

@@ -24,6 +24,7 @@ rule model_statistics:
                 "table": "statistics",
             },
         ),
+        trajectory=str(layout.model_trajectory(RESULTS, DATASET, MODEL, VARIANT)),
     log:
         job_log(layout.model_units(RESULTS, DATASET, MODEL, VARIANT).parent, "stats"),
     benchmark:
@@ -42,17 +43,30 @@ rule model_statistics:
         layers=lambda wc: layers_of(run_of(wc.dataset, wc.model), wc.variant),
         methods=METHODS,
         from_base=from_base,
+        exclude_unmoved=lambda wc: as_json(
+            VARIANTS[wc.variant].get("exclude_unmoved", False)
+        ),
     shell:
         "python -m repsub stats --results {params.results:q} --dataset {wildcards.dataset:q}"
         " --model {wildcards.model:q} --architecture {params.architecture:q} --seeds {params.seeds:q}"
         " --layers {params.layers:q} --methods {params.methods:q} --variant {wildcards.variant:q}"
-        " --from-base {params.from_base:q} --units {output.units:q} --out {output.stats:q} > {log:q} 2>&1"
+        " --from-base {params.from_base:q} --units {output.units:q} --out {output.stats:q}"
+        " --trajectory {output.trajectory:q} --exclude-unmoved {params.exclude_unmoved:q}"
+        " > {log:q} 2>&1"
 
 
 rule study_statistics:
     input:
-        lambda wc: [
+        stats=lambda wc: [
             str(layout.model_stats(RESULTS, run["dataset"], run["name"], wc.variant))
+            for run in runs_in(wc.variant, wc.dataset)
+        ],
+        trajectories=lambda wc: [
+            str(
+                layout.model_trajectory(
+                    RESULTS, run["dataset"], run["name"], wc.variant
+                )
+            )
             for run in runs_in(wc.variant, wc.dataset)
         ],
     output:
@@ -76,6 +90,7 @@ rule study_statistics:
                 "table": "claims (CSV)",
             },
         ),
+        trajectory=str(layout.study_trajectory(RESULTS, DATASET, VARIANT)),
     log:
         job_log(layout.study_dir(RESULTS, DATASET, VARIANT), "study_statistics"),
     benchmark:
@@ -86,8 +101,9 @@ rule study_statistics:
     resources:
         **retried(2000, 10),
     shell:
-        "python -m repsub study-stats --inputs {input:q} --out {output.stats:q}"
-        " --claims {output.claims:q} > {log:q} 2>&1"
+        "python -m repsub study-stats --inputs {input.stats:q} --trajectories {input.trajectories:q}"
+        " --out {output.stats:q} --claims {output.claims:q} --trajectory {output.trajectory:q}"
+        " > {log:q} 2>&1"
 
 
 rule robustness:
