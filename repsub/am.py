@@ -18,7 +18,9 @@ import torch
 from .devices import autocast
 from .errors import UserError
 from .models import unit_activations
+from . import transforms
 from .objectives import objective, spaces_needed
+from .parameterisations import PARAMETERISATIONS
 from .progress import progress
 from .settings import AMSettings
 
@@ -56,15 +58,6 @@ def activations_by_space(model, images, layer, spaces, unit="spatial_mean"):
     return {space: unit_activations(maps[space], unit) for space in spaces}
 
 
-def jitter_shifts(settings: AMSettings):
-    """The (rows, columns) shift of each AM step, up to ``settings.jitter`` pixels either way,
-    drawn from one generator seeded by the noise seed: the same for every chunk, so a unit's
-    image does not depend on which units share its batch."""
-    generator = torch.Generator().manual_seed(settings.noise_seed)
-    span = 2 * settings.jitter + 1
-    return (torch.randint(0, span, (settings.steps + 1, 2), generator=generator) - settings.jitter).tolist()
-
-
 def recorded_steps(settings: AMSettings) -> list:
     """The steps at which the substitution matrix is recorded: ``settings.record_steps``, or
     0, 1, 2, 4, ... (powers of two below ``steps``) and ``steps``; the last step always."""
@@ -81,23 +74,24 @@ reached, and whether it ever rose above the start (``moved``)."""
 
 
 def optimise_chunk(model, layer, units, method, settings, image_shape, device, precision, unit, trace_rows):
-    """Optimise one image per unit of ``units`` (forward passes under ``precision``; each
-    step sees the images rolled by its jitter shift, as lucent's jitter transform);
-    return the final images (CPU), the substitution matrix at each recorded step and the
-    start and best objective of each unit."""
+    """Optimise one image per unit of ``units`` in ``settings.parameterisation`` (forward
+    passes under ``precision``; each step shows the network the images moved by that
+    step's transforms, :mod:`repsub.transforms`); return the final images (CPU), the
+    substitution matrix at each recorded step and the start and best objective of each unit."""
     dtype = next(model.parameters()).dtype  # float32 normally; tests use float64
-    images = starting_noise(units, image_shape, settings.noise_seed).to(device, dtype)
-    images = images.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    image = PARAMETERISATIONS[settings.parameterisation](
+        starting_noise(units, image_shape, settings.noise_seed).to(device, dtype))
     unit_index = torch.as_tensor(units, device=device)
-    optimiser = torch.optim.Adam([images], lr=settings.lr)
-    shifts = jitter_shifts(settings)
+    optimiser = torch.optim.Adam([image.parameters], lr=settings.lr)
+    moves = transforms.plan(settings)
     goal, spaces, record = objective(method), spaces_needed(method, settings), set(recorded_steps(settings))
     trajectory, start, best = [], None, None
     for step in range(settings.steps + 1):
-        if step in record:  # measured as the final matrix is: fp32, unshifted, no gradient
+        images = image.image()
+        if step in record:  # measured as the final matrix is: fp32, unmoved, no gradient
             with torch.no_grad():
                 trajectory.append(layer_activations(model, images.detach(), layer, settings.compare, unit).cpu())
-        seen = images.roll(shifts[step], dims=(2, 3)) if settings.jitter else images
+        seen = transforms.apply(images, moves[step])
         with autocast(device, precision):
             acts = activations_by_space(model, seen, layer, spaces, unit)
         values = goal({space: a.to(dtype) for space, a in acts.items()}, unit_index, settings)
@@ -115,8 +109,7 @@ def optimise_chunk(model, layer, units, method, settings, image_shape, device, p
         optimiser.zero_grad(set_to_none=True)
         (-values.sum()).backward()
         optimiser.step()
-        with torch.no_grad():
-            images.clamp_(0, 1)
+        image.after_step()
     return images.detach().cpu(), torch.stack(trajectory), start.cpu(), best.cpu()
 
 

@@ -121,6 +121,8 @@ class AMSettings(Settings):
     compare: str = "post_relu"  # the paper compares positive activations
     trace_every: int = 8
     jitter: int = 0  # roll each step's input by up to this many pixels (lucent's jitter)
+    parameterisation: str = "pixel"  # what Adam updates: the pixels, or lucent's Fourier spectrum
+    transforms: tuple = ()  # each step's random scale and/or rotate, beside jitter (repsub.transforms)
     iam_others: str = "compared"  # IAM's other units: in the space RS compares (or the optimised one, as first)
     record_steps: tuple | None = None  # steps whose substitution matrix is kept (None: 0, 1, 2, 4, ... and the last)
     max_units_per_layer: int | None = None  # a seeded subset of each layer's units
@@ -135,6 +137,11 @@ class AMSettings(Settings):
         self._choice("optimise", ("pre_relu", "post_relu"))
         self._choice("compare", ("pre_relu", "post_relu"))
         self._choice("iam_others", ("compared", "optimised"))
+        self._choice("parameterisation", ("pixel", "fourier"))
+        object.__setattr__(self, "transforms", tuple(self.transforms) if isinstance(self.transforms, list)
+                           else self.transforms)  # JSON gives a list
+        if not isinstance(self.transforms, tuple) or not set(self.transforms) <= {"scale", "rotate"}:
+            self._fail("transforms", "a list of scale and rotate")
         if self.record_steps is not None:
             object.__setattr__(self, "record_steps", tuple(self.record_steps) if isinstance(
                 self.record_steps, (list, tuple)) else self.record_steps)  # JSON gives a list

@@ -74,6 +74,8 @@ def tiny_config(results, **overrides):
         "variants": {"long_am": {"am": {"steps": 12}, "layers": ["fc1"]},
                      "spatial_max": {"unit": "spatial_max", "layers": ["conv1", "conv2"]},
                      "iam_as_first": {"am": {"iam_others": "optimised"}, "layers": ["conv2"]},
+                     "feature_vis": {"am": {"parameterisation": "fourier", "jitter": 1,
+                                            "transforms": ["scale", "rotate"]}, "layers": ["conv2"]},
                      "moved_only": {"exclude_unmoved": True}},
     }
     config.update(overrides)

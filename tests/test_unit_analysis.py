@@ -330,3 +330,45 @@ def test_record_steps_are_checked():
         AMSettings(steps=10, record_steps=[11])
     with pytest.raises(UserError, match="am.iam_others must be compared or optimised"):
         AMSettings(iam_others="both")
+
+
+FEATURE_VISUALISATION = AMSettings(**{**SETTINGS.as_dict(), "parameterisation": "fourier", "jitter": 1,
+                                      "transforms": ("scale", "rotate")})
+
+
+@pytest.mark.parametrize("method", ["am", "iam"])
+def test_fourier_am_with_transforms_is_batch_independent(cnn, method):
+    """lucent's parameterisation and transforms keep batched AM's property: each unit's image
+    is the one it gets alone (float64, as above)."""
+    model = copy.deepcopy(cnn).double()
+    units = np.array([2, 7, 33])
+    batched = maximise_layer(model, "conv3", units, method, FEATURE_VISUALISATION, (1, 8, 8), "cpu")
+    for k, unit in enumerate(units):
+        alone = maximise_layer(model, "conv3", np.array([unit]), method, FEATURE_VISUALISATION, (1, 8, 8), "cpu")
+        torch.testing.assert_close(batched.images[k : k + 1], alone.images, rtol=1e-9, atol=1e-10)
+        torch.testing.assert_close(batched.substitution[k : k + 1], alone.substitution, rtol=1e-9, atol=1e-10)
+    pixel = maximise_layer(model, "conv3", units, method, SETTINGS, (1, 8, 8), "cpu")
+    assert not torch.allclose(batched.images, pixel.images)
+    assert (batched.movement.best_objective > batched.movement.start_objective).all()
+
+
+def test_fourier_starts_from_the_units_noise():
+    from repsub.am import starting_noise
+    from repsub.parameterisations import EDGE, Fourier
+
+    noise = starting_noise([0, 5], (3, 8, 8), 0).double()
+    torch.testing.assert_close(Fourier(noise).image(), noise.clamp(EDGE, 1 - EDGE), rtol=0, atol=1e-12)
+
+
+def test_transforms_are_drawn_per_step_for_the_whole_batch_and_leave_jitter_as_it_was():
+    from repsub import transforms
+
+    plain = transforms.plan(AMSettings(steps=5, jitter=2))
+    more = transforms.plan(AMSettings(steps=5, jitter=2, transforms=["scale", "rotate"]))
+    assert [p["shift"] for p in plain] == [p["shift"] for p in more] and plain[0]["scale"] is None
+    assert all(0.9 <= p["scale"] <= 1.1 and -10 <= p["degrees"] <= 10 for p in more)
+    image = torch.rand(2, 1, 8, 8, dtype=torch.float64)
+    same = transforms.scale_and_rotate(image, 1.0, 0.0)
+    torch.testing.assert_close(same, image)  # the identity resample reads every pixel back
+    with pytest.raises(UserError, match="am.transforms must be a list of scale and rotate"):
+        AMSettings(transforms=["shear"])

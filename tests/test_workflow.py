@@ -275,13 +275,16 @@ def test_a_variant_reruns_only_what_it_changes_in_its_own_paths(tiny_study):
     assert not np.array_equal(np.load(seed / "base/conv2/iam/images.npy"),
                               np.load(seed / "iam_as_first/conv2/iam/images.npy"))
     assert not (seed / "moved_only").exists() and (tiny_study / "digits/shallow_cnn/moved_only/stats.csv").is_file()
+    fourier = {p.relative_to(seed).as_posix() for p in (seed / "feature_vis").rglob("images.npy")}
+    assert fourier == {f"feature_vis/conv2/{m}/images.npy" for m in ("am", "iam")}
 
 
 def test_robustness_table_says_which_layers_each_variant_covers(tiny_study):
     import pandas as pd
 
     table = pd.read_csv(tiny_study / "digits" / "robustness.csv", keep_default_na=False)
-    assert list(dict.fromkeys(table.variant)) == ["base", "long_am", "spatial_max", "iam_as_first", "moved_only"]
+    assert list(dict.fromkeys(table.variant)) == ["base", "long_am", "spatial_max", "iam_as_first", "feature_vis",
+                                                   "moved_only"]
     base = table[table.variant == "base"]
     assert set(base.layers[base.model == "shallow_cnn"]) == {"conv1 conv2 conv3 conv4 fc1"} and base.all_layers.all()
     long_am = table[table.variant == "long_am"]
