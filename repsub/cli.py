@@ -29,12 +29,18 @@ def json_value(text):
         raise argparse.ArgumentTypeError(f"not valid JSON ({error.msg})") from None
 
 
-def json_object(text):
-    """Parse a JSON object (config values are data, never code)."""
-    value = json_value(text)
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("expected a JSON object such as '{\"epochs\": 10}'")
-    return value
+def json_of(kind, example):
+    """An argument type: a JSON value of ``kind`` (config values are data, never code)."""
+    def parse(text):
+        value = json_value(text)
+        if not isinstance(value, kind):
+            raise argparse.ArgumentTypeError(f"expected {example}")
+        return value
+    return parse
+
+
+json_object = json_of(dict, "a JSON object such as '{\"epochs\": 10}'")
+json_list = json_of(list, "a JSON list such as '[{\"dataset\": \"digits\"}]'")
 
 
 def positive_int(text):
@@ -230,13 +236,6 @@ def add_summary_steps(sub):
     step.add_file(INPUTS, "--stats", "study stats CSV").add_file(OUTPUTS, "--out", "figure PNG (a PDF goes beside it)")
     step.add_file(INPUTS, "--trajectory", "study trajectory CSV")
     step.add_file(OUTPUTS, "--trajectory-figure", "r against AM step, PNG (a PDF goes beside it)")
-
-
-def json_list(text):
-    value = json_value(text)
-    if not isinstance(value, list):
-        raise argparse.ArgumentTypeError("expected a JSON list")
-    return value
 
 
 def add_report_step(sub):

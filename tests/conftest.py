@@ -129,11 +129,15 @@ def build_small_study(results):
     units = layout.model_units(results, "digits", "mlp", "base")
     model_stats = layout.model_stats(results, "digits", "mlp", "base")
     study_stats = layout.study_stats(results, "digits", "base")
-    run_step("stats", *study, "--architecture", "mlp", "--units", units, "--out", model_stats)
-    run_step("study-stats", "--inputs", model_stats, "--out", study_stats,
-             "--claims", layout.claims(results, "digits", "base"))
+    model_trajectory = layout.model_trajectory(results, "digits", "mlp", "base")
+    study_trajectory = layout.study_trajectory(results, "digits", "base")
+    run_step("stats", *study, "--architecture", "mlp", "--units", units, "--out", model_stats,
+             "--trajectory", model_trajectory)
+    run_step("study-stats", "--inputs", model_stats, "--trajectories", model_trajectory, "--out", study_stats,
+             "--claims", layout.claims(results, "digits", "base"), "--trajectory", study_trajectory)
     run_step("figures", *study, "--units", units, "--out-dir", layout.figures_dir(results, "digits", "mlp"))
-    run_step("study-figures", "--stats", study_stats, "--out", results / "figures" / "digits" / "fig3b.png")
+    run_step("study-figures", "--stats", study_stats, "--out", results / "figures" / "digits" / "fig3b.png",
+             "--trajectory", study_trajectory, "--trajectory-figure", results / "figures" / "digits" / "trajectory.png")
     return results
 
 

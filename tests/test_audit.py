@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_step, write_image_folder
+from repsub import layout
 from repsub.provenance import package_digest
 
 AM = "digits/mlp/seed0/base/fc1/am"
@@ -106,9 +107,7 @@ def test_outputs_of_a_killed_step_audit_as_incomplete(study):
     seed = study / "digits" / "mlp" / "seed0"
     argv = ["am", "--checkpoint", seed / "checkpoint.pt", "--manifest", study / "digits/data/manifest.json",
             "--layer", "fc1", "--method", "am", "--settings", '{"steps": 2, "max_units_per_layer": 6}', "--device", "cpu",
-            *[x for kind, name in (("images", "images.npy"), ("units", "units.npy"), ("substitution",
-              "substitution.npy"), ("trace", "trace.csv"), ("rs", "rs.csv"), ("sheet", "contact_sheet.png"))
-              for x in (f"--{kind}", study / AM / name)]]
+            *[x for kind, name in layout.AM_FILES.items() for x in (f"--{kind.replace('_', '-')}", study / AM / name)]]
     killer = ("import os, signal, sys; import repsub.sheets as sheets; "
               "sheets.contact_sheet = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL); "
               "from repsub.cli import main; main(sys.argv[1:])")

@@ -3,6 +3,7 @@ status 2, one sentence on stderr that names the file and says how to fix it, no 
 behind (in-process through the CLI's ``main``, so the matrix stays fast)."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,10 @@ FILES = {
     "units": Path("digits/mlp/base/units.csv"),
     "model_stats": Path("digits/mlp/base/stats.csv"),
     "study_stats": Path("digits/study/base/stats.csv"),
+    "rs_steps": AM / "rs_steps.csv",
+    "movement": AM / "movement.csv",
+    "model_trajectory": Path("digits/mlp/base/trajectory.csv"),
+    "study_trajectory": Path("digits/study/base/trajectory.csv"),
 }
 
 
@@ -45,14 +50,17 @@ def command(name, results, out):
                   "--checkpoint", out / "c.pt", "--metrics", out / "m.csv"],
         "selectivity": ["selectivity", *model, "--out", out / "s.csv"],
         "am": ["am", *model, "--layer", "fc1", "--method", "am", "--settings", '{"steps": 1, "max_units_per_layer": 3}',
-               *[x for kind in layout.AM_FILES for x in (f"--{kind}", out / layout.AM_FILES[kind])]],
+               *[x for kind in layout.AM_FILES for x in (f"--{kind.replace('_', '-')}", out / layout.AM_FILES[kind])]],
         "ablate": ["ablate", *model, "--layer", "fc1", "--settings", '{"max_images": 30}', "--out", out / "a.csv"],
         "cumulative": ["cumulative", *model, "--layer", "fc1", "--settings", '{"max_images": 30, "fractions": [0, 1]}',
                        "--selectivity", f["selectivity"], "--rs", f["rs"], "--out", out / "c.csv"],
-        "stats": ["stats", *study, "--architecture", "mlp", "--units", out / "u.csv", "--out", out / "s.csv"],
-        "study-stats": ["study-stats", "--inputs", f["model_stats"], "--out", out / "s.csv", "--claims", out / "c.csv"],
+        "stats": ["stats", *study, "--architecture", "mlp", "--units", out / "u.csv", "--out", out / "s.csv",
+                  "--trajectory", out / "t.csv"],
+        "study-stats": ["study-stats", "--inputs", f["model_stats"], "--trajectories", f["model_trajectory"],
+                        "--out", out / "s.csv", "--claims", out / "c.csv", "--trajectory", out / "t.csv"],
         "figures": ["figures", *study, "--units", f["units"], "--out-dir", out],
-        "study-figures": ["study-figures", "--stats", f["study_stats"], "--out", out / "f.png"],
+        "study-figures": ["study-figures", "--stats", f["study_stats"], "--out", out / "f.png",
+                          "--trajectory", f["study_trajectory"], "--trajectory-figure", out / "t.png"],
     }[name]
 
 
@@ -62,10 +70,10 @@ READS = {
     "am": ["manifest", "checkpoint"],
     "ablate": ["manifest", "checkpoint"],
     "cumulative": ["manifest", "checkpoint", "selectivity", "rs"],
-    "stats": ["selectivity", "rs", "ablation"],
-    "study-stats": ["model_stats"],
+    "stats": ["selectivity", "rs", "ablation", "rs_steps", "movement"],
+    "study-stats": ["model_stats", "model_trajectory"],
     "figures": ["units", "cumulative", "metrics"],
-    "study-figures": ["study_stats"],
+    "study-figures": ["study_stats", "study_trajectory"],
 }
 
 
@@ -91,9 +99,12 @@ CASES = [(step, key, how) for step, keys in READS.items() for key in keys
 CASES.append(("figures", "images", "wrong-shaped"))
 
 
+PROGRESS = re.compile(r".*: \d+(/\d+ \(\d+%\))?, [\d.]+ s$|epoch \d+/\d+: ")
+
+
 def error_lines(stderr):
-    """stderr without tqdm's progress bars."""
-    return [line for line in stderr.splitlines() if line.strip() and "%|" not in line]
+    """stderr without progress lines (repsub.progress, a training epoch)."""
+    return [line for line in stderr.splitlines() if line.strip() and not PROGRESS.match(line)]
 
 
 def run(argv, capsys):
