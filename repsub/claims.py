@@ -145,9 +145,10 @@ def claims_table(stats: pd.DataFrame) -> pd.DataFrame:
     claims = _claims(stats)
     reduced = _claims(_without_first_conv(stats))
     reduced = reduced[reduced.claim_id.isin(READS_CONV_LAYERS)]
+    acronym = reduced.claim.str[1].str.isupper()  # "IAM gives ..." keeps its capital
+    first = reduced.claim.str[0].where(acronym, reduced.claim.str[0].str.lower())
     reduced = reduced.assign(claim_id=reduced.claim_id + "b",
-                             claim="Without the first conv layer: " + reduced.claim.str[0].str.lower()
-                             + reduced.claim.str[1:])
+                             claim="Without the first conv layer: " + first + reduced.claim.str[1:])
     return pd.concat([claims, reduced], ignore_index=True)
 
 

@@ -122,6 +122,7 @@ def correlation_vs_step(trajectory: pd.DataFrame, x="selectivity"):
         ax.set_xscale("symlog", linthresh=1)
         steps = sorted(panel.step.unique())
         ax.set_xticks(steps, [str(s) for s in steps], fontsize=7)
+        ax.set_xlim(-0.2, max(steps) * 1.15)
         ax.minorticks_off()
         ax.set(title=f"{model}: {METHOD_NAMES[y[3:]]}", xlabel="AM step (0: the starting noise)",
                ylabel=f"Spearman r({x}, RS)", ylim=(-1.05, 1.05))

@@ -88,9 +88,11 @@ def test_tiny_study_on_slurm_equals_a_local_run(slurm_cluster, tmp_path):
     assert len(records) > 20
     download = cluster / "results" / "cifar" / "data" / "download.json.prov.json"
     assert records.pop(download)["slurm_job_id"] is None, "the download rule must run where Snakemake runs"
-    job_ids = {record["slurm_job_id"] for record in records.values()}
-    assert None not in job_ids, "an artifact was made outside SLURM"
-    assert len(job_ids) >= 14  # one SLURM job per rule instance
+    summaries = {"stats", "study-stats", "figures", "robustness", "study-figures", "report-pages"}
+    local_steps = {r["command"] for r in records.values() if r["slurm_job_id"] is None}
+    assert local_steps == summaries, "torch steps run in SLURM jobs, the seconds-long summary steps where Snakemake runs"
+    job_ids = {r["slurm_job_id"] for r in records.values() if r["command"] not in summaries}
+    assert None not in job_ids and len(job_ids) >= 10  # one SLURM job per torch rule instance
 
     tables = [p.relative_to(local / "results") for p in (local / "results").rglob("*")
               if p.suffix in (".csv", ".npy", ".pt") and "benchmarks" not in p.parts]
