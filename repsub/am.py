@@ -4,9 +4,14 @@ Unlike lucent's ``render_vis``, which optimises one unit at a time through the
 whole network, every unit of a layer is optimised at once: image b of a batch
 drives only its own unit, the forward pass stops at the target layer, and the
 model is in eval mode, so images do not interact and a batch gives the same
-images as optimising each unit alone. Only the pixels get gradients, and convs
-run channels_last. Images live in pixel space [0, 1]
-(the model normalises inside) and are clamped to it after every Adam step.
+images as optimising each unit alone. Only the image's parameters get gradients,
+and convs run channels_last. Images are in [0, 1] (the model normalises inside).
+
+The loop takes its pieces from small modules with one interface each, as lucent
+does: what is maximised (:mod:`repsub.objectives`), how the image is represented
+(:mod:`repsub.parameterisations`) and how each step moves it before the network
+sees it (:mod:`repsub.transforms`). Along the way it records the substitution
+matrix at chosen steps and whether each unit's objective ever rose.
 """
 
 from collections import namedtuple
