@@ -137,7 +137,7 @@ def am_command(args):
     from .devices import pick_device
     from .io import save_figure, save_npy, write_csv
     from .rs import rs_table
-    from .settings import METHOD_NAMES, AMSettings
+    from .settings import METHOD_NAMES, OPTIMISED, AMSettings
     from .sheets import contact_sheet
 
     settings = AMSettings.from_dict(args.settings)
@@ -145,7 +145,7 @@ def am_command(args):
     device = pick_device(args.device)
     width = model.layer_width(args.layer, manifest["image_shape"])
     units = select_units(width, settings.max_units(args.layer), settings.noise_seed)
-    if args.method in ("am", "iam"):
+    if args.method in OPTIMISED:
         result = maximise_layer(model, args.layer, units, args.method, settings, manifest["image_shape"], device,
                                 args.precision, args.unit)
     elif args.method == "noise":

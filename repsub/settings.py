@@ -14,6 +14,7 @@ from .errors import UserError
 # evaluation image that excites it most (repsub.baselines).
 METHODS = ("am", "iam", "noise", "top_image")
 METHOD_NAMES = {"am": "AM", "iam": "IAM", "noise": "noise", "top_image": "top image"}  # as figures and tables write them
+OPTIMISED = ("am", "iam")  # the methods that optimise an image, step by step
 # What one conv unit's activation is: its map's spatial mean (the paper's) or max.
 UNITS = ("spatial_mean", "spatial_max")
 # Numeric precision of the optimisation loops (training, AM); auto resolves per device.

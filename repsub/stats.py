@@ -12,13 +12,12 @@ import pandas as pd
 
 from .errors import UserError
 from .io import read_table
-from .settings import METHODS
+from .settings import METHODS, OPTIMISED
 
 SELECTIVITY_COLUMNS = ["layer", "unit", "selectivity", "mean_activation", "weight_norm", "dead"]
 STATS_COLUMNS = ["dataset", "model", "architecture", "seed", "depth", "layer", "statistic", "x", "y", "covariate", "n", "value",
                  "ci_low", "ci_high", "p"]
 MAGNITUDE = "mean_activation"  # the covariate of the partial correlations
-OPTIMISED = ("am", "iam")  # the methods that optimise an image, step by step
 RS_COLUMNS = tuple(f"rs_{m}" for m in METHODS)
 
 

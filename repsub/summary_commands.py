@@ -67,7 +67,7 @@ def figures_command(args):
 
     from . import figures
     from .io import read_table, save_figure
-    from .settings import METHOD_NAMES
+    from .settings import METHOD_NAMES, OPTIMISED
 
     units = read_table(args.units, ["seed", "layer", "unit", "selectivity", "dead", "accuracy_drop",
                                     *[f"rs_{m}" for m in args.methods]], "stats")
@@ -107,14 +107,14 @@ def figures_command(args):
     save(figures.training_curves(metrics, f"{name}: training"), "training_curves")
     save(figures.rs_distribution(seed_units, f"{name}, seed {seed}: RS per layer and method", args.methods),
          "rs_distribution")
-    optimised = [m for m in args.methods if m in ("am", "iam")]
+    trace_files = {(layer, method): layout.am_file(args.results, args.dataset, args.model, seed, layout.BASE, layer,
+                                                   method, "trace")
+                   for layer in args.layers for method in args.methods if method in OPTIMISED}
     traces = [read_table(path, ["step", "unit", "objective"], "am").assign(layer=layer, method=method)
-              for layer in args.layers for method in optimised
-              for path in [layout.am_file(args.results, args.dataset, args.model, seed, layout.BASE, layer, method,
-                                          "trace")]]
+              for (layer, method), path in trace_files.items()]
     save(figures.am_convergence(pd.concat(traces, ignore_index=True), f"{name}, seed {seed}: AM convergence"),
          "am_convergence")
-    return {"read": [table.path for table in run_tables(args)]}
+    return {"read": [*(table.path for table in run_tables(args)), *trace_files.values()]}
 
 
 def robustness_command(args):
@@ -124,13 +124,13 @@ def robustness_command(args):
 
     from .stats import STATS_COLUMNS
 
-    table = robustness_table(read_claims(args.claims, args.variants), args.layers)
-    write_csv(args.out, table)
-    save_figure(figures.robustness_grid(table), args.figure, pdf_beside(args.figure))
     if len(args.stats) != len(args.variants):
         raise UserError(f"--stats names {len(args.stats)} files for {len(args.variants)} --variants; pass one study "
                         f"stats file per variant, in the same order")
+    table = robustness_table(read_claims(args.claims, args.variants), args.layers)
     stats = {v: read_table(path, STATS_COLUMNS, "study-stats") for v, path in zip(args.variants, args.stats)}
+    write_csv(args.out, table)
+    save_figure(figures.robustness_grid(table), args.figure, pdf_beside(args.figure))
     save_figure(figures.forest(stats), args.forest, pdf_beside(args.forest))
 
 
