@@ -1,9 +1,16 @@
-"""Batched single-unit ablation against the naive way, per layer of the shallow CNN.
+"""Single-unit ablation three ways, per layer: with the shortcuts, the full batched pass, and the naive hook.
 
 Naive: for every unit, a full forward pass over the images with a hook that
-zeroes that unit. Ours: the activations entering the layer's successors are
-computed once per batch, and several ablations share one batched pass through
-the rest of the network. Both give identical results (tests/test_ablation.py).
+zeroes that unit. Batched: the activations entering the layer's successors are
+computed once per batch, and several ablations share one pass through the rest
+of the network (repsub.ablation.evaluate_masks). Shortcuts: the batched way that
+also skips images on which the unit is silent and subtracts the unit's own
+contribution from the successor layer's output (repsub.unit_ablation). All three
+agree (tests/test_ablation.py).
+
+Silent images are what the shortcuts skip, so random weights understate them:
+pass a trained checkpoint and its manifest (e.g. the default study's) to measure
+what a study gains.
 """
 
 import argparse
@@ -15,6 +22,7 @@ from common import compare, setup
 
 from repsub.ablation import evaluate_masks, intact_and_masks
 from repsub.data import TensorSplit
+from repsub.unit_ablation import evaluate_units
 
 
 def naive_ablation(model, split, layer, units, batch_size, device):
@@ -30,11 +38,23 @@ def naive_ablation(model, split, layer, units, batch_size, device):
         with torch.no_grad():
             for images, labels in split.batches(batch_size, device):
                 logits = model(images)
-                loss += F.cross_entropy(logits, labels, reduction="sum").item()
+                loss += F.cross_entropy(logits, labels, reduction="none").double().sum().item()
                 correct += (logits.argmax(1) == labels).sum().item()
         handle.remove()
         results.append((loss, correct))
     return results
+
+
+def trained_case(args, device):
+    """The checkpoint's model and its manifest's test split (a stratified subset)."""
+    from repsub.checkpoint import load_model
+    from repsub.data import load_split, read_manifest, stratified_subset
+    from repsub.io import sha256_file
+
+    model, _ = load_model(args.checkpoint, None, sha256_file(args.manifest))
+    manifest = read_manifest(args.manifest)
+    split = stratified_subset(load_split(args.manifest, "test"), args.images)
+    return model.eval().to(device), split, tuple(manifest["image_shape"]), len(manifest["classes"])
 
 
 def main():
@@ -43,22 +63,31 @@ def main():
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--masks-per-pass", type=int, default=16)
     parser.add_argument("--layers", nargs="+", help="only these layers (default all)")
+    parser.add_argument("--checkpoint", help="a trained checkpoint (default: a shallow CNN with random weights)")
+    parser.add_argument("--manifest", help="the checkpoint's data manifest.json (with --checkpoint)")
+    parser.add_argument("--repeats", type=int, default=2)
     args, device, model = setup(parser)
-    generator = torch.Generator().manual_seed(0)
-    split = TensorSplit(torch.randint(0, 256, (args.images, 3, 32, 32), dtype=torch.uint8, generator=generator),
-                        torch.randint(0, 10, (args.images,), generator=generator))
+    if args.checkpoint:
+        model, split, shape, n_classes = trained_case(args, device)
+    else:
+        generator = torch.Generator().manual_seed(0)
+        shape, n_classes = (3, 32, 32), 10
+        split = TensorSplit(torch.randint(0, 256, (args.images, *shape), dtype=torch.uint8, generator=generator),
+                            torch.randint(0, 10, (args.images,), generator=generator))
+    print(f"{len(split)} images of shape {shape}, batches of {args.batch_size}")
 
     def rows():
         for layer in args.layers or model.layers:
-            with torch.no_grad():
-                n_units = model.forward_to(torch.zeros(1, 3, 32, 32, device=device), layer).shape[1]
+            n_units = model.layer_width(layer, shape)
             units = np.arange(n_units)
             masks = intact_and_masks(n_units, units)
-            yield (layer, n_units,
-                   lambda: evaluate_masks(model, split, layer, masks, 10, args.batch_size, args.masks_per_pass, device),
-                   lambda: naive_ablation(model, split, layer, units, args.batch_size, device))
+            yield layer, n_units, {
+                "shortcuts": lambda: evaluate_units(model, split, layer, units, n_classes, args.batch_size, device),
+                "batched": lambda: evaluate_masks(model, split, layer, masks, n_classes, args.batch_size,
+                                                  args.masks_per_pass, device),
+                "naive": lambda: naive_ablation(model, split, layer, units, args.batch_size, device)}
 
-    compare(rows(), device, repeats=2)
+    compare(rows(), device, repeats=args.repeats)
 
 
 if __name__ == "__main__":

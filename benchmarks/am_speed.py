@@ -48,10 +48,10 @@ def main():
     naive_model = copy.deepcopy(model)  # ours freezes its parameters; render_vis does not
     settings = AMSettings(steps=args.steps, chunk_size=256, trace_every=args.steps)
     units = np.arange(args.units)
-    compare(((layer, len(units),
-              lambda layer=layer: maximise_layer(model, layer, units, "am", settings, (3, 32, 32), device),
-              lambda layer=layer: naive_am(naive_model, layer, units, settings, (3, 32, 32), device))
-             for layer in model.layers), device, repeats=3)
+    compare(((layer, len(units), {
+        "ours": lambda layer=layer: maximise_layer(model, layer, units, "am", settings, (3, 32, 32), device),
+        "naive": lambda layer=layer: naive_am(naive_model, layer, units, settings, (3, 32, 32), device)})
+        for layer in model.layers), device, repeats=3)
 
 if __name__ == "__main__":
     main()

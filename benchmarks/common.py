@@ -47,15 +47,24 @@ def describe(device):
 
 
 def compare(rows, device, repeats):
-    """Time ours against the naive way per layer and print the ratios.
+    """Time each way per layer and print the ratios to the last way (the naive one).
 
-    ``rows`` yields (layer, units, ours, naive), the last two callables."""
-    totals = {"ours": 0.0, "naive": 0.0}
-    print(f"{'layer':<6} {'units':>5} {'ours s':>8} {'naive s':>8} {'ratio':>6}")
-    for layer, units, ours_run, naive_run in rows:
-        ours, naive = timed(ours_run, device, repeats), timed(naive_run, device, repeats)
-        totals["ours"] += ours
-        totals["naive"] += naive
-        print(f"{layer:<6} {units:>5} {ours:>8.2f} {naive:>8.2f} {naive / ours:>5.1f}x")
-    print(f"{'total':<6} {'':>5} {totals['ours']:>8.2f} {totals['naive']:>8.2f} "
-          f"{totals['naive'] / totals['ours']:>5.1f}x")
+    ``rows`` yields (layer, units, ways): ways maps a name to a callable, in the
+    same order for every row, the naive way last."""
+    totals, names = {}, None
+    for layer, units, ways in rows:
+        if names is None:
+            names = list(ways)
+            print(f"{'layer':<6} {'units':>5} " + " ".join(f"{name + ' s':>10}" for name in names)
+                  + " " + " ".join(f"{name + ' gain':>12}" for name in names[:-1]))
+        seconds = {name: timed(run, device, repeats) for name, run in ways.items()}
+        for name, value in seconds.items():
+            totals[name] = totals.get(name, 0.0) + value
+        print(_row(layer, units, seconds, names))
+    print(_row("total", "", totals, names))
+
+
+def _row(layer, units, seconds, names):
+    naive = seconds[names[-1]]
+    return (f"{layer:<6} {units:>5} " + " ".join(f"{seconds[name]:>10.2f}" for name in names) + " "
+            + " ".join(f"{naive / seconds[name]:>11.1f}x" for name in names[:-1]))

@@ -20,11 +20,16 @@ PASS_ELEMENTS = 1 << 24
 
 
 @torch.no_grad()
-def evaluate_masks(model, split, layer, masks: torch.Tensor, n_classes, batch_size, masks_per_pass, device):
+def evaluate_masks(model, split, layer, masks: torch.Tensor, n_classes, batch_size, masks_per_pass, device,
+                   precision=None):
     """For each row of ``masks`` (n_masks, n_units; 1 keeps a unit, 0 ablates it):
     summed loss, correct count and per-class correct count over ``split``.
 
-    Up to ``masks_per_pass`` masks share a pass, fewer where the layer is wide."""
+    Up to ``masks_per_pass`` masks share a pass, fewer where the layer is wide.
+    ``precision`` (:mod:`repsub.ablation_precision`) computes the passes (strict fp32 by default)."""
+    from .ablation_precision import Strict
+
+    precision = precision or Strict()
     model = model.eval().to(device)
     masks = masks.to(device)
     n_masks = len(masks)
@@ -35,12 +40,13 @@ def evaluate_masks(model, split, layer, masks: torch.Tensor, n_classes, batch_si
     for images, labels in progress(batches, desc=f"ablate {layer}", total=-(-len(split) // batch_size)):
         h = model.forward_to(images, layer)
         class_counts += torch.bincount(labels, minlength=n_classes).double()
+        precision.calibrate(lambda: model.forward_from(h.clone(), layer))
         shape = (1,) * (h.dim() - 2)
         per_pass = max(1, min(masks_per_pass, PASS_ELEMENTS // h.numel()))
         for start in range(0, n_masks, per_pass):
             chunk = masks[start : start + per_pass]
             ablated = (h[None] * chunk.view(len(chunk), 1, -1, *shape)).flatten(0, 1)
-            logits = model.forward_from(ablated, layer)
+            logits = precision.logits(lambda x: model.forward_from(x, layer), ablated)
             losses = F.cross_entropy(logits, labels.repeat(len(chunk)), reduction="none").view(len(chunk), -1)
             loss_sum[start : start + len(chunk)] += losses.double().sum(1)
             hits = (logits.argmax(1).view(len(chunk), -1) == labels).double()
@@ -71,7 +77,8 @@ def single_unit_table(layer, units, loss_sum, correct, class_counts, classes) ->
         "accuracy_drop": accuracy[0] - accuracy[1:],
         "loss_increase": loss[1:] - loss[0],
         "max_class_accuracy_drop": class_drop[np.arange(len(worst)), worst],
-        "max_drop_class": np.asarray(classes)[worst],
+        # empty where no class lost accuracy: argmax would name the first class
+        "max_drop_class": np.where(class_drop.max(1) > 0, np.asarray(classes, dtype=object)[worst], ""),
         "intact_accuracy": accuracy[0],
         "intact_loss": loss[0],
     })
@@ -110,7 +117,7 @@ def layer_scores(selectivity: pd.DataFrame, rs: pd.DataFrame, layer) -> pd.DataF
     return units.merge(rs[["unit", "rs"]], on="unit", how="left")
 
 
-def cumulative_table(model, split, layer, scores, n_units, n_classes, settings, batch_size, device):
+def cumulative_table(model, split, layer, scores, n_units, n_classes, settings, batch_size, device, precision=None):
     """Accuracy and loss as growing fractions of ``layer`` are ablated, in every order."""
     orders = ablation_orders(scores, n_units, settings.random_repeats, settings.seed, settings.tie_repeats)
     keys, masks = cumulative_masks(orders, n_units, settings.fractions)
@@ -118,7 +125,7 @@ def cumulative_table(model, split, layer, scores, n_units, n_classes, settings, 
     # evaluate each distinct mask once.
     distinct, which = torch.unique(masks, dim=0, return_inverse=True)
     loss_sum, correct, class_counts = evaluate_masks(model, split, layer, distinct, n_classes, batch_size,
-                                                     settings.masks_per_pass, device)
+                                                     settings.masks_per_pass, device, precision)
     which = which.numpy()
     keys.insert(0, "layer", layer)
     keys["accuracy"] = correct.sum(1)[which] / class_counts.sum()

@@ -151,6 +151,10 @@ class AMSettings(Settings):
                 self._fail("record_steps", f"a list of steps from 0 to steps ({self.steps}), or null")
 
 
+# How ablation computes the ablated networks (repsub/ablation_precision.py says why)
+ABLATION_PRECISIONS = ("fp32", "checked_tf32", "checked_bf16")
+
+
 @dataclass(frozen=True)
 class AblationSettings(Settings):
     STAGE = "ablation"
@@ -162,8 +166,11 @@ class AblationSettings(Settings):
     random_repeats: int = 5
     tie_repeats: int = 5  # seeded tie-breaks of an order whose scores tie (runs once without ties)
     seed: int = 0
+    precision: str = "fp32"  # or checked_bf16 / checked_tf32 (repsub/ablation_precision.py)
 
     def __post_init__(self):
+        if self.precision not in ABLATION_PRECISIONS:
+            self._fail("precision", f"one of {', '.join(ABLATION_PRECISIONS)}")
         object.__setattr__(self, "fractions", tuple(self.fractions))  # JSON gives a list
         self._integers(1, "max_images", "max_units_per_layer", optional=True)
         self._layer_caps("max_units_by_layer")

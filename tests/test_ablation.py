@@ -127,3 +127,119 @@ def test_cumulative_ablation_evaluates_each_distinct_mask_once_with_the_same_res
     assert evaluated == [len(torch.unique(masks, dim=0))] and evaluated[0] <= len(orders) + 2 < len(masks)
     _, correct, counts = real(model, split, "fc1", masks, 10, 50, 16, "cpu")
     np.testing.assert_array_equal(table.accuracy.to_numpy(), correct.sum(1) / counts.sum())
+
+
+def _random_split(shape, n, seed=0):
+    from repsub.data import TensorSplit
+
+    generator = torch.Generator().manual_seed(seed)
+    return TensorSplit(torch.randint(0, 256, (n, *shape), dtype=torch.uint8, generator=generator),
+                       torch.randint(0, 10, (n,), generator=generator))
+
+
+def _assert_shortcuts_exact(model, split, shape, layers, units_of=lambda n: np.arange(n)):
+    from repsub.unit_ablation import evaluate_units
+
+    model = model.double().eval()
+    for layer in layers:
+        n_units = model.layer_width(layer, shape)
+        units = units_of(n_units)
+        full = evaluate_masks(model, split, layer, intact_and_masks(n_units, units), 10, 7, 16, "cpu")
+        fast = evaluate_units(model, split, layer, units, 10, 7, "cpu")
+        for expected, got in zip(full, fast):
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0, err_msg=layer)
+
+
+@pytest.mark.parametrize("name, options", [("mlp", {}), ("shallow_cnn", {}), ("shallow_cnn", {"batch_norm": False})])
+def test_single_unit_shortcuts_equal_the_full_pass_for_every_unit(name, options):
+    """Silent images skipped and the successor's output corrected by the unit's own contribution:
+    float64 sums equal the full batched pass (itself equal to a zeroing hook) for every unit of
+    every layer, over batches of 7 so that the last batch is partial."""
+    torch.manual_seed(0)
+    shape = (1, 8, 8)
+    model = build_model(name, shape, 10, [0.5], [0.25], **options)
+    if options.get("batch_norm", True) and name != "mlp":  # BatchNorm statistics far from the identity
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5), module.running_var.uniform_(0.5, 2.0)
+    _assert_shortcuts_exact(model, _random_split(shape, 17), shape, model.layers)
+
+
+def test_single_unit_shortcuts_equal_the_full_pass_on_vgg16(monkeypatch):
+    """VGG16's block structure (a pool before five of its convs, pool and flatten before fc1) at
+    an eighth of its widths, every unit of every layer."""
+    import repsub.models as models
+
+    monkeypatch.setattr(models, "VGG16_CONV_WIDTHS", tuple(w // 8 for w in models.VGG16_CONV_WIDTHS))
+    torch.manual_seed(0)
+    shape = (3, 32, 32)
+    model = build_model("vgg16", shape, 10, [0.5] * 3, [0.25] * 3, fc_width=32)
+    _assert_shortcuts_exact(model, _random_split(shape, 9), shape, model.layers)
+
+
+def test_single_unit_shortcuts_equal_the_full_pass_on_torchvision_vgg16():
+    """torchvision's VGG16 cut into blocks: adaptive pooling and flatten before fc1, dropout
+    before fc2 and the classifier; a seeded sample of units of the layers whose successors differ."""
+    torch.manual_seed(0)
+    model = build_model("vgg16_imagenet")
+    shape = (3, 32, 32)
+    _assert_shortcuts_exact(model, _random_split(shape, 3), shape, ("conv12", "conv13", "fc1", "fc2"),
+                            units_of=lambda n: np.random.default_rng(0).choice(n, 6, replace=False))
+
+
+def test_the_general_way_equals_the_full_pass_where_no_shortcut_applies():
+    """A successor that starts with something other than a channel-wise step (here a ReLU)
+    falls back to zeroing the unit and running the rest, skipping only silent images."""
+    from repsub.unit_ablation import Rerun, successor_method
+
+    torch.manual_seed(0)
+    shape = (1, 8, 8)
+    model = build_model("shallow_cnn", shape, 10, [0.5], [0.25])
+    model.blocks["conv3"].insert(0, torch.nn.ReLU())
+    assert isinstance(successor_method(model, "conv2"), Rerun)
+    _assert_shortcuts_exact(model, _random_split(shape, 17), shape, ["conv2"])
+
+
+@pytest.fixture(scope="module")
+def default_study_models(digits_manifest):
+    """The default study's two models, trained as config.yaml trains them (bf16 where the CPU has it)."""
+    from repsub.data import read_manifest
+    from repsub.devices import resolve_precision, seed_everything
+    from repsub.settings import TrainSettings
+    from repsub.training import train
+
+    manifest = read_manifest(digits_manifest)
+    settings = TrainSettings(epochs=15, batch_size=64, lr=0.05, weight_decay=0.0005, label_smoothing=0.1)
+    models = {}
+    for name in ("mlp", "shallow_cnn"):
+        generator = seed_everything(0)
+        model = build_model(name, manifest["image_shape"], 10, manifest["mean"], manifest["std"])
+        train(model, load_split(digits_manifest, "train"), load_split(digits_manifest, "test"), settings,
+              torch.device("cpu"),
+              resolve_precision("auto", torch.device("cpu")), generator)
+        models[name] = model.eval()
+    return models
+
+
+def test_checked_bf16_ablation_predicts_as_strict_fp32_on_the_default_study(default_study_models, digits_manifest):
+    """Every unit of every layer of the default study's models, single-unit and cumulative
+    masks: the checked low-precision pass gives the same correct count per class as strict
+    fp32 on every row, and records its error bound and the share it re-checked."""
+    from repsub.ablation_precision import Checked
+    from repsub.unit_ablation import evaluate_units
+
+    split = stratified_subset(load_split(digits_manifest, "test"), 200)
+    for name, model in default_study_models.items():
+        for layer in model.layers:
+            n_units = model.layer_width(layer, (1, 8, 8))
+            checked = Checked("checked_bf16", "cpu")
+            strict = evaluate_units(model, split, layer, np.arange(n_units), 10, 500, "cpu")
+            low = evaluate_units(model, split, layer, np.arange(n_units), 10, 500, "cpu", checked)
+            np.testing.assert_array_equal(low[1], strict[1], err_msg=f"{name} {layer}")
+            record = checked.record()
+            # eps is 0 where only the classifier follows, which the shortcut computes in fp32
+            assert record["eps"] >= 0 and record["images"] > 0 and 0 <= record["rechecked_share"] <= 1
+            masks = (torch.rand(4, n_units, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+            strict = evaluate_masks(model, split, layer, masks, 10, 500, 4, "cpu")
+            low = evaluate_masks(model, split, layer, masks, 10, 500, 4, "cpu", Checked("checked_bf16", "cpu"))
+            np.testing.assert_array_equal(low[1], strict[1], err_msg=f"{name} {layer} cumulative")
