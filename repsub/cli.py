@@ -152,10 +152,10 @@ def add_model_steps(sub):
     unit(step)
     step.add_file(OUTPUTS, "--out", "selectivity CSV to write")
 
-    step = common(Step(sub, "am", "AM or IAM images of a layer's units, their substitution matrix and RS.",
-                       commands.am_command))
+    step = common(Step(sub, "am", "Images of a layer's units by each method, their substitution matrices and RS.",
+                       commands.am_command, more_outputs=commands.am_files))
     step.parser.add_argument("--layer", required=True, help="the layer whose units get images")
-    step.parser.add_argument("--method", required=True, choices=METHODS,
+    step.parser.add_argument("--methods", nargs="+", required=True, choices=METHODS,
                              help="how a unit's image is made: AM, IAM, the starting noise or the top test image")
     step.parser.add_argument("--split", default="test", choices=("train", "test"),
                              help="where top_image finds each unit's most exciting image")
@@ -163,13 +163,10 @@ def add_model_steps(sub):
     settings(step, AMSettings)
     precision(step)
     unit(step)
-    for flag, text in (("--images", "images .npy"), ("--units", "unit ids .npy"), ("--substitution",
-                       "substitution matrix .npy"), ("--trace", "trace CSV"), ("--rs", "RS CSV"),
-                       ("--sheet", "contact sheet PNG"),
-                       ("--trajectory", "substitution matrix at each recorded step .npy [steps, units, layer width]"),
-                       ("--rs-steps", "RS per unit at each recorded step CSV"),
-                       ("--movement", "per unit start and best objective, and whether AM moved it, CSV")):
-        step.add_file(OUTPUTS, flag, f"{text} to write")
+    step.parser.add_argument("--out-dir", required=True,
+                             help="the layer's folder: each method writes METHOD/ with images.npy, units.npy, "
+                                  "substitution.npy, trace.csv, rs.csv, contact_sheet.png, trajectory.npy, "
+                                  "rs_steps.csv and movement.csv")
 
     for name, text, command in (("ablate", "Single-unit ablation of every unit of a layer.", commands.ablate_command),
                                 ("cumulative", "Cumulative ablation of a layer in several unit orders.",
@@ -215,6 +212,11 @@ def add_summary_steps(sub):
     step.add_file(INPUTS, "--trajectories", "per-run trajectory CSVs, in the order of --inputs", many=True)
     step.add_file(OUTPUTS, "--out", "study stats CSV").add_file(OUTPUTS, "--claims", "claims CSV")
     step.add_file(OUTPUTS, "--trajectory", "study trajectory CSV (RS statistics at each recorded AM step)")
+
+    step = Step(sub, "restate", "A study's pooled statistics and claims again, under the current rules, from the "
+                "per-seed rows of its stats CSV.", summary_commands.restate_command)
+    step.add_file(INPUTS, "--stats", "study stats CSV (of this release or an earlier one)")
+    step.add_file(OUTPUTS, "--out", "study stats CSV to write").add_file(OUTPUTS, "--claims", "claims CSV to write")
 
     step = run_arguments(Step(sub, "figures", "A run's figures (PNG and PDF).", summary_commands.figures_command,
                               more_outputs=summary_commands.figure_files))
@@ -266,6 +268,21 @@ def build_parser():
     return parser
 
 
+def check_paths(inputs, outputs):
+    """Refuse two outputs on one path, and an output on an input's path (it would be overwritten)."""
+    from pathlib import Path
+
+    seen = {}
+    for path in outputs:
+        key = Path(path).resolve()
+        if key in seen:
+            raise UserError(f"{seen[key]} and {path} name the same file; give each output its own path")
+        seen[key] = path
+    for path in inputs:
+        if Path(path).resolve() in seen:
+            raise UserError(f"{path} is both an input and an output of this step; write the output elsewhere")
+
+
 def main(argv=None):
     from .provenance import begin_records, discard, finish_records, now
 
@@ -274,9 +291,13 @@ def main(argv=None):
     started = now()
     outputs, created, device, precision = [], [], None, None
     try:
-        outputs = step.outputs(args)
+        # Arguments are checked before ``outputs`` is set: a failure from here on removes the
+        # outputs, and a wrong argument must never remove a previous run's complete ones.
+        planned = step.outputs(args)
+        check_paths(step.inputs(args), planned)
         if step.settings_class:  # a wrong setting stops the step before it says it started
             step.settings_class.from_dict(args.settings)
+        outputs = planned
         created = begin_records(step.name, outputs, started)
         if hasattr(args, "device"):  # a torch step: say where it runs (stdout goes to the job's log)
             from .devices import describe_device, pick_device, resolve_precision, set_threads
@@ -287,12 +308,13 @@ def main(argv=None):
                 args.precision = precision = resolve_precision(args.precision, pick_device(args.device))
             print(f"repsub {step.name}: started {now(precise=True)} on {device}"
                   + (f", {precision} optimisation" if precision else ""), flush=True)
-        # Steps that read files beyond their file arguments (statistics, figures) return them.
+        # Steps that read files beyond their file arguments (statistics, figures) return them;
+        # ablation steps return how they computed (strict fp32, or a checked low precision).
         extra = step.command(args) or {}
         if outputs:
             parameters = {k: v for k, v in vars(args).items() if k != "step"}
             finish_records(step.name, parameters, [*step.inputs(args), *extra.get("read", [])], outputs,
-                           started, device, precision)
+                           started, device, extra.get("precision", precision))
         if device:
             print(f"repsub {step.name}: finished {now(precise=True)}", flush=True)
     except UserError as error:

@@ -125,46 +125,67 @@ def selectivity_command(args):
 
 
 def am_command(args):
-    """Images for a layer's units by ``args.method`` (AM, IAM, noise or top image), then RS
-    (on the final images, and at each recorded step of the optimisation)."""
+    """Images for a layer's units by each of ``args.methods`` (AM, IAM, noise, top image),
+    then RS on the final images and at each recorded step of the optimisation. One process
+    makes every method, so the model is loaded once and the data read once."""
+    import copy
+
+    from .data import load_split
+    from .layout import split_files
+    from .settings import AMSettings
+
+    settings = AMSettings.from_dict(args.settings)
+    model, meta, manifest = load_checked(args, args.layer)
+    split = load_split(args.manifest, args.split, args.threads) if "top_image" in args.methods else None
+    for method in args.methods:
+        # each method gets its own copy: AM moves a model's weights to channels_last in place
+        _am_method(args, copy.deepcopy(model), meta, manifest, settings, method, split)
+    return {"read": split_files(args.manifest) if split is not None else []}
+
+
+def _am_method(args, model, meta, manifest, settings, method, split):
     import numpy as np
     import pandas as pd
 
     from .am import maximise_layer, select_units
     from .baselines import noise_baseline, top_image_baseline
-    from .data import load_split
-    from .layout import split_files
     from .devices import pick_device
     from .io import save_figure, save_npy, write_csv
+    from .layout import am_outputs
     from .rs import rs_table
-    from .settings import METHOD_NAMES, OPTIMISED, AMSettings
+    from .settings import METHOD_NAMES, OPTIMISED
     from .sheets import contact_sheet
 
-    settings = AMSettings.from_dict(args.settings)
-    model, meta, manifest = load_checked(args, args.layer)
     device = pick_device(args.device)
     width = model.layer_width(args.layer, manifest["image_shape"])
     units = select_units(width, settings.max_units(args.layer), settings.noise_seed)
-    if args.method in OPTIMISED:
-        result = maximise_layer(model, args.layer, units, args.method, settings, manifest["image_shape"], device,
+    if method in OPTIMISED:
+        result = maximise_layer(model, args.layer, units, method, settings, manifest["image_shape"], device,
                                 args.precision, args.unit)
-    elif args.method == "noise":
+    elif method == "noise":
         result = noise_baseline(model, args.layer, units, settings, manifest["image_shape"], device, args.unit)
     else:
-        split = load_split(args.manifest, args.split, args.threads)
         result = top_image_baseline(model, args.layer, units, settings, split, args.batch_size, device, args.unit)
-    save_npy(args.images, result.images.numpy())
-    save_npy(args.units, units)
-    save_npy(args.substitution, result.substitution.numpy())
-    write_csv(args.trace, result.trace)
-    write_csv(args.rs, rs_table(result.substitution.numpy(), units, args.layer, args.method))
-    save_npy(args.trajectory, result.trajectory.numpy())
-    write_csv(args.rs_steps, pd.concat([rs_table(matrix.numpy(), units, args.layer, args.method).assign(step=step)
-                                        for step, matrix in zip(result.steps, result.trajectory)], ignore_index=True))
-    write_csv(args.movement, result.movement)
-    title = f"{meta['model']} {args.layer} {METHOD_NAMES[args.method]} images"
-    save_figure(contact_sheet(result.images.numpy(), np.asarray(units), title), args.sheet)
-    return {"read": split_files(args.manifest) if args.method == "top_image" else []}
+    out = am_outputs(args.out_dir, method)
+    save_npy(out["images"], result.images.numpy())
+    save_npy(out["units"], units)
+    save_npy(out["substitution"], result.substitution.numpy())
+    write_csv(out["trace"], result.trace)
+    write_csv(out["rs"], rs_table(result.substitution.numpy(), units, args.layer, method))
+    save_npy(out["trajectory"], result.trajectory.numpy())
+    write_csv(out["rs_steps"], pd.concat([rs_table(matrix.numpy(), units, args.layer, method).assign(step=step)
+                                          for step, matrix in zip(result.steps, result.trajectory)],
+                                         ignore_index=True))
+    write_csv(out["movement"], result.movement)
+    title = f"{meta['model']} {args.layer} {METHOD_NAMES[method]} images"
+    save_figure(contact_sheet(result.images.numpy(), np.asarray(units), title), out["sheet"])
+
+
+def am_files(args):
+    """Every file the am step writes: one folder per method under --out-dir."""
+    from .layout import am_outputs
+
+    return [path for method in args.methods for path in am_outputs(args.out_dir, method).values()]
 
 
 def _ablation_inputs(args):
@@ -179,20 +200,26 @@ def _ablation_inputs(args):
 
 
 def ablate_command(args):
-    from .ablation import evaluate_masks, intact_and_masks, single_unit_table
+    from .ablation import single_unit_table
+    from .ablation_precision import ablation_precision
     from .am import select_units
     from .devices import pick_device
     from .io import write_csv
+    from .unit_ablation import evaluate_units
 
     settings, model, manifest, split, n_units = _ablation_inputs(args)
     units = select_units(n_units, settings.max_units(args.layer), settings.seed)
-    sums = evaluate_masks(model, split, args.layer, intact_and_masks(n_units, units), len(manifest["classes"]),
-                          args.batch_size, settings.masks_per_pass, pick_device(args.device))
+    device = pick_device(args.device)
+    precision = ablation_precision(settings.precision, device)
+    sums = evaluate_units(model, split, args.layer, units, len(manifest["classes"]), args.batch_size, device,
+                          precision)
     write_csv(args.out, single_unit_table(args.layer, units, *sums, manifest["classes"]))
+    return {"precision": precision.record()}
 
 
 def cumulative_command(args):
     from .ablation import cumulative_table, layer_scores
+    from .ablation_precision import ablation_precision
     from .devices import pick_device
     from .io import read_table, write_csv
 
@@ -200,9 +227,12 @@ def cumulative_command(args):
                              "selectivity")
     rs = read_table(args.rs, ["unit", "rs"], "am")
     settings, model, manifest, split, n_units = _ablation_inputs(args)
+    device = pick_device(args.device)
+    precision = ablation_precision(settings.precision, device)
     table = cumulative_table(model, split, args.layer, layer_scores(selectivity, rs, args.layer), n_units,
-                             len(manifest["classes"]), settings, args.batch_size, pick_device(args.device))
+                             len(manifest["classes"]), settings, args.batch_size, device, precision)
     write_csv(args.out, table)
+    return {"precision": precision.record()}
 
 
 def audit_command(args):

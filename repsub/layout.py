@@ -80,8 +80,13 @@ def layer_dir(results, dataset, model, seed, layer):
     return seed_dir(results, dataset, model, seed) / layer
 
 
+def am_layer_dir(results, dataset, model, seed, variant, layer):
+    """A layer's images and RS: one folder per method, all made by one job."""
+    return variant_dir(results, dataset, model, seed, variant) / layer
+
+
 def method_dir(results, dataset, model, seed, variant, layer, method):
-    return variant_dir(results, dataset, model, seed, variant) / layer / method
+    return am_layer_dir(results, dataset, model, seed, variant, layer) / method
 
 
 AM_FILES = {
@@ -99,6 +104,11 @@ AM_FILES = {
 
 def am_file(results, dataset, model, seed, variant, layer, method, kind):
     return method_dir(results, dataset, model, seed, variant, layer, method) / AM_FILES[kind]
+
+
+def am_outputs(layer_folder, method) -> dict:
+    """The files the am step writes for ``method`` under a layer's folder, by kind."""
+    return {kind: Path(layer_folder) / method / name for kind, name in AM_FILES.items()}
 
 
 def ablation(results, dataset, model, seed, layer):

@@ -115,10 +115,8 @@ def build_small_study(results):
              "--checkpoint", seed / "checkpoint.pt", "--metrics", seed / "metrics.csv")
     common += ["--checkpoint", seed / "checkpoint.pt"]
     run_step("selectivity", *common, "--out", selectivity)
-    run_step("am", *common, "--layer", "fc1", "--method", "am", "--settings", '{"steps": 2, "max_units_per_layer": 6}',
-             *[x for kind in layout.AM_FILES
-               for x in (f"--{kind.replace('_', '-')}", layout.am_file(results, "digits", "mlp", 0, "base", "fc1",
-                                                                      "am", kind))])
+    run_step("am", *common, "--layer", "fc1", "--methods", "am", "--settings", '{"steps": 2, "max_units_per_layer": 6}',
+             "--out-dir", method.parent)
     run_step("ablate", *common, "--layer", "fc1", "--settings", '{"max_images": 60}',
              "--out", layout.ablation(results, "digits", "mlp", 0, "fc1"))
     run_step("cumulative", *common, "--layer", "fc1", "--selectivity", selectivity, "--rs",

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_step, write_image_folder
-from repsub import layout
 from repsub.provenance import package_digest
 
 AM = "digits/mlp/seed0/base/fc1/am"
@@ -106,8 +105,8 @@ def test_outputs_of_a_killed_step_audit_as_incomplete(study):
     """The am step dies (SIGKILL) right after writing rs.csv, before its contact sheet."""
     seed = study / "digits" / "mlp" / "seed0"
     argv = ["am", "--checkpoint", seed / "checkpoint.pt", "--manifest", study / "digits/data/manifest.json",
-            "--layer", "fc1", "--method", "am", "--settings", '{"steps": 2, "max_units_per_layer": 6}', "--device", "cpu",
-            *[x for kind, name in layout.AM_FILES.items() for x in (f"--{kind.replace('_', '-')}", study / AM / name)]]
+            "--layer", "fc1", "--methods", "am", "--settings", '{"steps": 2, "max_units_per_layer": 6}', "--device", "cpu",
+            "--out-dir", (study / AM).parent]
     killer = ("import os, signal, sys; import repsub.sheets as sheets; "
               "sheets.contact_sheet = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL); "
               "from repsub.cli import main; main(sys.argv[1:])")

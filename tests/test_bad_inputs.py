@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from conftest import REPO
-from repsub import layout
 from repsub.cli import main
 
 SEED = Path("digits/mlp/seed0")
@@ -49,8 +48,8 @@ def command(name, results, out):
         "train": ["train", *data, "--model", "mlp", "--seed", "0", "--settings", '{"epochs": 1}',
                   "--checkpoint", out / "c.pt", "--metrics", out / "m.csv"],
         "selectivity": ["selectivity", *model, "--out", out / "s.csv"],
-        "am": ["am", *model, "--layer", "fc1", "--method", "am", "--settings", '{"steps": 1, "max_units_per_layer": 3}',
-               *[x for kind in layout.AM_FILES for x in (f"--{kind.replace('_', '-')}", out / layout.AM_FILES[kind])]],
+        "am": ["am", *model, "--layer", "fc1", "--methods", "am", "--settings", '{"steps": 1, "max_units_per_layer": 3}',
+               "--out-dir", out],
         "ablate": ["ablate", *model, "--layer", "fc1", "--settings", '{"max_images": 30}', "--out", out / "a.csv"],
         "cumulative": ["cumulative", *model, "--layer", "fc1", "--settings", '{"max_images": 30, "fractions": [0, 1]}',
                        "--selectivity", f["selectivity"], "--rs", f["rs"], "--out", out / "c.csv"],

@@ -38,9 +38,7 @@ def trained(digits_manifest, tmp_path_factory):
 
 
 def am_outputs(folder):
-    return ["--images", folder / "i.npy", "--units", folder / "u.npy", "--substitution", folder / "s.npy",
-            "--trace", folder / "t.csv", "--rs", folder / "rs.csv", "--sheet", folder / "sheet.png",
-            "--trajectory", folder / "traj.npy", "--rs-steps", folder / "steps.csv", "--movement", folder / "m.csv"]
+    return ["--out-dir", folder / "fc1"]
 
 
 def test_unknown_model(digits_manifest, tmp_path):
@@ -68,11 +66,11 @@ def test_settings_must_be_json_data(digits_manifest, tmp_path):
 
 @pytest.mark.parametrize("flag, value, pattern", [
     ("--layer", "conv9", "has no layer 'conv9'; its layers are conv1"),
-    ("--method", "xam", "invalid choice: 'xam'"),
+    ("--methods", "xam", "invalid choice: 'xam'"),
     ("--settings", '{"max_units_per_layer": 0}', "am.max_units_per_layer must be a positive integer"),
 ])
 def test_bad_am_arguments(trained, digits_manifest, tmp_path, flag, value, pattern):
-    args = {"--layer": "conv1", "--method": "am", flag: value}
+    args = {"--layer": "conv1", "--methods": "am", flag: value}
     result = repsub("am", "--checkpoint", trained, "--manifest", digits_manifest,
                     *[x for kv in args.items() for x in kv], *am_outputs(tmp_path))
     assert_one_sentence_error(result, pattern)

@@ -57,15 +57,25 @@ def build_env(path):
 
 
 def rule_envs():
-    """Every rule that runs a command -> the env file its ``conda:`` names (None: none)."""
+    """Every rule that runs a command -> the env file its ``conda:`` names (None: none). A rule
+    made in a loop (one per set of AM methods) is named by a function: its key is the prefix
+    that every name it makes starts with, ending in '*'."""
     found = {}
     for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
-        for block in re.split(r"\n(?=(?:local)?rule )", smk.read_text()):
-            name = re.match(r"(?:local)?rule (\w+):", block)
+        for block in re.split(r"\n(?=\s*(?:local)?rule[ :])", smk.read_text()):
+            name = re.match(r"\s*(?:local)?rule (\w+):", block) or re.search(r'name:\s*\n\s*am_rule_name\(', block)
             if name and "shell:" in block:
                 env = re.search(r'conda:\s*\n\s*"([^"]+)"', block)
-                found[name.group(1)] = env and (smk.parent / env.group(1)).resolve()
+                key = name.group(1) if name.groups() else "activation_maximisation*"
+                found[key] = env and (smk.parent / env.group(1)).resolve()
     return found
+
+
+def env_of(envs, rule):
+    """The env of ``rule``, by its name or by the prefix of a rule made in a loop."""
+    if rule in envs:
+        return envs[rule]
+    return next(env for key, env in envs.items() if key.endswith("*") and rule.startswith(key[:-1]))
 
 
 def planned_jobs(workdir, config):
@@ -103,10 +113,12 @@ def test_statistics_env_has_no_torch():
 
 
 def test_every_job_runs_with_its_own_env_alone(tmp_path):
-    """A small study (the MLP on digits with a variant) covers every rule the default study
+    """A small study (the MLP on digits with two variants) covers every rule the default study
     runs; each of its jobs runs with the python of its rule's env, nothing else on the path."""
     pythons = {path: build_env(path) for path in ENV_FILES}
-    config = tiny_config(tmp_path / "results", variants={"long_am": {"am": {"steps": 8}, "layers": ["fc1"]}})
+    config = tiny_config(tmp_path / "results", variants={"long_am": {"am": {"steps": 8}, "layers": ["fc1"]},
+                                                         "iam_as_first": {"am": {"iam_others": "optimised"},
+                                                                          "layers": ["fc1"]}})
     config["runs"] = config["runs"][:1]
     jobs = planned_jobs(tmp_path, write_config(tmp_path / "tiny.json", config))
     envs = rule_envs()
@@ -116,14 +128,14 @@ def test_every_job_runs_with_its_own_env_alone(tmp_path):
     for rule, command, writes in jobs:
         for path in writes:  # as Snakemake does before a job starts
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        python = pythons[envs[rule]]
-        used.add(envs[rule].name)
+        python = pythons[env_of(envs, rule)]
+        used.add(env_of(envs, rule).name)
         env = {"PATH": f"{python.parent}{os.pathsep}/usr/bin:/bin", "PYTHONPATH": str(REPO), "PYTHONNOUSERSITE": "1",
                "HOME": os.environ.get("HOME", "/root"), "LANG": "C.UTF-8"}
         result = subprocess.run(["bash", "-c", f"set -euo pipefail; {command}"], cwd=tmp_path, env=env,
                                 capture_output=True, text=True)
         log = next((Path(p) for p in writes if p.endswith(".log") and Path(p).is_file()), None)
         text = log.read_text()[-2000:] if log else ""
-        assert result.returncode == 0, f"rule {rule} failed in {envs[rule].name}:\n{result.stderr}{text}"
+        assert result.returncode == 0, f"rule {rule} failed in {env_of(envs, rule).name}:\n{result.stderr}{text}"
     assert used == {path.name for path in ENV_FILES}
     assert (tmp_path / "results" / "digits" / "robustness.csv").is_file()

@@ -40,73 +40,86 @@ rule selectivity:
         " --device {params.device:q} --threads {threads:q} > {log:q} 2>&1"
 
 
-rule activation_maximisation:
-    input:
-        checkpoint=CHECKPOINT,
-        manifest=MANIFEST,
-    output:
-        images=am_output("images"),
-        units=am_output("units"),
-        substitution=am_output("substitution"),
-        trace=am_output("trace"),
-        trajectory=am_output("trajectory"),
-        rs_steps=am_output("rs_steps"),
-        movement=am_output("movement"),
-        rs=report(
-            am_output("rs"),
-            caption="../report/rs.rst",
-            category="Unit tables",
-            subcategory="{model} {layer}",
-            labels={
-                "data": "{dataset}",
-                "model": "{model}",
-                "seed": "{seed}",
-                "variant": "{variant}",
-                "table": "RS {method}",
+# One job makes every method of a layer that its variant computes itself: the base all of
+# them, a variant only those it changes (it shares the others with the base). Outputs
+# cannot depend on wildcards, so each such set of methods has its rule.
+for AM_METHODS, AM_VARIANTS in am_method_sets().items():
+
+    rule:
+        name:
+            am_rule_name(AM_METHODS)
+        input:
+            checkpoint=CHECKPOINT,
+            manifest=MANIFEST,
+        output:
+            **{
+                kind: am_outputs(kind, AM_METHODS)
+                for kind in layout.AM_FILES
+                if kind not in ("rs", "sheet")
             },
-        ),
-        sheet=report(
-            am_output("sheet"),
-            caption="../report/contact_sheet.rst",
-            category="AM and IAM images",
-            subcategory="{model}",
-            labels={
-                "data": "{dataset}",
-                "seed": "{seed}",
-                "variant": "{variant}",
-                "layer": "{layer}",
-                "method": "{method}",
+            **{
+                f"rs_{method}": report(
+                    am_output("rs", method),
+                    caption="../report/rs.rst",
+                    category="Unit tables",
+                    subcategory="{model} {layer}",
+                    labels={
+                        "data": "{dataset}",
+                        "model": "{model}",
+                        "seed": "{seed}",
+                        "variant": "{variant}",
+                        "table": f"RS {method}",
+                    },
+                )
+                for method in AM_METHODS
             },
-        ),
-    log:
-        job_log(
-            layout.method_dir(RESULTS, DATASET, MODEL, SEED, VARIANT, LAYER, METHOD),
-            "am",
-        ),
-    benchmark:
-        job_benchmark(
-            layout.method_dir(RESULTS, DATASET, MODEL, SEED, VARIANT, LAYER, METHOD),
-            "am",
-        )
-    conda:
-        "../../envs/torch.yaml"
-    threads: JOBS["threads"]
-    resources:
-        **torch_job(8000, 120, JOBS["threads"]),
-    params:
-        settings=stage_settings("am", exclude=("methods",)),
-        unit=unit_of,
-        split=config["analysis"]["split"],
-        batch_size=config["analysis"]["batch_size"],
-        device=config["device"],
-        precision=config["precision"],
-    shell:
-        "python -m repsub am --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
-        " --layer {wildcards.layer:q} --method {wildcards.method:q} --settings {params.settings:q}"
-        " --unit {params.unit:q}"
-        " --split {params.split:q} --batch-size {params.batch_size:q}"
-        " --images {output.images:q} --units {output.units:q}"
-        " --substitution {output.substitution:q} --trace {output.trace:q} --rs {output.rs:q}"
-        " --sheet {output.sheet:q} --trajectory {output.trajectory:q} --rs-steps {output.rs_steps:q}"
-        " --movement {output.movement:q} --device {params.device:q} --precision {params.precision:q}"
-        " --threads {threads:q} > {log:q} 2>&1"
+            **{
+                f"sheet_{method}": report(
+                    am_output("sheet", method),
+                    caption="../report/contact_sheet.rst",
+                    category="AM and IAM images",
+                    subcategory="{model}",
+                    labels={
+                        "data": "{dataset}",
+                        "seed": "{seed}",
+                        "variant": "{variant}",
+                        "layer": "{layer}",
+                        "method": method,
+                    },
+                )
+                for method in AM_METHODS
+            },
+        log:
+            job_log(
+                layout.am_layer_dir(RESULTS, DATASET, MODEL, SEED, VARIANT, LAYER),
+                "am",
+            ),
+        benchmark:
+            job_benchmark(
+                layout.am_layer_dir(RESULTS, DATASET, MODEL, SEED, VARIANT, LAYER),
+                "am",
+            )
+        wildcard_constraints:
+            variant="|".join(AM_VARIANTS),
+        conda:
+            "../../envs/torch.yaml"
+        threads: JOBS["threads"]
+        resources:
+            **torch_job(8000, 120, JOBS["threads"]),
+        params:
+            settings=stage_settings("am", exclude=("methods",)),
+            methods=AM_METHODS,
+            folder=str(
+                layout.am_layer_dir(RESULTS, DATASET, MODEL, SEED, VARIANT, LAYER)
+            ),
+            unit=unit_of,
+            split=config["analysis"]["split"],
+            batch_size=config["analysis"]["batch_size"],
+            device=config["device"],
+            precision=config["precision"],
+        shell:
+            "python -m repsub am --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
+            " --layer {wildcards.layer:q} --methods {params.methods:q} --settings {params.settings:q}"
+            " --unit {params.unit:q} --split {params.split:q} --batch-size {params.batch_size:q}"
+            " --out-dir {params.folder:q} --device {params.device:q} --precision {params.precision:q}"
+            " --threads {threads:q} > {log:q} 2>&1"

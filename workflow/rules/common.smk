@@ -43,7 +43,7 @@ GPUS = (0 if config["device"] == "cpu" else 1) if JOBS["gpus"] is None else JOBS
 # Wildcard placeholders: rules build their paths from repsub.layout with these.
 # {model} is a run's name; {trainable} and {pretrained} name runs that train a model
 # and runs that load torchvision's VGG16; {variant} is base or a named analysis variant.
-DATASET, MODEL, TRAINABLE, PRETRAINED, SEED, VARIANT, LAYER, METHOD = (
+DATASET, MODEL, TRAINABLE, PRETRAINED, SEED, VARIANT, LAYER = (
     "{dataset}",
     "{model}",
     "{trainable}",
@@ -51,7 +51,6 @@ DATASET, MODEL, TRAINABLE, PRETRAINED, SEED, VARIANT, LAYER, METHOD = (
     "{seed}",
     "{variant}",
     "{layer}",
-    "{method}",
 )
 
 CHECKPOINT = str(layout.checkpoint(RESULTS, DATASET, MODEL, SEED))
@@ -136,10 +135,32 @@ def stage_settings(stage, exclude=()):
     return settings
 
 
-def am_output(kind):
+def am_output(kind, method):
     return str(
-        layout.am_file(RESULTS, DATASET, MODEL, SEED, VARIANT, LAYER, METHOD, kind)
+        layout.am_file(RESULTS, DATASET, MODEL, SEED, VARIANT, LAYER, method, kind)
     )
+
+
+def am_outputs(kind, methods):
+    """One AM job makes several methods of a layer: its ``kind`` files, one per method."""
+    return [am_output(kind, method) for method in methods]
+
+
+def am_method_sets():
+    """Each set of methods that some variant's AM jobs make -> those variants."""
+    sets = {}
+    for variant, overlay in VARIANTS.items():
+        shared = [] if variant == BASE else shared_with_base(overlay)
+        methods = tuple(m for m in METHODS if m not in shared)
+        if methods:
+            sets.setdefault(methods, []).append(variant)
+    return sets
+
+
+def am_rule_name(methods):
+    """activation_maximisation for every method, else the methods' names appended."""
+    suffix = "" if list(methods) == METHODS else "_" + "_".join(methods)
+    return f"activation_maximisation{suffix}"
 
 
 def results_folder(wildcards):
@@ -311,5 +332,4 @@ wildcard_constraints:
     pretrained=names_matching(["vgg16_imagenet"]),
     seed=r"\d+",
     layer=r"(conv|fc)\d+",
-    method=r"am|iam|noise|top_image",
     variant="|".join(VARIANTS),
