@@ -7,83 +7,174 @@ sentence in the table, so a reader can check it against the numbers.
 import numpy as np
 import pandas as pd
 
-REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
-VERDICT_COLOURS = {REPRODUCED: "#4daf4a", NOT_REPRODUCED: "#e41a1c", INCONCLUSIVE: "#bdbdbd"}  # figures and pages
+from .settings import METHOD_NAMES
+from .stats import POOLED, POOLED_V1
+
+REPRODUCED, CONTRADICTED, INCONCLUSIVE = "reproduced", "contradicted", "inconclusive"
+NOT_REPRODUCED = "not reproduced"  # rules v1 only: no evidence for the claim, or evidence against it
+VERDICT_COLOURS = {REPRODUCED: "#4daf4a", CONTRADICTED: "#e41a1c", NOT_REPRODUCED: "#ff7f00",
+                   INCONCLUSIVE: "#bdbdbd"}  # figures and pages
+ALPHA = 0.05
+RS_SOURCES = ("am", "iam", "noise", "top_image")  # C1 reads each; the other RS claims read IAM, noise, top image
 
 
-def _spearman(stats, x, y, statistic="spearman"):
-    rows = stats[(stats.seed == "pooled") & (stats.statistic == statistic) & (stats.x == x) & (stats.y == y)]
-    return rows.sort_values("depth")
+class Rules:
+    """How a claim's layers decide it. Rules v2 (the verdict): a layer counts for a sign where
+    its Holm-adjusted p (across the claim's layers) is below 0.05 with r of that sign; a claim
+    is reproduced where more than half of its layers count for the claimed sign, contradicted
+    where more than half count for the opposite sign, else inconclusive. Rules v1 (the first
+    release, kept beside for one release): a layer counts where its 95% interval lies on the
+    claimed side; reproduced in more than half, not reproduced in none, else inconclusive."""
+
+    def __init__(self, version):
+        self.version, self.pooled = version, {1: POOLED_V1, 2: POOLED}[version]
+        self.against = NOT_REPRODUCED if version == 1 else CONTRADICTED
+
+    def layer_rows(self, stats, statistic, x, y=None):
+        rows = stats[(stats.seed == self.pooled) & (stats.statistic == statistic) & (stats.x == x)]
+        return (rows if y is None else rows[rows.y == y]).sort_values("depth")
+
+    def sides(self, rows):
+        """Per layer: does it count for r > 0, and for r < 0?"""
+        if self.version == 1:
+            return rows.ci_low > 0, rows.ci_high < 0
+        significant = holm(rows.p) < ALPHA
+        return significant & (rows.value > 0), significant & (rows.value < 0)
+
+    def values(self, rows):
+        text = [f"{r.layer} {_fmt(r.value)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]" for r in rows.itertuples()]
+        if self.version == 2:
+            text = [f"{t} p_holm {_fmt(p)}" for t, p in zip(text, holm(rows.p))]
+        return "; ".join(text)
+
+    def majority(self, rows, sign):
+        """Verdict for 'r has this sign' in most layers, and the count it rests on."""
+        positive, negative = self.sides(rows)
+        claimed, opposite = (positive, negative) if sign > 0 else (negative, positive)
+        if self.version == 1:
+            count = (f"CI {'above' if sign > 0 else 'below'} 0 in {int(claimed.sum())} of {len(rows)} layers "
+                     f"({int(rows.value.notna().sum())} with a defined r)")
+            if len(rows) and claimed.sum() > len(rows) / 2:
+                return REPRODUCED, count
+            return (NOT_REPRODUCED if claimed.sum() == 0 else INCONCLUSIVE), count
+
+        def named(which):
+            return f"{int(which.sum())} of {len(rows)} ({' '.join(rows.layer[which]) or 'none'})"
+        count = (f"Holm-adjusted p < {ALPHA} with r {'>' if sign > 0 else '<'} 0 in {named(claimed)}; "
+                 f"with the opposite sign in {named(opposite)}")
+        if len(rows) and claimed.sum() > len(rows) / 2:
+            return REPRODUCED, count
+        if len(rows) and opposite.sum() > len(rows) / 2:
+            return CONTRADICTED, count
+        return INCONCLUSIVE, count
+
+    def majority_rule(self, direction):
+        if self.version == 1:
+            return (f"reproduced if the 95% CI lies {direction} 0 in more than half of the layers (a layer where r "
+                    f"is undefined, as a score never varies, counts against); not reproduced if in none; otherwise "
+                    f"inconclusive")
+        return (f"per layer, p of the Fisher-z test (Fieller-Hartley-Pearson error) Holm-adjusted across the claim's layers; "
+                f"reproduced if p < {ALPHA} with r {direction} 0 in more than half of the layers, contradicted if "
+                f"p < {ALPHA} with r on the other side in more than half, otherwise inconclusive (a layer where r "
+                f"is undefined counts for neither)")
 
 
-def _described(stats, statistic, x):
-    rows = stats[(stats.seed == "pooled") & (stats.statistic == statistic) & (stats.x == x)]
-    return rows.sort_values("depth")
+def holm(p):
+    """Holm's step-down adjustment of the p-values of one claim's layers (NaN stays NaN and
+    counts in the family, so an undefined layer never makes the others look stronger)."""
+    p = pd.Series(p, dtype=float)
+    order = p.sort_values(na_position="last").index
+    m = len(p)
+    adjusted = pd.Series(np.nan, index=p.index)
+    running = 0.0
+    for rank, index in enumerate(order):
+        if pd.isna(p[index]):
+            break
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted
 
 
 def _fmt(value):
     return "nan" if pd.isna(value) else f"{value:.3g}"
 
 
-def _with_ci(rows):
-    return "; ".join(f"{r.layer} {_fmt(r.value)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]" for r in rows.itertuples())
-
-
-def _majority_sign(rows, sign):
-    """Verdict for 'r has this sign' (CI on that side of 0 in most layers / in none) and the
-    count it rests on."""
-    side = rows.ci_low > 0 if sign > 0 else rows.ci_high < 0
-    count = (f"CI {'above' if sign > 0 else 'below'} 0 in {int(side.sum())} of {len(rows)} layers "
-             f"({int(rows.value.notna().sum())} with a defined r)")
-    if len(rows) and side.sum() > len(rows) / 2:
-        return REPRODUCED, count
-    return (NOT_REPRODUCED if side.sum() == 0 else INCONCLUSIVE), count
-
-
-def _correlation_claim(stats, claim_id, claim, x, y, sign, statistic="spearman"):
+def _correlation_claim(stats, rules, claim_id, claim, x, y, sign, statistic="spearman", layers=None):
+    """``layers``: which of a model's layer rows the claim reads (all by default)."""
     direction = "above" if sign > 0 else "below"
     given = " | mean_activation" if statistic == "partial_spearman" else ""
-    for (dataset, model), rows in _spearman(stats, x, y, statistic).groupby(["dataset", "model"], sort=True):
-        verdict, count = _majority_sign(rows, sign)
+    measured = (STATISTIC_NAMES[statistic] if statistic in STATISTIC_NAMES else
+                f"{'partial ' if given else ''}Spearman r({x}, {y}{given}) per layer [95% CI], dead units excluded")
+    for (dataset, model), rows in rules.layer_rows(stats, statistic, x, y).groupby(["dataset", "model"], sort=True):
+        rows = layers(rows) if layers else rows
+        if rows.empty:
+            continue
+        verdict, count = rules.majority(rows, sign)
         yield {
             "claim_id": claim_id, "claim": claim, "dataset": dataset, "model": model,
-            "statistic": f"{'partial ' if given else ''}Spearman r({x}, {y}{given}) per layer [95% CI], "
-                         f"dead units excluded",
-            "values": _with_ci(rows), "key_statistic": count, "verdict": verdict,
-            "rule": f"reproduced if the 95% CI lies {direction} 0 in more than half of the layers (a layer "
-                    f"where r is undefined, as a score never varies, counts against); not reproduced if in none; "
-                    f"otherwise inconclusive",
+            "statistic": measured,
+            "values": rules.values(rows), "key_statistic": count, "verdict": verdict,
+            "rule": rules.majority_rule(direction),
         }
 
 
-def fades_with_depth(stats):
-    rule = ("reproduced if the first conv layer's CI lies above 0 and the last conv layer's r is below "
-            "the first's; not reproduced if the first conv layer's r <= 0 or the last's r >= the first's; "
-            "otherwise inconclusive; tested where at least two conv layers were analysed")
-    rows = _spearman(stats, "selectivity", "rs_iam")
+STATISTIC_NAMES = {"class_match": "share of units whose most-hurt class is their preferred class, less the share "
+                                  "expected by chance, per layer [95% interval by permuting units], units whose "
+                                  "ablation hurts no class excluded"}
+
+
+def early_conv_layers(rows):
+    """The first half (rounded up) of a model's conv layers; none in a model with fewer than two."""
+    conv = rows[rows.layer.str.startswith("conv")]
+    return conv.iloc[: -(-len(conv) // 2)] if len(conv) >= 2 else conv.iloc[:0]
+
+
+def fades_with_depth(stats, rules, rs="rs_iam"):
+    label = METHOD_NAMES[rs[3:]]
+    if rules.version == 1:
+        rule = ("reproduced if the first conv layer's CI lies above 0 and the last conv layer's r is below "
+                "the first's; not reproduced if the first conv layer's r <= 0 or the last's r >= the first's; "
+                "otherwise inconclusive; tested where at least two conv layers were analysed")
+    else:
+        rule = (f"Holm-adjusted p across the model's conv layers; reproduced if the first conv layer has p < {ALPHA} "
+                f"with r > 0 and the last conv layer's r is below the first's; contradicted if the first conv layer "
+                f"has p < {ALPHA} with r < 0; otherwise inconclusive; tested where at least two conv layers were "
+                f"analysed")
+    rows = rules.layer_rows(stats, "spearman", "selectivity", rs)
     for (dataset, model), group in rows[rows.layer.str.startswith("conv")].groupby(["dataset", "model"], sort=True):
         if len(group) < 2:
             continue
         first, last = group.iloc[0], group.iloc[-1]
-        if first.ci_low > 0 and last.value < first.value:
-            verdict = REPRODUCED
-        elif not first.value > 0 or not last.value < first.value:
-            verdict = NOT_REPRODUCED
+        if rules.version == 1:
+            if first.ci_low > 0 and last.value < first.value:
+                verdict = REPRODUCED
+            elif not first.value > 0 or not last.value < first.value:
+                verdict = NOT_REPRODUCED
+            else:
+                verdict = INCONCLUSIVE
         else:
-            verdict = INCONCLUSIVE
+            positive, negative = rules.sides(group)
+            verdict = (REPRODUCED if positive.iloc[0] and last.value < first.value else
+                       CONTRADICTED if negative.iloc[0] else INCONCLUSIVE)
         yield {"claim_id": "C2", "claim": "The RS/selectivity correlation is positive in early conv layers "
-               "and fades with depth", "dataset": dataset, "model": model,
-               "statistic": "Spearman r(selectivity, rs_iam) per conv layer [95% CI]",
-               "values": _with_ci(group), "key_statistic": f"r {first.layer} {_fmt(first.value)}, "
-                                                           f"{last.layer} {_fmt(last.value)}",
+               f"and fades with depth ({label})", "dataset": dataset, "model": model,
+               "statistic": f"Spearman r(selectivity, {rs}) per conv layer [95% CI]",
+               "values": rules.values(group), "key_statistic": _ends(group, rules),
                "verdict": verdict, "rule": rule}
 
 
-def fc_before_classifier(stats):
+def _ends(group, rules):
+    """r of the first and the last conv layer (v2: with the first's Holm-adjusted p)."""
+    first, last = group.iloc[0], group.iloc[-1]
+    p = f" (p_holm {_fmt(holm(group.p).iloc[0])})" if rules.version == 2 else ""
+    return f"r {first.layer} {_fmt(first.value)}{p}, {last.layer} {_fmt(last.value)}"
+
+
+def fc_before_classifier(stats, rules):
     rule = ("reproduced if over half of this layer's RS (IAM) values are 0 and its mean selectivity exceeds "
-            "the mean over the model's other layers; not reproduced if neither holds; otherwise inconclusive")
-    selectivity = _described(stats, "mean", "selectivity")
-    zeros = _described(stats, "fraction_zero", "rs_iam")
+            f"the mean over the model's other layers; {rules.against} if neither holds; otherwise inconclusive")
+    selectivity = rules.layer_rows(stats, "mean", "selectivity")
+    zeros = rules.layer_rows(stats, "fraction_zero", "rs_iam")
     for (dataset, model), group in selectivity.groupby(["dataset", "model"], sort=True):
         last = group.iloc[-1]
         if not last.layer.startswith("fc") or len(group) < 2:
@@ -92,7 +183,7 @@ def fc_before_classifier(stats):
         fraction_zero = zero.value.iloc[0] if len(zero) else np.nan
         others = group.iloc[:-1].value.mean()
         holds = [fraction_zero > 0.5, last.value > others]
-        verdict = REPRODUCED if all(holds) else NOT_REPRODUCED if not any(holds) else INCONCLUSIVE
+        verdict = REPRODUCED if all(holds) else rules.against if not any(holds) else INCONCLUSIVE
         yield {"claim_id": "C3", "claim": "In the FC layer before the classifier, selectivity is high and RS "
                "is mostly 0", "dataset": dataset, "model": model,
                "statistic": "fraction of RS (IAM) = 0; mean selectivity of the layer vs the other layers",
@@ -102,15 +193,15 @@ def fc_before_classifier(stats):
                "verdict": verdict, "rule": rule}
 
 
-def iam_below_am(stats):
-    rule = ("reproduced if mean RS (IAM) < mean RS (AM) in more than half of the layers; not reproduced if "
+def iam_below_am(stats, rules):
+    rule = (f"reproduced if mean RS (IAM) < mean RS (AM) in more than half of the layers; {rules.against} if "
             ">= in more than half; otherwise inconclusive")
-    am, iam = _described(stats, "mean", "rs_am"), _described(stats, "mean", "rs_iam")
+    am, iam = rules.layer_rows(stats, "mean", "rs_am"), rules.layer_rows(stats, "mean", "rs_iam")
     both = am.merge(iam, on=["dataset", "model", "depth", "layer"], suffixes=("_am", "_iam"))
     for (dataset, model), group in both.groupby(["dataset", "model"], sort=True):
         lower = (group.value_iam < group.value_am).sum()
         verdict = (REPRODUCED if lower > len(group) / 2 else
-                   NOT_REPRODUCED if len(group) - lower > len(group) / 2 else INCONCLUSIVE)
+                   rules.against if len(group) - lower > len(group) / 2 else INCONCLUSIVE)
         values = "; ".join(f"{r.layer} AM {_fmt(r.value_am)} IAM {_fmt(r.value_iam)}" for r in group.itertuples())
         yield {"claim_id": "C4", "claim": "IAM gives slightly lower RS than AM", "dataset": dataset,
                "model": model, "statistic": "mean RS per layer, AM vs IAM", "values": values,
@@ -118,16 +209,16 @@ def iam_below_am(stats):
                "rule": rule}
 
 
-def mlp_low_diversity(stats):
+def mlp_low_diversity(stats, rules):
     rule = ("reproduced if the MLP's mean per-layer sd of RS (IAM) is below that of the conv layers of the "
-            "conv models on the same data; not reproduced if above; inconclusive without a conv model")
-    spread = _described(stats, "std", "rs_iam")
+            f"conv models on the same data; {rules.against} if above; inconclusive without a conv model")
+    spread = rules.layer_rows(stats, "std", "rs_iam")
     for dataset, group in spread.groupby("dataset", sort=True):
         conv = group[(group.architecture != "mlp") & group.layer.str.startswith("conv")]
         conv_sd = conv.value.mean() if len(conv) else np.nan
         for model, mlp in group[group.architecture == "mlp"].groupby("model", sort=True):
             mlp_sd = mlp.value.mean()
-            verdict = INCONCLUSIVE if np.isnan(conv_sd) else REPRODUCED if mlp_sd < conv_sd else NOT_REPRODUCED
+            verdict = INCONCLUSIVE if np.isnan(conv_sd) else REPRODUCED if mlp_sd < conv_sd else rules.against
             yield {"claim_id": "C5", "claim": "The MLP shows little RS diversity", "dataset": dataset,
                    "model": model, "statistic": "sd of RS (IAM) per layer, MLP vs conv layers of the conv models",
                    "values": f"MLP {'; '.join(f'{r.layer} {_fmt(r.value)}' for r in mlp.itertuples())}; "
@@ -135,15 +226,24 @@ def mlp_low_diversity(stats):
                    "key_statistic": f"sd {_fmt(mlp_sd)} vs {_fmt(conv_sd)}", "verdict": verdict, "rule": rule}
 
 
-CLAIMS_COLUMNS = ["claim_id", "claim", "dataset", "model", "statistic", "values", "key_statistic", "verdict", "rule"]
+CLAIMS_COLUMNS = ["claim_id", "claim", "dataset", "model", "statistic", "values", "key_statistic", "verdict", "rule",
+                  "verdict_v1", "rule_v1"]
+KEYS = ["claim_id", "claim", "dataset", "model"]
 
 
 def claims_table(stats: pd.DataFrame) -> pd.DataFrame:
+    """Every claim by rules v2, with its verdict and rule by v1 beside (:class:`Rules`)."""
+    v2, v1 = _all_claims(stats, Rules(2)), _all_claims(stats, Rules(1))
+    v1 = v1[[*KEYS, "verdict", "rule"]].rename(columns={"verdict": "verdict_v1", "rule": "rule_v1"})
+    return v2.merge(v1, on=KEYS, how="left")[CLAIMS_COLUMNS]
+
+
+def _all_claims(stats, rules):
     """Every claim, then (ids with a ``b``) the claims that read conv layers again without each
     conv model's first conv layer, whose spatial-mean unit is affine in the pixels, so that
     its AM image is a flat colour (docs/CHOICES.md): the verdicts that rest on it alone show."""
-    claims = _claims(stats)
-    reduced = _claims(_without_first_conv(stats))
+    claims = _claims(stats, rules)
+    reduced = _claims(_without_first_conv(stats), rules)
     reduced = reduced[reduced.claim_id.isin(READS_CONV_LAYERS)]
     acronym = reduced.claim.str[1].str.isupper()  # "IAM gives ..." keeps its capital
     first = reduced.claim.str[0].where(acronym, reduced.claim.str[0].str.lower())
@@ -152,7 +252,7 @@ def claims_table(stats: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([claims, reduced], ignore_index=True)
 
 
-READS_CONV_LAYERS = ("C1", "C2", "C4", "E1", "E2", "E3")  # the claims over several layers, conv ones among them
+READS_CONV_LAYERS = ("C1", "C2", "C4", "E1", "E2", "E3", "E4", "E5")  # the claims over several layers, conv ones among them
 
 
 def _without_first_conv(stats):
@@ -164,23 +264,37 @@ def _without_first_conv(stats):
     return stats[marked["first"].isna().to_numpy() & models["conv"].notna().to_numpy()]
 
 
-def _claims(stats: pd.DataFrame) -> pd.DataFrame:
+def _claims(stats: pd.DataFrame, rules) -> pd.DataFrame:
+    """C1 on RS of each source (AM, IAM, noise, top image); the other RS claims on IAM, the
+    paper's, and on noise and the top image, where the evidence needs no optimisation."""
+    names = {rs: METHOD_NAMES[rs] for rs in RS_SOURCES}
+    beyond = [m for m in RS_SOURCES if m != "am"]
     rows = [
-        *_correlation_claim(stats, "C1", "High-selectivity units have high RS (AM)", "selectivity", "rs_am", +1),
-        *_correlation_claim(stats, "C1", "High-selectivity units have high RS (IAM)", "selectivity", "rs_iam", +1),
-        *fades_with_depth(stats),
-        *fc_before_classifier(stats),
-        *iam_below_am(stats),
-        *mlp_low_diversity(stats),
-        *_correlation_claim(stats, "E1", "Extension: high-RS units are unimportant (ablating one costs "
-                            "little accuracy)", "rs_iam", "accuracy_drop", -1),
-        *_correlation_claim(stats, "E2", "Extension: high-selectivity units are unimportant", "selectivity",
+        *(row for m in RS_SOURCES for row in _correlation_claim(
+            stats, rules, "C1", f"High-selectivity units have high RS ({names[m]})", "selectivity", f"rs_{m}", +1)),
+        *(row for m in RS_SOURCES for row in _correlation_claim(
+            stats, rules, "C1a", f"In the early conv layers (the first half), high-selectivity units have high RS "
+            f"({names[m]})", "selectivity", f"rs_{m}", +1, layers=early_conv_layers)),
+        *(row for m in beyond for row in fades_with_depth(stats, rules, f"rs_{m}")),
+        *fc_before_classifier(stats, rules),
+        *iam_below_am(stats, rules),
+        *mlp_low_diversity(stats, rules),
+        *(row for m in beyond for row in _correlation_claim(
+            stats, rules, "E1", f"Extension: high-RS units are unimportant, ablating one costs little accuracy "
+            f"({names[m]})", f"rs_{m}", "accuracy_drop", -1)),
+        *_correlation_claim(stats, rules, "E2", "Extension: high-selectivity units are unimportant", "selectivity",
                             "accuracy_drop", -1),
-        *_correlation_claim(stats, "E3", "Extension: RS predicts importance beyond magnitude (high-RS units are "
-                            "unimportant with mean activation held fixed)", "rs_iam", "accuracy_drop", -1,
-                            statistic="partial_spearman"),
+        *_correlation_claim(stats, rules, "E4", "Extension (Zhou et al. 2018): ablating a unit hurts its preferred "
+                            "class most, more often than chance", "preferred_class", "max_drop_class", +1,
+                            statistic="class_match"),
+        *_correlation_claim(stats, rules, "E5", "Extension (Zhou et al. 2018): high-selectivity units cost their "
+                            "most-hurt class more", "selectivity", "max_class_accuracy_drop", +1),
+        *(row for m in beyond for row in _correlation_claim(
+            stats, rules, "E3", f"Extension: RS predicts importance beyond magnitude, high-RS units being "
+            f"unimportant with mean activation held fixed ({names[m]})", f"rs_{m}", "accuracy_drop", -1,
+            statistic="partial_spearman")),
     ]
-    return pd.DataFrame(rows, columns=CLAIMS_COLUMNS)
+    return pd.DataFrame(rows, columns=CLAIMS_COLUMNS[:-2])
 
 
 def verdicts_by_step(stats: pd.DataFrame, trajectory: pd.DataFrame, claims: pd.DataFrame) -> pd.Series:
@@ -189,7 +303,7 @@ def verdicts_by_step(stats: pd.DataFrame, trajectory: pd.DataFrame, claims: pd.D
     starting noise, the last step the final images (so the last verdict is the claim's own)."""
     tracked = {c for c in {*trajectory.x, *trajectory.y} if str(c).startswith("rs_")}  # rs_am, rs_iam
     reads_rs = stats.x.isin(tracked) | stats.y.isin(tracked)
-    keys = ["claim_id", "claim", "dataset", "model"]
+    keys = KEYS
     by_step = {}
     for step, rows in trajectory.groupby("step", sort=True):
         at = claims_table(pd.concat([stats[~reads_rs], rows.drop(columns="step")], ignore_index=True))

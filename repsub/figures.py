@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 from .claims import VERDICT_COLOURS  # noqa: E402
 from .rs import top_substitutes  # noqa: E402
 from .settings import METHOD_NAMES  # noqa: E402
+from .stats import POOLED, per_seed  # noqa: E402
 from .sheets import as_display  # noqa: E402
 
 BASELINES_FIRST = ("noise", "top_image", "am", "iam")  # drawing order: the baselines under AM and IAM
@@ -92,7 +93,7 @@ def correlation_vs_depth(stats: pd.DataFrame, x="selectivity"):
     """Fig. 3b: Spearman r of RS (IAM, or AM where IAM was not run) with selectivity against
     layer depth, one line per model, CI band."""
     y = "rs_iam" if (stats.y == "rs_iam").any() else "rs_am"
-    rows = stats[(stats.seed == "pooled") & (stats.statistic == "spearman") & (stats.x == x) & (stats.y == y)]
+    rows = stats[(stats.seed == POOLED) & (stats.statistic == "spearman") & (stats.x == x) & (stats.y == y)]
     figure, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")
     for (dataset, model), group in rows.groupby(["dataset", "model"], sort=True):
         group = group.sort_values("depth")
@@ -108,7 +109,7 @@ def correlation_vs_depth(stats: pd.DataFrame, x="selectivity"):
 def correlation_vs_step(trajectory: pd.DataFrame, x="selectivity"):
     """Spearman r(selectivity, RS) against the AM step RS was measured at, one line per layer
     (pooled over seeds), one panel per model and method: where the sign changes."""
-    rows = trajectory[(trajectory.seed == "pooled") & (trajectory.statistic == "spearman") & (trajectory.x == x)
+    rows = trajectory[(trajectory.seed == POOLED) & (trajectory.statistic == "spearman") & (trajectory.x == x)
                       & trajectory.y.isin(["rs_am", "rs_iam"])]
     panels = list(dict.fromkeys(zip(rows.model, rows.y)))
     figure, axes = _grid(len(panels), width=3.8, columns=min(len(panels), 2))
@@ -245,7 +246,7 @@ def forest(stats_by_variant: dict, x="selectivity"):
         for k, variant in enumerate(variants):
             offset = (k - (len(variants) - 1) / 2) * 0.8 / len(variants)
             part = panel[panel.variant == variant]
-            pooled, seeds = part[part.seed == "pooled"], part[part.seed != "pooled"]
+            pooled, seeds = part[part.seed == POOLED], per_seed(part)
             where = [layers.index(layer) + offset for layer in pooled.layer]
             ax.errorbar(pooled.value, where, xerr=[pooled.value - pooled.ci_low, pooled.ci_high - pooled.value],
                         fmt="o", ms=4, color=colours[variant], label=variant, lw=1)
@@ -283,7 +284,8 @@ def robustness_grid(table: pd.DataFrame):
         ax.set_xticks([j + 0.5 for j in range(len(variants))], variants, rotation=40, ha="right", fontsize=8)
         ax.set_yticks([i + 0.5 for i in range(len(labels))], labels, fontsize=8)
         ax.tick_params(length=0)
-    figure.legend(handles=[Patch(color=c, label=v) for v, c in VERDICT_COLOURS.items()], loc="lower center",
+    figure.legend(handles=[Patch(color=c, label=v) for v, c in VERDICT_COLOURS.items() if v in set(table.verdict)],
+                  loc="lower center",
                   ncol=3, fontsize=8, frameon=False)
     figure.suptitle("Verdict of each claim across analysis variants", fontsize=10)
     figure.tight_layout(rect=(0, 0.06, 1, 1))

@@ -14,12 +14,12 @@ from .errors import UserError
 from .io import read_table
 
 ROBUSTNESS_COLUMNS = ["claim_id", "label", "claim", "dataset", "model", "variant", "layers", "all_layers", "seeds",
-                      "verdict", "key_statistic", "values"]
+                      "verdict", "verdict_v1", "key_statistic", "values"]
 
 
 def claim_labels(claims: pd.DataFrame) -> pd.Series:
-    """A short row name per claim: its id, with the method where one id tests several (C1 AM, C1 IAM)."""
-    method = claims.claim.str.extract(r"\((AM|IAM)\)$", expand=False).fillna("")
+    """A short row name per claim: its id, with the RS source where one id tests several (C1 AM, C1 noise)."""
+    method = claims.claim.str.extract(r"\((AM|IAM|noise|top image)\)$", expand=False).fillna("")
     return (claims.claim_id + " " + method).str.strip()
 
 

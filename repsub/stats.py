@@ -14,20 +14,24 @@ from .errors import UserError
 from .io import read_table
 from .settings import METHODS, OPTIMISED
 
-SELECTIVITY_COLUMNS = ["layer", "unit", "selectivity", "mean_activation", "weight_norm", "dead"]
+SELECTIVITY_COLUMNS = ["layer", "unit", "selectivity", "preferred_class", "mean_activation", "weight_norm", "dead"]
+ABLATION_COLUMNS = ["unit", "accuracy_drop", "loss_increase", "max_class_accuracy_drop", "max_drop_class"]
 STATS_COLUMNS = ["dataset", "model", "architecture", "seed", "depth", "layer", "statistic", "x", "y", "covariate", "n", "value",
                  "ci_low", "ci_high", "p"]
 MAGNITUDE = "mean_activation"  # the covariate of the partial correlations
 RS_COLUMNS = tuple(f"rs_{m}" for m in METHODS)
 
 
+IMPORTANCE = ("accuracy_drop", "loss_increase", "max_class_accuracy_drop")  # what ablating one unit costs
+
+
 def correlations(columns):
-    """The (x, y) pairs of plain Spearman rows: selectivity and ablation against each RS,
-    and magnitude against RS and ablation."""
+    """The (x, y) pairs of plain Spearman rows: selectivity against each RS, selectivity and
+    each RS against each measure of importance, and magnitude against RS and accuracy drop."""
     rs = [c for c in RS_COLUMNS if c in columns]
+    importance = [c for c in IMPORTANCE if c in columns]
     magnitude = [(MAGNITUDE, c) for c in rs] + [(MAGNITUDE, "accuracy_drop")] if MAGNITUDE in columns else []
-    return [("selectivity", c) for c in rs] + [("selectivity", "accuracy_drop")] + [(c, "accuracy_drop") for c in rs] \
-        + magnitude
+    return [("selectivity", c) for c in rs] + [(x, y) for y in importance for x in ("selectivity", *rs)] + magnitude
 
 
 def partial_correlations(columns):
@@ -60,9 +64,8 @@ def unit_table(tables, dataset, model, architecture, layers, methods) -> pd.Data
                     moved = read_table(path["movement", seed, layer, method], ["unit", "moved"], "am")
                     units = units.merge(moved[["unit", "moved"]].rename(columns={"moved": f"moved_{method}"}),
                                         on="unit", how="left")
-            ablation = read_table(path["ablation", seed, layer, None], ["unit", "accuracy_drop", "loss_increase"],
-                                  "ablate")
-            units = units.merge(ablation[["unit", "accuracy_drop", "loss_increase"]], on="unit", how="left")
+            ablation = read_table(path["ablation", seed, layer, None], ABLATION_COLUMNS, "ablate")
+            units = units.merge(ablation[ABLATION_COLUMNS], on="unit", how="left")
             units.insert(0, "layer", layer)
             units.insert(0, "depth", layers.index(layer) + 1)
             units.insert(0, "seed", seed)
@@ -89,34 +92,56 @@ def _no_spread(*columns):
     return any(np.ptp(c) == 0 for c in columns)
 
 
+def fisher_interval(r, n, covariates=0):
+    """95% interval and two-sided p of a Spearman r from n units (``covariates`` held fixed).
+
+    Fisher's z with the Spearman standard error of Fieller, Hartley and Pearson (1957),
+    sqrt(1.06 / (n - 3 - covariates)): Pearson's 1 / sqrt(n - 3) is too narrow for
+    Spearman's r. Of the two errors the issue allowed, it is the one whose coverage stays
+    within 92-97% on data tied like RS too (docs/CHOICES.md gives both; the test checks it).
+    The p-value tests z = 0 with the same error, so p < 0.05 exactly when the interval
+    excludes 0."""
+    from scipy.stats import norm
+
+    with np.errstate(divide="ignore"):  # r = +-1 gives an interval of width 0 and p = 0
+        z, se = np.arctanh(r), np.sqrt(spearman_variance(n, covariates))
+    half = norm.ppf(0.975) * se
+    return {"ci_low": np.tanh(z - half), "ci_high": np.tanh(z + half), "p": 2 * norm.sf(abs(z) / se)}
+
+
+def spearman_variance(n, covariates=0):
+    """Sampling variance of Fisher's z of a Spearman r from n units (Fieller, Hartley and
+    Pearson 1957)."""
+    return 1.06 / (np.asarray(n, dtype=float) - 3 - covariates)
+
+
+UNDEFINED = {"r": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan}
+
+
 def spearman(x, y):
-    """n, r, 95% CI and p of a Spearman correlation (pingouin); NaN where undefined."""
-    import pingouin
+    """n, r, 95% interval and p of a Spearman correlation; NaN where undefined."""
+    from scipy.stats import spearmanr
 
     n = len(x)
     if n < 4 or _no_spread(x, y):
-        return {"n": n, "r": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = pingouin.corr(x, y, method="spearman").iloc[0]
-        low, high = pingouin.compute_esci(stat=result["r"], nx=n, ny=n, eftype="r", decimals=6)
-    return {"n": n, "r": result["r"], "ci_low": low, "ci_high": high, "p": result["p_val"]}
+        return {"n": n, **UNDEFINED}
+    r = spearmanr(x, y).statistic
+    return {"n": n, "r": r, **fisher_interval(r, n)}
 
 
 def partial_spearman(x, y, covariate):
-    """n, r, 95% CI and p of the Spearman correlation of x and y with ``covariate`` held fixed
-    (pingouin.partial_corr); the Fisher-z interval uses n - 1 for the one covariate."""
+    """n, r, 95% interval and p of the Spearman correlation of x and y with ``covariate`` held
+    fixed (pingouin.partial_corr: Pearson's r of the ranks' residuals)."""
     import pingouin
 
     n = len(x)
     if n < 5 or _no_spread(x, y, covariate):
-        return {"n": n, "r": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan}
+        return {"n": n, **UNDEFINED}
     data = pd.DataFrame({"x": x, "y": y, "z": covariate})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = pingouin.partial_corr(data, x="x", y="y", covar="z", method="spearman").iloc[0]
-        low, high = pingouin.compute_esci(stat=result["r"], nx=n - 1, ny=n - 1, eftype="r", decimals=6)
-    return {"n": n, "r": result["r"], "ci_low": low, "ci_high": high, "p": result["p_val"]}
+        r = pingouin.partial_corr(data, x="x", y="y", covar="z", method="spearman").iloc[0]["r"]
+    return {"n": n, "r": r, **fisher_interval(r, n, covariates=1)}
 
 
 def layer_statistics(units: pd.DataFrame) -> pd.DataFrame:
@@ -143,6 +168,9 @@ def layer_statistics(units: pd.DataFrame) -> pd.DataFrame:
                                 ("fraction_zero", (values == 0).mean())):
                 rows.append({**base, "statistic": name, "x": column, "y": "", "covariate": "", "n": len(values),
                              "n_excluded": excluded, "r": value})
+        if "max_drop_class" in group:
+            rows.append({**base, "statistic": "class_match", "x": "preferred_class", "y": "max_drop_class",
+                         "covariate": "", "n_excluded": excluded, **class_match(alive)})
         for method in OPTIMISED:  # units whose objective AM never raised above its value on the noise
             moved = alive[f"moved_{method}"].dropna() if f"moved_{method}" in group else pd.Series(dtype=bool)
             if len(moved):
@@ -152,29 +180,151 @@ def layer_statistics(units: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).rename(columns={"r": "value"})
 
 
+PERMUTATIONS = 2000
+
+
+def class_match(units, permutations=PERMUTATIONS, seed=0):
+    """Does ablating a unit hurt its preferred class most (Zhou et al. 2018)? Over the units
+    whose ablation lowers some class's accuracy: the share whose most-hurt class is their
+    preferred class, less the share expected by chance, sum over classes of
+    p(preferred = c) * p(most hurt = c). Units are not independent draws, so the interval
+    and the two-sided p come from permuting the most-hurt classes over the units (seeded)."""
+    hurt = units[units["max_class_accuracy_drop"] > 0]
+    preferred, worst = hurt["preferred_class"].astype(str).to_numpy(), hurt["max_drop_class"].astype(str).to_numpy()
+    n = len(hurt)
+    if n < 4:
+        return {"n": n, **UNDEFINED}
+    classes = np.unique(np.concatenate([preferred, worst]))
+    chance = sum(np.mean(preferred == c) * np.mean(worst == c) for c in classes)
+    excess = np.mean(preferred == worst) - chance
+    shuffled = np.random.default_rng(seed).permuted(np.tile(np.arange(n), (permutations, 1)), axis=1)
+    null = (preferred[None] == worst[shuffled]).mean(1) - chance
+    low, high = np.quantile(null, [0.025, 0.975])
+    extreme = np.sum(np.abs(null) >= abs(excess) - 1e-12)
+    return {"n": n, "r": excess, "ci_low": excess - high, "ci_high": excess - low,
+            "p": (1 + extreme) / (1 + permutations)}
+
+
 POOL_KEYS = ("dataset", "model", "architecture", "depth", "layer", "statistic", "x", "y", "covariate")
+POOLED, POOLED_V1 = "pooled", "pooled_v1"  # seed labels of the pooled rows (rules v2 and v1)
+CORRELATIONS = {"spearman": 0, "partial_spearman": 1}  # statistic -> covariates held fixed
+TESTED_MEANS = {"class_match"}  # pooled as a mean over seeds, tested against 0
+
+
+def per_seed(stats):
+    """The rows of single seeds (not the pooled ones)."""
+    return stats[~stats.seed.isin([POOLED, POOLED_V1])]
 
 
 def pool_seeds(stats: pd.DataFrame, keys=POOL_KEYS) -> pd.DataFrame:
-    """Append, per layer and statistic (per ``keys``), a ``pooled`` row: the mean over seeds,
-    its spread (sd) and a t-based 95% interval; with one seed, that seed's own CI and p."""
-    from scipy import stats as scipy_stats
+    """Append, per layer and statistic (per ``keys``), two pooled rows over seeds.
 
+    ``pooled``: a correlation by a random-effects meta-analysis of the seeds' Fisher z
+    (:func:`random_effects`), so that seeds that happen to agree cannot give an interval
+    narrower than their units allow; any other statistic by its mean over seeds with a
+    t interval. ``pooled_v1``: the rule of the first release, kept beside for one release
+    (docs/CHOICES.md): the mean r with a t interval, and one seed's Pearson-error interval."""
     keys = list(keys)
-    per_seed = stats.assign(seed=stats["seed"].astype(str), covariate=stats["covariate"].fillna(""))
+    # a CSV reads the empty y of descriptive rows as NaN, which groupby would drop
+    seeds = stats.assign(seed=stats["seed"].astype(str), y=stats["y"].fillna(""), covariate=stats["covariate"].fillna(""))
     rows = []
-    for key, group in per_seed.groupby(keys, sort=True):
-        row = dict(zip(keys, key), seed="pooled", n_seeds=len(group), n=group["n"].sum(),
-                   n_excluded=group["n_excluded"].sum(), value=group["value"].mean())
-        if len(group) == 1:
-            row.update(group.iloc[0][["ci_low", "ci_high", "p"]].to_dict(), seed_sd=np.nan)
+    for key, group in seeds.groupby(keys, sort=True):
+        common = dict(zip(keys, key), n_seeds=len(group), n=group["n"].sum(), n_excluded=group["n_excluded"].sum(),
+                      seed_sd=group["value"].std(ddof=1) if len(group) > 1 else np.nan)
+        statistic = common["statistic"]
+        if statistic in CORRELATIONS:
+            rows.append({**common, "seed": POOLED, **random_effects(group, CORRELATIONS[statistic])})
+        elif statistic in TESTED_MEANS and len(group) == 1:
+            rows.append({**common, "seed": POOLED, **group.iloc[0][["value", "ci_low", "ci_high", "p"]].to_dict()})
         else:
-            values = group["value"].dropna()
-            sd = values.std(ddof=1)
-            half = scipy_stats.t.ppf(0.975, len(values) - 1) * sd / np.sqrt(len(values)) if len(values) > 1 else np.nan
-            row.update(seed_sd=sd, ci_low=row["value"] - half, ci_high=row["value"] + half, p=np.nan)
-        rows.append(row)
-    return pd.concat([per_seed, pd.DataFrame(rows)], ignore_index=True)
+            rows.append({**common, "seed": POOLED, **mean_over_seeds(group["value"], statistic in TESTED_MEANS)})
+        rows.append({**common, "seed": POOLED_V1, **_first_release(group, CORRELATIONS.get(statistic))})
+    return pd.concat([seeds, pd.DataFrame(rows)], ignore_index=True)
+
+
+def restate(stats: pd.DataFrame) -> pd.DataFrame:
+    """A study's statistics under the current rules, from its per-seed rows alone: each
+    correlation's interval and p again from its r and n, then the pooled rows again. A
+    referee can so recompute the claims of a stats.csv made by an earlier release."""
+    seeds = per_seed(stats).drop(columns=[c for c in ("n_seeds", "seed_sd", "tau2") if c in stats])
+    for statistic, covariates in CORRELATIONS.items():
+        rows = (seeds.statistic == statistic) & seeds["value"].notna() & (seeds["n"] > 3 + covariates)
+        interval = fisher_interval(seeds.loc[rows, "value"].to_numpy(float), seeds.loc[rows, "n"].to_numpy(float),
+                                   covariates)
+        for column, values in interval.items():
+            seeds.loc[rows, column] = values
+    return pool_seeds(seeds)
+
+
+def mean_over_seeds(values, test=False):
+    """Mean with a t-based 95% interval (none from one seed); with ``test``, the two-sided p
+    of the same t statistic against 0."""
+    from scipy.stats import t
+
+    values = values.dropna()
+    if len(values) < 2:
+        return {"value": values.mean() if len(values) else np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan}
+    mean, se = values.mean(), values.std(ddof=1) / np.sqrt(len(values))
+    half = t.ppf(0.975, len(values) - 1) * se
+    p = 2 * t.sf(abs(mean) / se, len(values) - 1) if test and se > 0 else np.nan
+    return {"value": mean, "ci_low": mean - half, "ci_high": mean + half, "p": p}
+
+
+def random_effects(group, covariates):
+    """Seeds' correlations pooled on Fisher z: within-seed variance from each seed's n units
+    (:func:`spearman_variance`), between-seed variance by Paule-Mandel, and the Hartung-Knapp interval
+    with its max(1, q) correction (t with k - 1 degrees of freedom). One seed: its own."""
+    from scipy.stats import t
+
+    defined = group.dropna(subset=["value"])
+    defined = defined[defined["n"] > 3 + covariates]
+    if len(defined) == 0:
+        return {"value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan, "tau2": np.nan}
+    r, n = defined["value"].to_numpy(float), defined["n"].to_numpy(float)
+    if len(defined) == 1:
+        return {"value": r[0], **fisher_interval(r[0], n[0], covariates), "tau2": np.nan}
+    z, within = np.arctanh(np.clip(r, -0.999999, 0.999999)), spearman_variance(n, covariates)
+    tau2 = paule_mandel(z, within)
+    weights = 1 / (within + tau2)
+    mean = np.sum(weights * z) / weights.sum()
+    q = np.sum(weights * (z - mean) ** 2) / (len(z) - 1)
+    se = np.sqrt(max(1.0, q) / weights.sum())
+    half = t.ppf(0.975, len(z) - 1) * se
+    return {"value": np.tanh(mean), "ci_low": np.tanh(mean - half), "ci_high": np.tanh(mean + half),
+            "p": 2 * t.sf(abs(mean) / se, len(z) - 1), "tau2": tau2}
+
+
+def paule_mandel(z, within, iterations=200):
+    """The between-seed variance at which the weighted squared deviations equal k - 1
+    (zero when they fall short of it already), by bisection."""
+    def excess(tau2):
+        weights = 1 / (within + tau2)
+        mean = np.sum(weights * z) / weights.sum()
+        return np.sum(weights * (z - mean) ** 2) - (len(z) - 1)
+
+    if excess(0.0) <= 0:
+        return 0.0
+    low, high = 0.0, max(np.var(z, ddof=1) * 10, within.max())
+    for _ in range(iterations):
+        middle = (low + high) / 2
+        low, high = (middle, high) if excess(middle) > 0 else (low, middle)
+    return (low + high) / 2
+
+
+def _first_release(group, covariates):
+    """The first release's pooled row: the mean over seeds with a t interval; from one seed
+    of a correlation, the Fisher-z interval with Pearson's error 1 / sqrt(n - 3 - covariates)."""
+    from scipy.stats import norm
+
+    if len(group) == 1 and covariates is not None:
+        r, n = group["value"].iloc[0], group["n"].iloc[0]
+        if pd.isna(r) or n <= 3 + covariates:
+            return {"value": r, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan}
+        half = norm.ppf(0.975) / np.sqrt(n - 3 - covariates)
+        with np.errstate(divide="ignore"):
+            z = np.arctanh(r)
+        return {"value": r, "ci_low": np.tanh(z - half), "ci_high": np.tanh(z + half), "p": np.nan}
+    return mean_over_seeds(group["value"])
 
 
 def trajectory_statistics(units: pd.DataFrame, tables) -> pd.DataFrame:
@@ -185,7 +335,7 @@ def trajectory_statistics(units: pd.DataFrame, tables) -> pd.DataFrame:
     methods = [m for m in OPTIMISED if f"rs_{m}" in units]
     columns = [f"rs_{m}" for m in methods]
     base = units.drop(columns=[c for c in units if (c.startswith("rs_") and c not in columns)
-                               or c.startswith("moved_")])
+                               or c.startswith("moved_") or c == "max_drop_class"])
     recorded = {m: pd.concat([read_table(path["rs_steps", seed, layer, m], ["step", "unit", "rs"], "am")
                               .assign(seed=seed, layer=layer)[["seed", "layer", "unit", "step", "rs"]]
                               for seed, layer in base[["seed", "layer"]].drop_duplicates().itertuples(index=False)])

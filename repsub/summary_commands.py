@@ -44,6 +44,16 @@ def study_stats_command(args):
     write_csv(args.claims, claims.assign(verdict_by_step=verdicts_by_step(stats, trajectory, claims)))
 
 
+def restate_command(args):
+    from .claims import claims_table
+    from .io import read_table, write_csv
+    from .stats import STATS_COLUMNS, restate
+
+    stats = restate(read_table(args.stats, STATS_COLUMNS, "study-stats"))
+    write_csv(args.out, stats)
+    write_csv(args.claims, claims_table(stats))
+
+
 def figure_files(args):
     return [Path(args.out_dir) / f"{stem}.{suffix}" for stem in layout.MODEL_FIGURES for suffix in ("png", "pdf")]
 

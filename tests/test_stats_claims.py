@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from repsub.claims import NOT_REPRODUCED, REPRODUCED, claims_table
-from repsub.stats import layer_statistics, partial_spearman, pool_seeds, spearman
+from repsub.claims import CONTRADICTED, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, claims_table, holm
+from repsub.stats import fisher_interval, layer_statistics, paule_mandel, partial_spearman, pool_seeds, spearman
 
 
 def test_spearman_reports_n_r_ci_and_p():
@@ -44,7 +44,8 @@ def synthetic_units(r_sign, seeds=(0,), n=60):
             rows.append(pd.DataFrame({
                 "dataset": "d", "model": "shallow_cnn", "architecture": "shallow_cnn", "seed": seed, "depth": depth, "layer": layer,
                 "unit": np.arange(n), "selectivity": selectivity, "dead": np.arange(n) < 2,
-                "rs_am": rs, "rs_iam": rs * 0.9, "accuracy_drop": -r_sign * rs + noise,
+                "rs_am": rs, "rs_iam": rs * 0.9, "rs_noise": rs[::-1].copy(), "rs_top_image": rs ** 2,
+                "accuracy_drop": -r_sign * rs + noise,
                 "mean_activation": rng.uniform(0, 1, n),
             }))
     return pd.concat(rows, ignore_index=True)
@@ -56,14 +57,94 @@ def test_dead_units_are_excluded_and_counted():
     assert row.n == 58 and row.n_excluded == 2
 
 
-def test_pooling_over_seeds_gives_mean_and_spread():
+def _conv1_rows(stats):
+    rows = stats[(stats.statistic == "spearman") & (stats.y == "rs_iam") & (stats.x == "selectivity")
+                 & (stats.layer == "conv1")]
+    return rows.set_index("seed")
+
+
+def test_pooling_over_seeds_by_random_effects_and_by_the_first_release():
     stats = pool_seeds(layer_statistics(synthetic_units(+1, seeds=(0, 1, 2))))
-    pooled = stats[(stats.seed == "pooled") & (stats.statistic == "spearman") & (stats.y == "rs_iam")
-                   & (stats.x == "selectivity") & (stats.layer == "conv1")].iloc[0]
-    per_seed = stats[(stats.seed.isin(["0", "1", "2"])) & (stats.statistic == "spearman") & (stats.y == "rs_iam")
-                     & (stats.x == "selectivity") & (stats.layer == "conv1")]
-    assert pooled.value == pytest.approx(per_seed.value.mean())
+    rows = _conv1_rows(stats)
+    per_seed, pooled, first = rows.loc[["0", "1", "2"]], rows.loc["pooled"], rows.loc["pooled_v1"]
+    assert first.value == pytest.approx(per_seed.value.mean())
     assert pooled.n_seeds == 3 and pooled.seed_sd > 0 and pooled.ci_low < pooled.value < pooled.ci_high
+    assert per_seed.value.min() <= pooled.value <= per_seed.value.max()
+
+
+def _seeds_agreeing(r, n, seeds=3):
+    return pd.DataFrame({"dataset": "d", "model": "m", "architecture": "m", "depth": 1, "layer": "conv1",
+                         "statistic": "spearman", "x": "selectivity", "y": "rs_iam", "covariate": "",
+                         "seed": range(seeds), "n": n, "n_excluded": 0, "value": r, "ci_low": np.nan,
+                         "ci_high": np.nan, "p": np.nan})
+
+
+def test_seeds_that_happen_to_agree_cannot_narrow_the_interval_below_what_their_units_allow():
+    """Three seeds of 60 units with r = 0.3 each: the first release's t interval over the
+    seeds' r has width 0; the random-effects interval is no narrower than the fixed-effect
+    interval of all 180 units' information, and wider by the t quantile of 2 degrees of freedom."""
+    from scipy.stats import norm, t
+
+    pooled = pool_seeds(_seeds_agreeing(0.3, 60)).set_index("seed")
+    assert pooled.loc["pooled_v1", "ci_high"] - pooled.loc["pooled_v1", "ci_low"] == pytest.approx(0)
+    assert pooled.loc["pooled", "tau2"] == 0 and pooled.loc["pooled", "value"] == pytest.approx(0.3)
+    within = 1.06 / (60 - 3)
+    fixed_half = norm.ppf(0.975) * np.sqrt(within / 3)
+    half = np.arctanh(pooled.loc["pooled", "ci_high"]) - np.arctanh(0.3)
+    assert half == pytest.approx(t.ppf(0.975, 2) * np.sqrt(within / 3)) and half > fixed_half
+
+
+def test_paule_mandel_sets_the_weighted_deviations_to_their_degrees_of_freedom():
+    z, within = np.array([0.1, 0.5, 0.9]), np.array([0.01, 0.02, 0.015])
+    tau2 = paule_mandel(z, within)
+    weights = 1 / (within + tau2)
+    mean = np.sum(weights * z) / weights.sum()
+    assert tau2 > 0 and np.sum(weights * (z - mean) ** 2) == pytest.approx(2, abs=1e-9)
+    assert paule_mandel(np.array([0.3, 0.31, 0.29]), within) == 0  # seeds closer than their units allow
+
+
+def test_holm_adjusts_step_down_and_keeps_order():
+    adjusted = holm([0.01, 0.04, 0.03, np.nan])
+    # family of 4 (the undefined layer counts): 0.01*4, then max(0.04, 0.03*3), then max(0.09, 0.04*2)
+    assert adjusted.tolist()[:3] == pytest.approx([0.04, 0.09, 0.09]) and np.isnan(adjusted.iloc[3])
+
+
+def _tied(values, levels):
+    """Values cut into ``levels`` equally likely steps in [0, 1], tied like RS."""
+    from scipy.stats import norm
+
+    return np.floor(norm.cdf(values) * levels).clip(max=levels - 1) / (levels - 1)
+
+
+def _spearman_rows(x, y):
+    from scipy.stats import rankdata
+
+    rx, ry = rankdata(x, axis=-1), rankdata(y, axis=-1)
+    rx, ry = rx - rx.mean(-1, keepdims=True), ry - ry.mean(-1, keepdims=True)
+    return (rx * ry).sum(-1) / np.sqrt((rx ** 2).sum(-1) * (ry ** 2).sum(-1))
+
+
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("n", [30, 200])
+@pytest.mark.parametrize("rho", [0.0, 0.5, 0.9])
+def test_spearman_interval_covers_the_true_value_about_95_percent_of_the_time(rho, n, tied):
+    """2,000 samples of n units from a bivariate normal whose Spearman correlation is rho
+    (Pearson 2 sin(pi rho / 6)); tied: y cut into 5 values, as RS takes few values, whose
+    Spearman correlation is found from one sample of a million. Coverage within 92-97%."""
+    rng = np.random.default_rng(int(rho * 10) * 1000 + n + tied)
+    pearson = 2 * np.sin(np.pi * rho / 6)
+
+    def sample(size, count):
+        x = rng.normal(size=(count, size))
+        y = pearson * x + np.sqrt(1 - pearson ** 2) * rng.normal(size=(count, size))
+        return x, (_tied(y, 5) if tied else y)
+
+    truth = _spearman_rows(*sample(1_000_000, 1))[0] if tied else rho
+    r = _spearman_rows(*sample(n, 2000))
+    interval = fisher_interval(r, n)
+    coverage = np.mean((interval["ci_low"] <= truth) & (truth <= interval["ci_high"]))
+    assert 0.92 <= coverage <= 0.97, coverage
+    assert np.array_equal(interval["p"] < 0.05, (interval["ci_low"] > 0) | (interval["ci_high"] < 0))
 
 
 def verdicts(units):
@@ -75,15 +156,17 @@ def test_claims_follow_the_data_both_ways():
     positive = verdicts(synthetic_units(+1))
     negative = verdicts(synthetic_units(-1))
     c1 = "High-selectivity units have high RS (IAM)"
-    assert positive[("C1", c1)] == REPRODUCED and negative[("C1", c1)] == NOT_REPRODUCED
+    assert positive[("C1", c1)] == REPRODUCED and negative[("C1", c1)] == CONTRADICTED
     fades = [k for k in positive.index if k[0] == "C2"][0]
-    assert positive[fades] == REPRODUCED and negative[fades] == NOT_REPRODUCED
+    assert positive[fades] == REPRODUCED and negative[fades] == CONTRADICTED
     iam_below = [k for k in positive.index if k[0] == "C4"][0]
     assert positive[iam_below] == REPRODUCED
     e1 = [k for k in positive.index if k[0] == "E1"][0]
-    assert positive[e1] == REPRODUCED and negative[e1] == NOT_REPRODUCED
+    assert positive[e1] == REPRODUCED and negative[e1] == CONTRADICTED
     e3 = [k for k in positive.index if k[0] == "E3"][0]  # magnitude is noise here: E3 follows E1
-    assert positive[e3] == REPRODUCED and negative[e3] == NOT_REPRODUCED
+    assert positive[e3] == REPRODUCED and negative[e3] == CONTRADICTED
+    first_release = claims_table(pool_seeds(layer_statistics(synthetic_units(-1)))).set_index("claim")
+    assert first_release.loc[c1, "verdict_v1"] == NOT_REPRODUCED  # v1 could not say "contradicted"
 
 
 def test_e3_fails_when_magnitude_explains_the_rs_effect():
@@ -95,23 +178,28 @@ def test_e3_fails_when_magnitude_explains_the_rs_effect():
     units["rs_iam"] = -units.mean_activation + rng.normal(0, 0.5, len(units))
     units["accuracy_drop"] = units.mean_activation + rng.normal(0, 0.5, len(units))
     claims = verdicts(units)
-    assert claims[[k for k in claims.index if k[0] == "E1"][0]] == REPRODUCED
-    assert claims[[k for k in claims.index if k[0] == "E3"][0]] == NOT_REPRODUCED
+    assert claims[("E1", "Extension: high-RS units are unimportant, ablating one costs little accuracy (IAM)")] \
+        == REPRODUCED
+    e3 = ("E3", "Extension: RS predicts importance beyond magnitude, high-RS units being unimportant with mean "
+                "activation held fixed (IAM)")
+    assert claims[e3] == INCONCLUSIVE  # no evidence either way once magnitude is held fixed
 
 
 def test_partial_rows_name_their_covariate_and_pool_over_seeds():
     stats = pool_seeds(layer_statistics(synthetic_units(+1, seeds=(0, 1))))
     partial = stats[stats.statistic == "partial_spearman"]
-    assert set(zip(partial.x, partial.y)) == {("selectivity", "rs_am"), ("selectivity", "rs_iam"),
-                                              ("rs_am", "accuracy_drop"), ("rs_iam", "accuracy_drop")}
-    assert set(partial.covariate) == {"mean_activation"} and set(partial.seed) == {"0", "1", "pooled"}
+    assert set(zip(partial.x, partial.y)) == {(x, y) for m in ("am", "iam", "noise", "top_image")
+                                              for x, y in (("selectivity", f"rs_{m}"), (f"rs_{m}", "accuracy_drop"))}
+    assert set(partial.covariate) == {"mean_activation"} and set(partial.seed) == {"0", "1", "pooled", "pooled_v1"}
 
 
 def test_every_claim_row_states_its_rule_and_values():
     claims = claims_table(pool_seeds(layer_statistics(synthetic_units(+1))))
     assert {"C1", "C2", "C3", "C4", "E1", "E2", "E3"} <= set(claims.claim_id)
     assert claims.rule.str.len().min() > 40 and claims["values"].str.len().min() > 5
-    assert set(claims.verdict) <= {"reproduced", "not reproduced", "inconclusive"}
+    assert set(claims.verdict) <= {"reproduced", "contradicted", "inconclusive"}
+    assert set(claims.verdict_v1) <= {"reproduced", "not reproduced", "inconclusive"}
+    assert claims.rule_v1.str.len().min() > 40
 
 
 def test_a_score_that_never_varies_counts_against_the_claim_and_is_reported():
@@ -122,12 +210,14 @@ def test_a_score_that_never_varies_counts_against_the_claim_and_is_reported():
     units.loc[units.layer == "conv1", "rs_iam"] = 0.0
     claims = claims_table(pool_seeds(layer_statistics(units))).set_index("claim")
     row = claims.loc["High-selectivity units have high RS (IAM)"]
-    assert row.key_statistic == "CI above 0 in 2 of 3 layers (2 with a defined r)"
-    assert row.verdict == REPRODUCED  # 2 of 3 is more than half
+    assert row.key_statistic == ("Holm-adjusted p < 0.05 with r > 0 in 2 of 3 (conv2 fc1); with the opposite sign "
+                                 "in 0 of 3 (none)")
+    assert row.verdict == REPRODUCED and row.verdict_v1 == REPRODUCED  # 2 of 3 is more than half
+    assert "conv1 nan [nan, nan] p_holm nan" in row["values"]
     units.loc[units.layer == "conv2", "rs_iam"] = 0.0
     row = claims_table(pool_seeds(layer_statistics(units))).set_index("claim").loc[
         "High-selectivity units have high RS (IAM)"]
-    assert row.verdict == "inconclusive" and row.key_statistic.endswith("(1 with a defined r)")
+    assert row.verdict == row.verdict_v1 == "inconclusive" and "in 1 of 3 (fc1)" in row.key_statistic
 
 
 def test_depth_claim_needs_two_conv_layers():
@@ -145,10 +235,11 @@ def test_robustness_lines_up_each_claim_across_variants_with_its_layers():
     table = robustness_table({"base": base, "fc_only": fc_only}, coverage)
     assert list(dict.fromkeys(table.variant)) == ["base", "fc_only"]
     assert len(table) == len(base) + len(fc_only)
-    assert {"C1 AM", "C1 IAM", "C2", "E1"} <= set(table.label)
+    assert {"C1 AM", "C1 IAM", "C1 noise", "C1 top image", "C2 IAM", "E1 IAM", "E2"} <= set(table.label)
     rows = table.set_index(["variant", "label"])
     assert rows.loc[("base", "C1 IAM"), "verdict"] == REPRODUCED
-    assert rows.loc[("fc_only", "C1 IAM"), "verdict"] == NOT_REPRODUCED
+    assert rows.loc[("fc_only", "C1 IAM"), "verdict"] == CONTRADICTED
+    assert rows.loc[("fc_only", "C1 IAM"), "verdict_v1"] == NOT_REPRODUCED
     assert rows.loc[("fc_only", "C1 IAM"), "layers"] == "fc1" and not rows.loc[("fc_only", "C1 IAM"), "all_layers"]
     assert rows.loc[("base", "C1 IAM"), "all_layers"]
 
@@ -164,3 +255,30 @@ def test_claims_over_conv_layers_are_also_made_without_the_first_conv_layer():
     assert "conv1" in cnn.loc["E2", "values"] and "conv1" not in cnn.loc["E2b", "values"]
     assert cnn.loc["E2b", "claim"].startswith("Without the first conv layer: extension")
     assert not claims[claims.model == "mlp"].claim_id.str.endswith("b").any()
+
+
+def test_class_match_counts_the_preferred_class_hurt_most_against_chance():
+    """Units whose ablation hurts no class leave; the share matching the preferred class is
+    compared with chance from the marginals, and a permutation over units gives p."""
+    from repsub.stats import class_match
+
+    rng = np.random.default_rng(0)
+    preferred = rng.choice(list("abcd"), 200)
+    matched = pd.DataFrame({"preferred_class": preferred, "max_drop_class": preferred,
+                            "max_class_accuracy_drop": 0.1})
+    result = class_match(matched)
+    chance = sum(np.mean(preferred == c) ** 2 for c in "abcd")
+    assert result["n"] == 200 and result["r"] == pytest.approx(1 - chance)
+    assert result["p"] < 0.001 and result["ci_low"] > 0
+    independent = matched.assign(max_drop_class=rng.choice(list("abcd"), 200))
+    assert class_match(independent)["p"] > 0.05
+    unhurt = matched.assign(max_class_accuracy_drop=np.where(np.arange(200) < 150, 0.0, 0.1))
+    assert class_match(unhurt)["n"] == 50
+
+
+def test_the_ablation_table_names_no_class_where_no_class_lost_accuracy():
+    from repsub.ablation import single_unit_table
+
+    correct = np.array([[5.0, 5.0], [5.0, 5.0], [5.0, 4.0]])
+    table = single_unit_table("fc1", [0, 1], np.zeros(3), correct, np.array([5.0, 5.0]), ["a", "b"])
+    assert table.max_drop_class.tolist() == ["", "b"]

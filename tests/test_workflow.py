@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, tiny_config, write_config
+from repsub.robustness import claim_labels
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 
@@ -194,7 +195,7 @@ def test_gpu_jobs_never_overlap_under_a_gpu_limit(tmp_path):
         if "started" in times and "prepare_data" not in log.name:
             assert "on cpu (1 thread)" in log.read_text(), log
             spans.append((datetime.fromisoformat(times["started"]), datetime.fromisoformat(times["finished"]), log))
-    assert len(spans) >= 6  # training, selectivity, AM and IAM, single-unit and cumulative ablation
+    assert len(spans) >= 5  # training, selectivity, AM (every method), single-unit and cumulative ablation
     spans.sort()
     for (_, end, first), (start, _, second) in zip(spans, spans[1:]):
         assert end <= start, f"{first.name} and {second.name} ran at once"
@@ -293,8 +294,9 @@ def test_robustness_table_says_which_layers_each_variant_covers(tiny_study):
     assert not long_am["values"].str.contains(r"conv\d").any()  # claims from fc1 alone
     spatial = table[table.variant == "spatial_max"]
     assert set(spatial.model) == {"shallow_cnn"} and set(spatial.layers) == {"conv1 conv2"}
-    assert {"C1 AM", "C1 IAM", "C2", "E1"} <= set(spatial.label)
-    assert set(table.verdict) <= {"reproduced", "not reproduced", "inconclusive"}
+    assert {"C1 AM", "C1 IAM", "C1 noise", "C1 top image", "C2 IAM", "E1 IAM"} <= set(spatial.label)
+    assert set(table.verdict) <= {"reproduced", "contradicted", "inconclusive"}
+    assert set(table.verdict_v1) <= {"reproduced", "not reproduced", "inconclusive"}
 
 
 def test_rs_and_the_verdicts_along_the_am_trajectory(tiny_study):
@@ -352,8 +354,7 @@ def test_report_shows_the_verdicts_in_the_browser(tiny_study):
     assert str(config) in page
     claims = pd.read_csv(tiny_study / "digits" / "study" / "base" / "claims.csv")
     front = page[page.index("Verdict per claim and model"):]
-    for row in claims.itertuples():  # every claim's verdict for every model, in the claims table's order
-        label = row.claim_id + (f" {m[1]}" if (m := re.search(r"\((AM|IAM)\)$", row.claim)) else "")
+    for row, label in zip(claims.itertuples(), claim_labels(claims)):  # every claim's verdict per model
         cells = re.search(rf"<td>{label}</td><td>[^<]*</td>(.*?)</tr>", front).group(1)
         assert f">{row.verdict}</td>" in cells, (label, row.model)
     pages = tiny_study / "report" / "digits"
