@@ -14,7 +14,7 @@ from .architectures import TRAINABLE, layer_names
 from .errors import UserError
 from .layout import BASE, DATA, STUDY
 
-NAME = re.compile(r"[A-Za-z0-9_\-]+")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")  # never a leading '-', which a command would read as an option
 WEIGHT_FILE_SUFFIXES = (".pt", ".pth")
 
 
@@ -51,16 +51,31 @@ def weights_to_download(run):
     return None if weights is None or str(weights).endswith(WEIGHT_FILE_SUFFIXES) else weights
 
 
+SYSTEM_FOLDERS = {Path(p) for p in ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc",
+                                     "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var")}
+RESULT_FOLDERS = ("logs", "benchmarks", "figures", "report")  # the results folder's own, beside the data sets
+
+
 def check_results(config):
-    if not str(config.get("results", "")).strip():
+    """A results folder of its own: not empty, not read as an option, neither the working
+    folder nor one above it (outputs would mix with the project's files) nor a system folder."""
+    results = str(config.get("results", "")).strip()
+    if not results:
         raise UserError("results: the results folder is empty; set it to a folder such as results")
+    if results.startswith("-"):
+        raise UserError(f"results: {results!r} begins with '-', which a command would read as an option; "
+                        f"rename the folder or write it as ./{results}")
+    resolved = Path(results).resolve()
+    if resolved in SYSTEM_FOLDERS or resolved in (Path.cwd(), *Path.cwd().parents):
+        raise UserError(f"results: {results!r} is {resolved}, a system folder or the working folder or one above "
+                        f"it, where outputs would mix with other files; set it to a folder of its own such as results")
 
 
 def check_dataset(name, spec):
     """Whether a data set is switched on; raises for a name or root that cannot work."""
-    if not NAME.fullmatch(name):
-        raise UserError(f"datasets.{name}: a data set name may hold only letters, digits, _ and -, as it is "
-                        f"used in paths; rename it")
+    if not NAME.fullmatch(name) or name in RESULT_FOLDERS:
+        raise UserError(f"datasets.{name}: a data set name may hold only letters, digits, _ and -, begin with a "
+                        f"letter or digit and not be {', '.join(RESULT_FOLDERS)}, as it is used in paths; rename it")
     if spec["source"] == "digits":
         return True
     if "root" not in spec:
@@ -127,6 +142,9 @@ def analysis_variants(config, runs):
         if unknown:
             raise UserError(f"variants.{name}.layers: no run's model has layer {', '.join(map(repr, unknown))}; the "
                             f"layers are {', '.join(sorted(known))}")
+        if runs and not any(variant_layers(run.get("layers", layer_names(run["model"])), overlay) for run in runs):
+            raise UserError(f"variants.{name} covers no run: none of its layers is among the runs' analysed layers; "
+                            f"name layers a run analyses, or remove the variant")
     return {BASE: {}, **named}
 
 

@@ -133,6 +133,21 @@ def discard(outputs, created_folders=()):
             folder.rmdir()
 
 
+FIELD_TYPES = {"command": str, "ended": str, "started": str, "code": dict, "inputs": dict, "outputs": dict}
+
+
+def _check_types(record):
+    """A record with the right keys can still hold the wrong kinds of values: say which."""
+    for key, kind in FIELD_TYPES.items():
+        if key in record and not isinstance(record[key], kind):
+            raise TypeError(f"{key} is a {type(record[key]).__name__}, not a {kind.__name__}")
+    for key in ("inputs", "outputs"):
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in record[key].items()):
+            raise TypeError(f"{key} must map file names to sha256 strings")
+    if not all(isinstance(v, (str, bool, type(None))) for v in record["code"].values()):
+        raise TypeError("code must hold a commit, a dirty flag and a digest")
+
+
 class Audit:
     """Walk from a file back to the data, re-checking every hash every record names."""
 
@@ -162,6 +177,7 @@ class Audit:
             missing = {"command", "ended", "code", "inputs", "outputs"} - record.keys()
             if missing:
                 raise KeyError(f"no {', '.join(sorted(missing))}")
+            _check_types(record)
             return record
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             self.fail(f"{indent}{path}: MALFORMED RECORD {candidate.name} ({type(error).__name__}: {error})")

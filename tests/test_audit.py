@@ -75,6 +75,18 @@ def test_a_malformed_record_is_reported_not_a_traceback(study):
     error_line(result)
 
 
+@pytest.mark.parametrize("field, value", [("code", "abc"), ("inputs", ["a"]), ("outputs", {"rs.csv": 1}),
+                                          ("command", 7)])
+def test_a_record_with_the_wrong_kinds_of_values_is_malformed_not_a_traceback(study, field, value):
+    record_file = study / AM / "rs.csv.prov.json"
+    record = json.loads(record_file.read_text())
+    record[field] = value
+    record_file.write_text(json.dumps(record))
+    result = audit(study / AM / "rs.csv")
+    assert "MALFORMED RECORD" in result.stdout and "Traceback" not in result.stderr
+    error_line(result)
+
+
 def test_a_stale_input_is_caught_in_every_record_that_names_it(study):
     """Retrain, rerun selectivity and cumulative by hand: cumulative's inputs all match its own
     record, but the RS table it read was made from the old checkpoint."""
