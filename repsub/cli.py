@@ -284,7 +284,7 @@ def check_paths(inputs, outputs):
 
 
 def main(argv=None):
-    from .provenance import begin_records, discard, finish_records, now
+    from .provenance import begin_records, discard, finish_records, input_digests, now
 
     args = build_parser().parse_args(argv)
     step = args.step
@@ -297,6 +297,7 @@ def main(argv=None):
         check_paths(step.inputs(args), planned)
         if step.settings_class:  # a wrong setting stops the step before it says it started
             step.settings_class.from_dict(args.settings)
+        at_start = input_digests(step.inputs(args))
         outputs = planned
         created = begin_records(step.name, outputs, started)
         if hasattr(args, "device"):  # a torch step: say where it runs (stdout goes to the job's log)
@@ -314,7 +315,7 @@ def main(argv=None):
         if outputs:
             parameters = {k: v for k, v in vars(args).items() if k != "step"}
             finish_records(step.name, parameters, [*step.inputs(args), *extra.get("read", [])], outputs,
-                           started, device, extra.get("precision", precision))
+                           started, device, extra.get("precision", precision), at_start, extra.get("record"))
         if device:
             print(f"repsub {step.name}: finished {now(precise=True)}", flush=True)
     except UserError as error:

@@ -59,8 +59,10 @@ def train_command(args):
     model = build_model(args.model, **build)
     device = pick_device(args.device)
     resume = args.checkpoint + ".resume.pt" if settings.resume else None
-    metrics = train(model.to(device), load_split(args.manifest, "train"), load_split(args.manifest, "test"),
-                    settings, device, args.precision, generator, resume)
+    run = {"model": args.model, "build": build, "seed": args.seed, "settings": settings.as_dict(),
+           "manifest_sha256": sha256_file(args.manifest), "precision": args.precision}
+    metrics, resumed = train(model.to(device), load_split(args.manifest, "train"), load_split(args.manifest, "test"),
+                             settings, device, args.precision, generator, resume, run)
     last = metrics.iloc[-1]
     meta = {"model": args.model, "build": build, "seed": args.seed, "train_settings": settings.as_dict(),
             "precision": args.precision,
@@ -71,6 +73,8 @@ def train_command(args):
     write_csv(args.metrics, metrics)
     if resume:
         Path(resume).unlink(missing_ok=True)
+    # the state file is gone after a successful run: its digest and run stay in the record
+    return {"record": {"resumed_from": resumed}} if resumed else {}
 
 
 def pretrained_command(args):

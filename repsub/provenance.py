@@ -99,16 +99,29 @@ def begin_records(command, outputs, started):
     return created
 
 
-def finish_records(command, parameters, inputs, outputs, started, device=None, precision=None):
-    """Replace the in-progress records with complete ones (after all outputs exist)."""
+def input_digests(paths) -> dict:
+    """The sha256 of each input file as the step starts, to check at its end."""
+    return {Path(p).resolve(): sha256_file(p) for p in paths if Path(p).is_file()}
+
+
+def finish_records(command, parameters, inputs, outputs, started, device=None, precision=None, at_start=None,
+                   fields=None):
+    """Replace the in-progress records with complete ones (after all outputs exist). An input
+    whose bytes differ from ``at_start`` (its digests when the step began) was replaced while
+    the step read it: the outputs may come from either version, so the step fails instead.
+    ``fields`` go into every record as they are (training's ``resumed_from``)."""
     written = [Path(p) for p in outputs if Path(p).is_file()]
     inputs = [Path(p) for p in inputs]
     digests = {p.resolve(): sha256_file(p) for p in [*inputs, *written]}
+    changed = [str(p) for p, digest in (at_start or {}).items() if digests.get(p, digest) != digest]
+    if changed:
+        raise UserError(f"{changed[0]} changed while the step '{command}' ran, so its outputs may come from either "
+                        f"version; rerun the step")
     shared = {
         "format": FORMAT, "status": "complete", "paths": PATHS, "command": command, "argv": sys.argv,
         "cwd": os.getcwd(), "parameters": parameters, "code": code_version(), "packages": package_versions(),
         "device": device, "precision": precision, "host": platform.node(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-        "started": started, "ended": now(),
+        "started": started, "ended": now(), **(fields or {}),
     }
     for path in written:
         folder = path.resolve().parent

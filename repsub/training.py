@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from .devices import autocast
 from .errors import UserError
+from .io import sha256_file
 from .settings import TrainSettings
 from .torchfiles import load_torch_file, save_torch
 
@@ -67,8 +68,12 @@ def make_optimizer(model, settings, steps_total):
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, triangle)
 
 
-def train(model, train_split, test_split, settings: TrainSettings, device, precision, generator, resume_path=None):
-    """Train ``model`` in place (``precision`` fp32 or bf16); return the per-epoch metrics as a DataFrame."""
+def train(model, train_split, test_split, settings: TrainSettings, device, precision, generator, resume_path=None,
+          run=None):
+    """Train ``model`` in place (``precision`` fp32 or bf16); return the per-epoch metrics as a
+    DataFrame and, where it continued from ``resume_path``, what that state was (else None).
+    ``run`` says what this training is (model, seed, settings, data): a saved state carries
+    it, and one saved by another run is refused rather than continued."""
     if not hasattr(train_split, "images"):
         raise UserError("training needs the data set in memory; set in_memory: true for it (streaming is "
                         "for evaluating pretrained models on ImageNet)")
@@ -76,9 +81,10 @@ def train(model, train_split, test_split, settings: TrainSettings, device, preci
     model.to(memory_format=torch.channels_last)
     steps_per_epoch = -(-len(labels) // settings.batch_size)
     optimizer, scheduler = make_optimizer(model, settings, steps_per_epoch * settings.epochs)
-    rows, first_epoch = [], 1
+    rows, first_epoch, resumed = [], 1, None
     if resume_path is not None and Path(resume_path).is_file():
-        state = load_torch_file(resume_path, "training state", "delete it to train from the start")
+        state = load_resume_state(resume_path, run)
+        resumed = {"sha256": sha256_file(resume_path), "epoch": state["epoch"], "run": state["run"]}
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -118,6 +124,25 @@ def train(model, train_split, test_split, settings: TrainSettings, device, preci
         if resume_path is not None:
             save_torch(resume_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                      "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                                     "rows": rows, "epoch": epoch})
+                                     "rows": rows, "epoch": epoch, "run": run})
     model.to(memory_format=torch.contiguous_format)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), resumed
+
+
+RESUME_KEYS = ("model", "optimizer", "scheduler", "generator", "rows", "epoch", "run")
+
+
+def load_resume_state(path, run):
+    """The training state at ``path``, if this run saved it: a checkpoint or a state saved by
+    another run (other model, seed, settings or data) is refused with one sentence."""
+    state = load_torch_file(path, "training state", "delete it to train from the start")
+    if not isinstance(state, dict) or any(key not in state for key in RESUME_KEYS):
+        kind = "a checkpoint" if isinstance(state, dict) and "state_dict" in state else "no training state"
+        raise UserError(f"{path} is {kind}, not the state this training saves after each epoch; delete it to "
+                        f"train from the start")
+    if state["run"] != run:
+        differ = sorted(k for k in {*(state["run"] or {}), *(run or {})}
+                        if (state["run"] or {}).get(k) != (run or {}).get(k))
+        raise UserError(f"{path} was saved by another training run (its {', '.join(differ)} differ from this "
+                        f"one's); delete it to train from the start")
+    return state

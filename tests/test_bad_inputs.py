@@ -213,3 +213,24 @@ def test_download_of_a_present_cifar10_folder_lists_its_files(tmp_path, capsys):
     status, _ = run(["download-cifar10", "--root", tmp_path / "cifar", "--out", tmp_path / "d.json"], capsys)
     listed = read_json(tmp_path / "d.json")["files"]
     assert status == 0 and sorted(listed) == sorted(p.name for p in folder.iterdir())
+
+
+def test_an_input_replaced_while_the_step_runs_fails_the_step(small_study, tmp_path, capsys, monkeypatch):
+    """The checkpoint is rewritten while selectivity reads it: the step cannot say which
+    version its table came from, so it fails with one sentence and leaves nothing."""
+    from repsub import commands
+
+    results = shutil.copytree(small_study, tmp_path / "results")
+    out = tmp_path / "out"
+    out.mkdir()
+    checkpoint = results / FILES["checkpoint"]
+    real = commands.selectivity_command
+
+    def replaced_meanwhile(args):
+        real(args)
+        checkpoint.write_bytes(checkpoint.read_bytes() + b"\0")
+
+    monkeypatch.setattr(commands, "selectivity_command", replaced_meanwhile)  # main() builds its parser anew
+    status, lines = run(command("selectivity", results, out), capsys)
+    assert status == 2 and len(lines) == 1 and "changed while the step 'selectivity' ran" in lines[0], lines
+    assert list(out.iterdir()) == []

@@ -25,7 +25,7 @@ def setup(manifest_path, seed=0):
 
 def test_training_lowers_the_loss_and_learns(digits_manifest):
     model, train_split, test_split, generator = setup(digits_manifest)
-    metrics = train(model, train_split, test_split, SETTINGS, torch.device("cpu"), "fp32", generator)
+    metrics, _ = train(model, train_split, test_split, SETTINGS, torch.device("cpu"), "fp32", generator)
     assert list(metrics.epoch) == [1, 2, 3]
     assert metrics.train_loss.iloc[-1] < metrics.train_loss.iloc[0]
     assert metrics.test_accuracy.iloc[-1] > 0.5
@@ -63,8 +63,10 @@ def test_resume_after_a_kill_gives_the_same_weights(digits_manifest, tmp_path, m
     assert torch.load(resume, weights_only=True)["epoch"] == 2
 
     model, train_split, test_split, generator = setup(digits_manifest)
-    metrics = train(model, train_split, test_split, SETTINGS, torch.device("cpu"), "fp32", generator, resume)
-    assert list(metrics.epoch) == [1, 2, 3]
+    with pytest.raises(UserError, match=r"saved by another training run \(its seed differ"):
+        train(model, train_split, test_split, SETTINGS, torch.device("cpu"), "fp32", generator, resume, {"seed": 1})
+    metrics, resumed = train(model, train_split, test_split, SETTINGS, torch.device("cpu"), "fp32", generator, resume)
+    assert list(metrics.epoch) == [1, 2, 3] and resumed["epoch"] == 2 and len(resumed["sha256"]) == 64
     for key, value in model.state_dict().items():
         assert torch.equal(value, uninterrupted[key]), key
 
@@ -112,3 +114,13 @@ def test_the_resolved_precision_is_recorded_with_the_checkpoint(digits_manifest,
     expected = "fp32" if asked == "fp32" or not cpu_has_bf16() else "bf16"
     assert read_json(tmp_path / "c.pt.prov.json")["precision"] == expected
     assert torch.load(tmp_path / "c.pt", weights_only=True)["meta"]["precision"] == expected
+
+
+def test_a_checkpoint_left_as_the_resume_state_is_refused(digits_manifest, tmp_path):
+    from repsub.checkpoint import save_checkpoint
+
+    model, train_split, test_split, generator = setup(digits_manifest)
+    resume = tmp_path / "checkpoint.pt.resume.pt"
+    save_checkpoint(resume, model, {"model": "mlp"})
+    with pytest.raises(UserError, match="is a checkpoint, not the state"):
+        train(model, train_split, test_split, SETTINGS, torch.device("cpu"), "fp32", generator, resume)
