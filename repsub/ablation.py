@@ -33,9 +33,7 @@ def evaluate_masks(model, split, layer, masks: torch.Tensor, n_classes, batch_si
     model = model.eval().to(device)
     masks = masks.to(device)
     n_masks = len(masks)
-    loss_sum = torch.zeros(n_masks, dtype=torch.float64, device=device)
-    correct = torch.zeros(n_masks, n_classes, dtype=torch.float64, device=device)
-    class_counts = torch.zeros(n_classes, dtype=torch.float64, device=device)
+    loss_sum, correct, class_counts = zero_sums(n_masks, n_classes, device)
     batches = split.batches(batch_size, device)
     for images, labels in progress(batches, desc=f"ablate {layer}", total=-(-len(split) // batch_size)):
         h = model.forward_to(images, layer)
@@ -52,6 +50,13 @@ def evaluate_masks(model, split, layer, masks: torch.Tensor, n_classes, batch_si
             hits = (logits.argmax(1).view(len(chunk), -1) == labels).double()
             correct[start : start + len(chunk)].index_add_(1, labels, hits)
     return loss_sum.cpu().numpy(), correct.cpu().numpy(), class_counts.cpu().numpy()
+
+
+def zero_sums(rows, n_classes, device):
+    """Accumulators in float64: summed loss and per-class correct count per row, and images per class."""
+    return (torch.zeros(rows, dtype=torch.float64, device=device),
+            torch.zeros(rows, n_classes, dtype=torch.float64, device=device),
+            torch.zeros(n_classes, dtype=torch.float64, device=device))
 
 
 def intact_and_masks(n_units, units):

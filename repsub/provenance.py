@@ -220,16 +220,21 @@ class Audit:
             if source not in self.visited:
                 self.visit(source, depth + 1)
         if record["command"] == "prepare" and path.name == "manifest.json" and state == "ok":
-            self.check_source(path, indent + "  ")
+            self.check_source(path, indent + "  ", record.get("cwd"))
 
-    def check_source(self, manifest_path, indent):
-        """The end of the chain: the data source must still hash to what prepare recorded."""
+    def check_source(self, manifest_path, indent, cwd=None):
+        """The end of the chain: the data source must still hash to what prepare recorded. A
+        relative data root is read from the folder prepare ran in (the record's ``cwd``), not
+        from wherever the audit runs."""
         from .data import source_digest
 
         manifest = json.loads(manifest_path.read_text())
-        where = manifest["options"].get("root", "scikit-learn's digits")
+        options = dict(manifest["options"])
+        if options.get("root") and not Path(options["root"]).is_absolute() and isinstance(cwd, str):
+            options["root"] = str(Path(cwd) / options["root"])
+        where = options.get("root", "scikit-learn's digits")
         try:
-            digest = source_digest(manifest["source"], manifest["options"])
+            digest = source_digest(manifest["source"], options)
         except (UserError, OSError) as error:
             self.fail(f"{indent}source {manifest['source']} at {where}: UNAVAILABLE ({error})")
             return

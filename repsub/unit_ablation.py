@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ablation import PASS_ELEMENTS
+from .ablation import PASS_ELEMENTS, zero_sums
 from .ablation_precision import Strict
 from .progress import progress
 
@@ -146,9 +146,7 @@ def evaluate_units(model, split, layer, units, n_classes, batch_size, device, pr
     method = successor_method(model, layer)
     units = torch.as_tensor(units, dtype=torch.long, device=device)
     rows = len(units) + 1
-    loss_sum = torch.zeros(rows, dtype=torch.float64, device=device)
-    correct = torch.zeros(rows, n_classes, dtype=torch.float64, device=device)
-    class_counts = torch.zeros(n_classes, dtype=torch.float64, device=device)
+    loss_sum, correct, class_counts = zero_sums(rows, n_classes, device)
     batches = split.batches(batch_size, device)
     for images, labels in progress(batches, desc=f"ablate {layer}", total=-(-len(split) // batch_size)):
         h = model.forward_to(images, layer)

@@ -143,6 +143,19 @@ def test_a_changed_data_source_fails_the_chain(tmp_path):
     error_line(result)
 
 
+def test_a_relative_data_root_is_read_from_the_folder_prepare_ran_in(tmp_path, monkeypatch):
+    """prepare ran in tmp_path with root: images; audited from elsewhere, the source check
+    reads tmp_path/images, not ./images of the auditor."""
+    write_image_folder(tmp_path / "images")
+    monkeypatch.chdir(tmp_path)
+    manifest = tmp_path / "results" / "data" / "manifest.json"
+    run_step("prepare", "--spec", json.dumps({"source": "imagefolder", "root": "images"}), "--manifest", manifest)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = audit(manifest, cwd=elsewhere)
+    assert result.returncode == 0 and f"source imagefolder at {tmp_path / 'images'}: ok" in result.stdout, result.stdout
+
+
 def test_records_name_the_code_where_the_tree_is_no_git_checkout(tmp_path):
     """A copied tree has no commit; its records still name the code, by a digest that any byte changes."""
     shutil.copytree(REPO / "repsub", tmp_path / "repsub", ignore=shutil.ignore_patterns("__pycache__"))
