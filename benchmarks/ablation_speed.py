@@ -66,6 +66,8 @@ def main():
     parser.add_argument("--checkpoint", help="a trained checkpoint (default: a shallow CNN with random weights)")
     parser.add_argument("--manifest", help="the checkpoint's data manifest.json (with --checkpoint)")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--without-naive", action="store_true",
+                        help="time the shortcuts against the batched pass only (the gain column is then batched / shortcuts)")
     args, device, model = setup(parser)
     if args.checkpoint:
         model, split, shape, n_classes = trained_case(args, device)
@@ -81,11 +83,14 @@ def main():
             n_units = model.layer_width(layer, shape)
             units = np.arange(n_units)
             masks = intact_and_masks(n_units, units)
-            yield layer, n_units, {
+            ways = {
                 "shortcuts": lambda: evaluate_units(model, split, layer, units, n_classes, args.batch_size, device),
                 "batched": lambda: evaluate_masks(model, split, layer, masks, n_classes, args.batch_size,
                                                   args.masks_per_pass, device),
                 "naive": lambda: naive_ablation(model, split, layer, units, args.batch_size, device)}
+            if args.without_naive:
+                del ways["naive"]
+            yield layer, n_units, ways
 
     compare(rows(), device, repeats=args.repeats)
 
