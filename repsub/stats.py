@@ -97,7 +97,7 @@ def fisher_interval(r, n, covariates=0):
 
     Fisher's z with the Spearman standard error of Fieller, Hartley and Pearson (1957),
     sqrt(1.06 / (n - 3 - covariates)): Pearson's 1 / sqrt(n - 3) is too narrow for
-    Spearman's r. Of the two errors the issue allowed, it is the one whose coverage stays
+    Spearman's r. Of the two Spearman errors considered, it is the one whose coverage stays
     within 92-97% on data tied like RS too (docs/CHOICES.md gives both; the test checks it).
     The p-value tests z = 0 with the same error, so p < 0.05 exactly when the interval
     excludes 0."""
