@@ -2,6 +2,7 @@
 status 2, one sentence on stderr that names the file and says how to fix it, no output left
 behind (in-process through the CLI's ``main``, so the matrix stays fast)."""
 
+import json
 import os
 import re
 import shutil
@@ -234,3 +235,33 @@ def test_an_input_replaced_while_the_step_runs_fails_the_step(small_study, tmp_p
     status, lines = run(command("selectivity", results, out), capsys)
     assert status == 2 and len(lines) == 1 and "changed while the step 'selectivity' ran" in lines[0], lines
     assert list(out.iterdir()) == []
+
+
+def test_an_output_on_an_input_or_two_outputs_on_one_path_are_refused_before_anything_runs(small_study, tmp_path,
+                                                                                          capsys):
+    results = shutil.copytree(small_study, tmp_path / "results")
+    checkpoint = results / FILES["checkpoint"]
+    before = checkpoint.read_bytes()
+    argv = command("selectivity", results, tmp_path)
+    argv[argv.index("--out") + 1] = checkpoint
+    status, lines = run(argv, capsys)
+    assert status == 2 and len(lines) == 1 and "is both an input and an output" in lines[0], lines
+    assert checkpoint.read_bytes() == before and (results / "digits/mlp/seed0/checkpoint.pt.prov.json").is_file()
+    argv = command("stats", results, tmp_path)
+    argv[argv.index("--out") + 1] = argv[argv.index("--units") + 1]
+    status, lines = run(argv, capsys)
+    assert status == 2 and len(lines) == 1 and "name the same file" in lines[0], lines
+    assert list(tmp_path.glob("*.csv")) == []
+
+
+def test_a_wrong_setting_in_a_hand_rerun_keeps_the_previous_outputs(small_study, tmp_path, capsys):
+    """The previous, complete ablation table and its record survive a rerun with a typo."""
+    results = shutil.copytree(small_study, tmp_path / "results")
+    table = results / FILES["ablation"]
+    before = table.read_bytes()
+    argv = command("ablate", results, tmp_path)
+    argv[argv.index("--out") + 1] = table
+    argv[argv.index("--settings") + 1] = '{"max_imagez": 30}'
+    status, lines = run(argv, capsys)
+    assert status == 2 and len(lines) == 1 and "max_imagez" in lines[0], lines
+    assert table.read_bytes() == before and json.loads(Path(f"{table}.prov.json").read_text())["status"] == "complete"
