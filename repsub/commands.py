@@ -193,28 +193,29 @@ def am_files(args):
 
 
 def _ablation_inputs(args):
-    """What both ablation steps start from: settings, model, manifest, image subset, layer width."""
+    """What both ablation steps start from: settings, model, manifest, image subset, layer
+    width, device and the computation the ablated networks run in."""
+    from .ablation_precision import ablation_precision
     from .data import load_split, stratified_subset
+    from .devices import pick_device
     from .settings import AblationSettings
 
     settings = AblationSettings.from_dict(args.settings)
     model, _, manifest = load_checked(args, args.layer)
     split = stratified_subset(load_split(args.manifest, args.split, args.threads), settings.max_images)
-    return settings, model, manifest, split, model.layer_width(args.layer, manifest["image_shape"])
+    device = pick_device(args.device)
+    return (settings, model, manifest, split, model.layer_width(args.layer, manifest["image_shape"]), device,
+            ablation_precision(settings.precision, device))
 
 
 def ablate_command(args):
     from .ablation import single_unit_table
-    from .ablation_precision import ablation_precision
     from .am import select_units
-    from .devices import pick_device
     from .io import write_csv
     from .unit_ablation import evaluate_units
 
-    settings, model, manifest, split, n_units = _ablation_inputs(args)
+    settings, model, manifest, split, n_units, device, precision = _ablation_inputs(args)
     units = select_units(n_units, settings.max_units(args.layer), settings.seed)
-    device = pick_device(args.device)
-    precision = ablation_precision(settings.precision, device)
     sums = evaluate_units(model, split, args.layer, units, len(manifest["classes"]), args.batch_size, device,
                           precision)
     write_csv(args.out, single_unit_table(args.layer, units, *sums, manifest["classes"]))
@@ -223,16 +224,12 @@ def ablate_command(args):
 
 def cumulative_command(args):
     from .ablation import cumulative_table, layer_scores
-    from .ablation_precision import ablation_precision
-    from .devices import pick_device
     from .io import read_table, write_csv
 
     selectivity = read_table(args.selectivity, ["layer", "unit", "selectivity", "mean_activation", "weight_norm"],
                              "selectivity")
     rs = read_table(args.rs, ["unit", "rs"], "am")
-    settings, model, manifest, split, n_units = _ablation_inputs(args)
-    device = pick_device(args.device)
-    precision = ablation_precision(settings.precision, device)
+    settings, model, manifest, split, n_units, device, precision = _ablation_inputs(args)
     table = cumulative_table(model, split, args.layer, layer_scores(selectivity, rs, args.layer), n_units,
                              len(manifest["classes"]), settings, args.batch_size, device, precision)
     write_csv(args.out, table)
