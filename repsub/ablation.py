@@ -36,15 +36,16 @@ def evaluate_masks(model, split, layer, masks: torch.Tensor, n_classes, batch_si
     loss_sum, correct, class_counts = zero_sums(n_masks, n_classes, device)
     batches = split.batches(batch_size, device)
     for images, labels in progress(batches, desc=f"ablate {layer}", total=-(-len(split) // batch_size)):
-        h = model.forward_to(images, layer)
+        cut = model.cut(images, layer)
+        h, batch = cut.h, torch.arange(len(images), device=images.device)
         class_counts += torch.bincount(labels, minlength=n_classes).double()
-        precision.calibrate(lambda: model.forward_from(h.clone(), layer))
+        precision.calibrate(lambda: cut.rest(h.clone(), batch))
         shape = (1,) * (h.dim() - 2)
         per_pass = max(1, min(masks_per_pass, PASS_ELEMENTS // h.numel()))
         for start in range(0, n_masks, per_pass):
             chunk = masks[start : start + per_pass]
             ablated = (h[None] * chunk.view(len(chunk), 1, -1, *shape)).flatten(0, 1)
-            logits = precision.logits(lambda x: model.forward_from(x, layer), ablated)
+            logits = precision.logits(cut.rest, ablated, batch.repeat(len(chunk)))
             losses = F.cross_entropy(logits, labels.repeat(len(chunk)), reduction="none").view(len(chunk), -1)
             loss_sum[start : start + len(chunk)] += losses.double().sum(1)
             hits = (logits.argmax(1).view(len(chunk), -1) == labels).double()

@@ -3,6 +3,8 @@
 Read through :func:`repsub.torchfiles.load_torch_file`, so a checkpoint can never run code.
 """
 
+from pathlib import Path
+
 import torch
 
 from .errors import UserError
@@ -35,6 +37,7 @@ def load_model(path, expect_model=None, expect_manifest_sha256=None):
     if expect_manifest_sha256 is not None and meta["manifest_sha256"] != expect_manifest_sha256:
         raise UserError(f"checkpoint {path} was trained on other data than this manifest "
                         f"describes; retrain it on this data set")
+    _check_factory(path, meta)
     try:
         with torch.device("meta"):  # no random initialisation to throw away (1.9 s for VGG16)
             model = build_model(meta["model"], **meta["build"])
@@ -48,3 +51,16 @@ def load_model(path, expect_model=None, expect_manifest_sha256=None):
         raise UserError(f"checkpoint {path} does not fit the {meta['model']} architecture "
                         f"({first}); retrain it") from None
     return model.eval(), meta
+
+
+def _check_factory(path, meta):
+    """A checkpoint of a user's model is rebuilt by its factory: refuse code that changed since."""
+    from .io import sha256_file
+
+    factory = meta.get("factory", {})
+    if not isinstance(factory, dict):
+        raise UserError(f"checkpoint {path} has malformed factory metadata; make it again with the workflow")
+    for file, digest in factory.items():
+        if not Path(file).is_file() or sha256_file(file) != digest:
+            raise UserError(f"checkpoint {path} was made with the model code in {file} as it was then, and that "
+                            f"file changed or is gone; rerun the workflow, which makes the checkpoint again")

@@ -7,6 +7,7 @@ sentence in the table, so a reader can check it against the numbers.
 import numpy as np
 import pandas as pd
 
+from .architectures import CONV, VECTOR
 from .settings import METHOD_NAMES
 from .stats import POOLED, POOLED_V1
 
@@ -125,7 +126,7 @@ STATISTIC_NAMES = {"class_match": "share of units whose most-hurt class is their
 
 def early_conv_layers(rows):
     """The first half (rounded up) of a model's conv layers; none in a model with fewer than two."""
-    conv = rows[rows.layer.str.startswith("conv")]
+    conv = rows[rows.kind == CONV]
     return conv.iloc[: -(-len(conv) // 2)] if len(conv) >= 2 else conv.iloc[:0]
 
 
@@ -141,7 +142,7 @@ def fades_with_depth(stats, rules, rs="rs_iam"):
                 f"has p < {ALPHA} with r < 0; otherwise inconclusive; tested where at least two conv layers were "
                 f"analysed")
     rows = rules.layer_rows(stats, "spearman", "selectivity", rs)
-    for (dataset, model), group in rows[rows.layer.str.startswith("conv")].groupby(["dataset", "model"], sort=True):
+    for (dataset, model), group in rows[rows.kind == CONV].groupby(["dataset", "model"], sort=True):
         if len(group) < 2:
             continue
         first, last = group.iloc[0], group.iloc[-1]
@@ -177,7 +178,7 @@ def fc_before_classifier(stats, rules):
     zeros = rules.layer_rows(stats, "fraction_zero", "rs_iam")
     for (dataset, model), group in selectivity.groupby(["dataset", "model"], sort=True):
         last = group.iloc[-1]
-        if not last.layer.startswith("fc") or len(group) < 2:
+        if last.kind != VECTOR or len(group) < 2:
             continue
         zero = zeros[(zeros.dataset == dataset) & (zeros.model == model) & (zeros.layer == last.layer)]
         fraction_zero = zero.value.iloc[0] if len(zero) else np.nan
@@ -214,9 +215,10 @@ def mlp_low_diversity(stats, rules):
             f"conv models on the same data; {rules.against} if above; inconclusive without a conv model")
     spread = rules.layer_rows(stats, "std", "rs_iam")
     for dataset, group in spread.groupby("dataset", sort=True):
-        conv = group[(group.architecture != "mlp") & group.layer.str.startswith("conv")]
+        conv = group[group.kind == CONV]
         conv_sd = conv.value.mean() if len(conv) else np.nan
-        for model, mlp in group[group.architecture == "mlp"].groupby("model", sort=True):
+        mlps = group[~group.model.isin(conv.model)]  # an MLP: no conv layer among those analysed
+        for model, mlp in mlps.groupby("model", sort=True):
             mlp_sd = mlp.value.mean()
             verdict = INCONCLUSIVE if np.isnan(conv_sd) else REPRODUCED if mlp_sd < conv_sd else rules.against
             yield {"claim_id": "C5", "claim": "The MLP shows little RS diversity", "dataset": dataset,
@@ -257,7 +259,7 @@ READS_CONV_LAYERS = ("C1", "C2", "C4", "E1", "E2", "E3", "E4", "E5")  # the clai
 
 def _without_first_conv(stats):
     """The statistics of the models that have conv layers, less each one's first conv layer."""
-    conv = stats[stats.layer.str.startswith("conv")]
+    conv = stats[stats.kind == CONV]
     firsts = conv.loc[conv.groupby(["dataset", "model"]).depth.idxmin(), ["dataset", "model", "layer"]]
     marked = stats.merge(firsts.assign(first=True), on=["dataset", "model", "layer"], how="left")
     models = stats.merge(firsts[["dataset", "model"]].assign(conv=True), on=["dataset", "model"], how="left")

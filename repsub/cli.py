@@ -12,7 +12,7 @@ import json
 import sys
 
 from . import commands, summary_commands
-from .architectures import LAYERS
+from .architectures import model_source
 from .errors import UserError
 from .layout import BASE, split_files
 from . import __version__
@@ -43,6 +43,15 @@ json_object = json_of(dict, "a JSON object such as '{\"epochs\": 10}'")
 json_list = json_of(list, "a JSON list such as '[{\"dataset\": \"digits\"}]'")
 
 
+def model_name(text):
+    """A model named as a config names it (a built-in family, torchvision:<name>, python:<module>:<factory>)."""
+    try:
+        model_source(text)
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 def positive_int(text):
     try:
         value = int(text)
@@ -58,15 +67,18 @@ class Step:
 
     ``more_outputs(args)`` names the files a step writes beyond its file
     arguments, so that all of them are marked in progress before it starts;
-    ``reads_splits`` records the prepared splits beside the manifest as inputs.
+    ``reads_splits`` records the prepared splits beside the manifest as inputs;
+    ``external(args)`` names files from outside the workflow that the step reads (a
+    weights file, a user's model code): hashed, with no record of their own.
     """
 
-    def __init__(self, subparsers, name, help_text, command, more_outputs=None, reads_splits=False):
+    def __init__(self, subparsers, name, help_text, command, more_outputs=None, reads_splits=False,
+                 external=None):
         self.parser = subparsers.add_parser(name, help=help_text, description=help_text)
         self.parser.set_defaults(step=self)
         self.name, self.command, self.files = name, command, {INPUTS: [], OUTPUTS: []}
         self.settings_class = None  # the settings dataclass of a step that takes --settings
-        self.more_outputs, self.reads_splits = more_outputs, reads_splits
+        self.more_outputs, self.reads_splits, self.external = more_outputs, reads_splits, external
 
     def add_file(self, kind, flag, help_text, required=True, many=False):
         self.parser.add_argument(flag, required=required, help=help_text, nargs="+" if many else None)
@@ -82,6 +94,9 @@ class Step:
 
     def inputs(self, args):
         return [*self.paths(args, INPUTS), *(split_files(args.manifest) if self.reads_splits else [])]
+
+    def external_inputs(self, args):
+        return self.external(args) if self.external else []
 
 
 def add_model_steps(sub):
@@ -123,24 +138,43 @@ def add_model_steps(sub):
     step.parser.add_argument("--root", required=True, help="folder that receives cifar-10-batches-py")
     step.add_file(OUTPUTS, "--out", "JSON list of the fetched files and their sha256")
 
-    step = Step(sub, "download-weights", "Fetch torchvision's VGG16 weights into a local file (needs the internet).",
+    step = Step(sub, "download-weights", "Fetch torchvision weights into a local file (needs the internet).",
                 commands.download_weights_command)
+    step.parser.add_argument("--model", type=model_name, default="vgg16_imagenet",
+                             help="vgg16_imagenet (default) or torchvision:<name>")
     step.parser.add_argument("--weights", required=True, help="torchvision weights name, e.g. IMAGENET1K_V1")
     step.add_file(OUTPUTS, "--out", "state-dict file (.pt) to write")
 
+    step = Step(sub, "layers", "List a model's layers: name, kind (conv map or vector) and units.",
+                commands.layers_command)
+    step.parser.add_argument("--model", type=model_name, required=True,
+                             help="a built-in family, torchvision:<name> or python:<module>:<factory>")
+    step.parser.add_argument("--model-options", type=json_object, default={},
+                             help="model options as JSON (cifar_stem, module_path)")
+    step.parser.add_argument("--image-shape", type=positive_int, nargs=3, default=[3, 224, 224],
+                             metavar=("C", "H", "W"), help="the images' shape (default 3 224 224)")
+    step.parser.add_argument("--classes", type=positive_int, default=10, help="classes of the head (default 10)")
+
     step = common(Step(sub, "train", "Train a model, write its checkpoint and per-epoch metrics.",
-                       commands.train_command, reads_splits=True), checkpoint=False)
-    step.parser.add_argument("--model", required=True, help="mlp, shallow_cnn or vgg16")
+                       commands.train_command, reads_splits=True, external=commands.model_files), checkpoint=False)
+    step.parser.add_argument("--model", type=model_name, required=True,
+                             help="mlp, shallow_cnn, vgg16, torchvision:<name> or python:<module>:<factory>")
     step.parser.add_argument("--seed", type=int, required=True, help="seed of the initialisation and data order")
     settings(step, TrainSettings)
     precision(step)
     step.parser.add_argument("--model-options", type=json_object, default={}, help="model options as JSON")
     step.add_file(OUTPUTS, "--checkpoint", "checkpoint to write").add_file(OUTPUTS, "--metrics", "metrics CSV")
 
-    step = common(Step(sub, "pretrained", "Store torchvision's VGG16 (ImageNet) as a checkpoint.",
-                       commands.pretrained_command, reads_splits=True), checkpoint=False)
+    step = common(Step(sub, "pretrained", "Store a model with weights from elsewhere (or random) as a checkpoint, "
+                       "with its test accuracy.", commands.pretrained_command, reads_splits=True,
+                       external=commands.model_files), checkpoint=False)
+    step.parser.add_argument("--model", type=model_name, default="vgg16_imagenet",
+                             help="vgg16_imagenet (default), torchvision:<name> or python:<module>:<factory>")
+    step.parser.add_argument("--model-options", type=json_object, default={},
+                             help="the run's model_options as JSON (weights names the configured weights)")
     step.parser.add_argument("--weights", type=json_value, default=None,
-                             help='JSON: a torchvision weights name such as "IMAGENET1K_V1", a .pt/.pth path, or null')
+                             help='JSON: the .pt/.pth state-dict file to load, or null (random weights); '
+                                  'vgg16_imagenet also takes a torchvision weights name such as "IMAGENET1K_V1"')
     step.parser.add_argument("--batch-size", type=positive_int, default=100, help="images per evaluation pass")
     step.add_file(OUTPUTS, "--checkpoint", "checkpoint to write").add_file(OUTPUTS, "--metrics", "metrics CSV")
 
@@ -149,6 +183,8 @@ def add_model_steps(sub):
     step.parser.add_argument("--split", default="test", choices=("train", "test"),
                              help="the images whose class means define selectivity (default test)")
     step.parser.add_argument("--batch-size", type=positive_int, default=500, help="images per pass")
+    step.parser.add_argument("--layers", nargs="+", default=None,
+                             help="the layers to measure (default: every layer of a built-in model)")
     unit(step)
     step.add_file(OUTPUTS, "--out", "selectivity CSV to write")
 
@@ -196,7 +232,7 @@ def add_summary_steps(sub):
 
     step = run_arguments(Step(sub, "stats", "Merge a run's unit tables; Spearman statistics per layer.",
                               summary_commands.stats_command))
-    step.parser.add_argument("--architecture", required=True, choices=sorted(LAYERS),
+    step.parser.add_argument("--architecture", type=model_name, required=True,
                              help="the run's model (--model names the run)")
     step.parser.add_argument("--variant", default=BASE, help=f"the analysis variant (default {BASE})")
     step.parser.add_argument("--from-base", nargs="*", default=[], choices=("selectivity", *METHODS),
@@ -294,10 +330,11 @@ def main(argv=None):
         # Arguments are checked before ``outputs`` is set: a failure from here on removes the
         # outputs, and a wrong argument must never remove a previous run's complete ones.
         planned = step.outputs(args)
-        check_paths(step.inputs(args), planned)
+        inputs, external = step.inputs(args), step.external_inputs(args)
+        check_paths([*inputs, *external], planned)
         if step.settings_class:  # a wrong setting stops the step before it says it started
             step.settings_class.from_dict(args.settings)
-        at_start = input_digests(step.inputs(args))
+        at_start = input_digests([*inputs, *external])
         outputs = planned
         created = begin_records(step.name, outputs, started)
         if hasattr(args, "device"):  # a torch step: say where it runs (stdout goes to the job's log)
@@ -314,8 +351,8 @@ def main(argv=None):
         extra = step.command(args) or {}
         if outputs:
             parameters = {k: v for k, v in vars(args).items() if k != "step"}
-            finish_records(step.name, parameters, [*step.inputs(args), *extra.get("read", [])], outputs,
-                           started, device, extra.get("precision", precision), at_start, extra.get("record"))
+            finish_records(step.name, parameters, [*inputs, *extra.get("read", [])], outputs, started, device,
+                           extra.get("precision", precision), at_start, extra.get("record"), external)
         if device:
             print(f"repsub {step.name}: finished {now(precise=True)}", flush=True)
     except UserError as error:

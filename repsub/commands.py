@@ -35,10 +35,55 @@ def download_cifar10_command(args):
 
 
 def download_weights_command(args):
-    from .models import vgg16_weights
+    from .architectures import model_parts
     from .torchfiles import save_torch
 
-    save_torch(args.out, vgg16_weights(args.weights))
+    if args.model == "vgg16_imagenet":
+        from .models import vgg16_weights
+
+        state = vgg16_weights(args.weights)
+    else:
+        from .model_kinds import torchvision_weights
+
+        state = torchvision_weights(model_parts(args.model)[0], args.weights)
+    save_torch(args.out, state)
+
+
+def layers_command(args):
+    """Print a model's layers (every node with a channel dimension for a traced model): name, kind, units,
+    and whether the node is a ReLU (any other is analysed through one)."""
+    from .models import build_model, layer_kind
+
+    channels = args.image_shape[0]
+    model = build_model(args.model, args.image_shape, args.classes, [0.5] * channels, [0.25] * channels,
+                        **args.model_options).eval()
+    if hasattr(model, "candidates"):
+        rows = model.candidates(args.image_shape)
+    else:
+        rows = [(layer, layer_kind(model, layer, args.image_shape), model.layer_width(layer, args.image_shape), True)
+                for layer in model.layers]
+    width = max(len(name) for name, *_ in rows)
+    print(f"{'layer':<{width}}  kind    units  relu")
+    for name, kind, units, relu in rows:
+        print(f"{name:<{width}}  {kind:<6}  {units:<5}  {'yes' if relu else 'no'}")
+
+
+def model_files(args):
+    """The files from outside the workflow that make a model: a local weights file, a python: model's code."""
+    from .architectures import factory_files
+    from .configuration import WEIGHT_FILE_SUFFIXES
+
+    weights = getattr(args, "weights", None)
+    local = [weights] if weights and str(weights).endswith(WEIGHT_FILE_SUFFIXES) else []
+    return [*local, *factory_files(args.model, args.model_options.get("module_path"))]
+
+
+def factory_record(model, options):
+    """A python: model's factory files and their sha256 (empty for other models)."""
+    from .architectures import factory_files
+    from .io import sha256_file
+
+    return {path: sha256_file(path) for path in factory_files(model, options.get("module_path"))}
 
 
 def train_command(args):
@@ -55,7 +100,8 @@ def train_command(args):
     manifest = read_manifest(args.manifest)
     generator = seed_everything(args.seed)
     build = {"in_shape": manifest["image_shape"], "n_classes": len(manifest["classes"]),
-             "mean": manifest["mean"], "std": manifest["std"], **args.model_options}
+             "mean": manifest["mean"], "std": manifest["std"],
+             **{k: v for k, v in args.model_options.items() if k != "weights"}}  # a trained model loads none
     model = build_model(args.model, **build)
     device = pick_device(args.device)
     resume = args.checkpoint + ".resume.pt" if settings.resume else None
@@ -64,7 +110,9 @@ def train_command(args):
     metrics, resumed = train(model.to(device), load_split(args.manifest, "train"), load_split(args.manifest, "test"),
                              settings, device, args.precision, generator, resume, run)
     last = metrics.iloc[-1]
+    factory = factory_record(args.model, args.model_options)
     meta = {"model": args.model, "build": build, "seed": args.seed, "train_settings": settings.as_dict(),
+            **({"factory": factory} if factory else {}),
             "precision": args.precision,
             "manifest_sha256": sha256_file(args.manifest), "epochs": int(last["epoch"]),
             "final_train_accuracy": float(last["train_accuracy"]),
@@ -78,32 +126,63 @@ def train_command(args):
 
 
 def pretrained_command(args):
-    """Store torchvision's VGG16 as a checkpoint, so later steps treat it like a trained one."""
+    """Store a model whose weights come from elsewhere (torchvision's, a user's file, or random) as a
+    checkpoint with its test accuracy, so later steps treat it like a trained one."""
     import pandas as pd
 
     from .checkpoint import save_checkpoint
     from .data import load_split, read_manifest
     from .devices import pick_device
     from .io import sha256_file, write_csv
-    from .models import build_model
     from .provenance import package_versions
     from .training import evaluate
 
-    read_manifest(args.manifest)
-    model = build_model("vgg16_imagenet", weights=args.weights).eval()
+    manifest = read_manifest(args.manifest)
+    model, build, normalisation = _loaded_model(args, manifest)
     device = pick_device(args.device)
-    loss, accuracy = evaluate(model.to(device), load_split(args.manifest, "test", args.threads), args.batch_size, device)
-    meta = {"model": "vgg16_imagenet", "build": {}, "seed": 0, "weights": args.weights,
+    loss, accuracy = evaluate(model.eval().to(device), load_split(args.manifest, "test", args.threads),
+                              args.batch_size, device)
+    factory = factory_record(args.model, args.model_options)
+    meta = {"model": args.model, "build": build, "seed": 0, "weights": args.model_options.get("weights"),
+            "normalisation": normalisation, **({"factory": factory} if factory else {}),
             "manifest_sha256": sha256_file(args.manifest), "epochs": 0,
             "final_test_accuracy": accuracy, "versions": package_versions()}
     save_checkpoint(args.checkpoint, model, meta)
     write_csv(args.metrics, pd.DataFrame([{"epoch": 0, "test_loss": loss, "test_accuracy": accuracy}]))
+    return {"record": {"normalisation": normalisation}}
+
+
+def _loaded_model(args, manifest):
+    """The model with its weights (``args.weights``: a local file, or null for random ones), the
+    settings that rebuild it, and where its input normalisation comes from."""
+    from .architectures import TORCHVISION, model_parts, model_source
+    from .configuration import WEIGHT_FILE_SUFFIXES
+    from .models import IMAGENET_MEAN, IMAGENET_STD, build_model
+
+    if args.model == "vgg16_imagenet":
+        return (build_model("vgg16_imagenet", weights=args.weights), {},
+                f"ImageNet mean {list(IMAGENET_MEAN)} and std {list(IMAGENET_STD)}, as torchvision's VGG16 expects")
+    from .model_kinds import load_weights, torchvision_normalisation
+
+    options = {k: v for k, v in args.model_options.items() if k != "weights"}
+    named = args.model_options.get("weights")
+    if model_source(args.model) == TORCHVISION and named and not str(named).endswith(WEIGHT_FILE_SUFFIXES):
+        mean, std = torchvision_normalisation(model_parts(args.model)[0], named)
+        normalisation = f"mean {mean} and std {std} of torchvision's {named} weights"
+    else:
+        mean, std = manifest["mean"], manifest["std"]
+        normalisation = f"mean {mean} and std {std} of the data set's manifest"
+    build = {"in_shape": manifest["image_shape"], "n_classes": len(manifest["classes"]), "mean": mean, "std": std,
+             **options}
+    model = build_model(args.model, **build)
+    if args.weights:
+        load_weights(model, args.weights)
+    return model, build, normalisation
 
 
 def load_checked(args, layer=None):
     """The checkpoint's model, its metadata and the manifest, checked against each other
     (and against ``layer``, when the step analyses one)."""
-    from .architectures import check_layer
     from .checkpoint import load_model
     from .data import read_manifest
     from .io import sha256_file
@@ -111,7 +190,7 @@ def load_checked(args, layer=None):
     manifest = read_manifest(args.manifest)
     model, meta = load_model(args.checkpoint, getattr(args, "model", None), sha256_file(args.manifest))
     if layer is not None:
-        check_layer(meta["model"], layer)
+        model.check_layer(layer)
     return model, meta, manifest
 
 
@@ -119,13 +198,19 @@ def selectivity_command(args):
     from .data import load_split
     from .devices import pick_device
     from .io import write_csv
+    from .models import layer_kind
     from .selectivity import class_means, selectivity_table, weight_norms
 
     model, _, manifest = load_checked(args)
+    layers = args.layers or model.layers
+    for layer in layers:
+        model.check_layer(layer)
     device = pick_device(args.device)
-    means, counts = class_means(model.to(device), load_split(args.manifest, args.split, args.threads),
+    means, counts = class_means(model.to(device), load_split(args.manifest, args.split, args.threads), layers,
                                 len(manifest["classes"]), args.batch_size, device, args.unit)
-    write_csv(args.out, selectivity_table(means, counts, manifest["classes"], weight_norms(model)))
+    widths = {layer: means[layer].shape[1] for layer in layers}
+    kinds = {layer: layer_kind(model, layer, manifest["image_shape"]) for layer in layers}
+    write_csv(args.out, selectivity_table(means, counts, manifest["classes"], weight_norms(model, widths), kinds))
 
 
 def am_command(args):

@@ -10,7 +10,7 @@ raised before any job starts rather than as a failed job later.
 import re
 from pathlib import Path
 
-from .architectures import TRAINABLE, layer_names
+from .architectures import PYTHON, TRAINABLE, default_run_name, factory_files, layer_names, model_source
 from .errors import UserError
 from .layout import BASE, DATA, STUDY
 
@@ -46,9 +46,19 @@ def downloads_cifar10(spec):
 
 
 def weights_to_download(run):
-    """The torchvision weights name a vgg16_imagenet run fetches, or None (random or a local file)."""
+    """The torchvision weights name a run fetches, or None (random, trained, or a local file)."""
     weights = run.get("model_options", {}).get("weights")
     return None if weights is None or str(weights).endswith(WEIGHT_FILE_SUFFIXES) else weights
+
+
+def trains(run):
+    """Whether the workflow trains the run's model (a train: block), or loads it (weights or random)."""
+    return "train" in run
+
+
+def run_layers(run):
+    """The layers a run analyses: those it lists, else every layer of its built-in model."""
+    return run.get("layers") or list(layer_names(run["model"]))
 
 
 SYSTEM_FOLDERS = {Path(p) for p in ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc",
@@ -98,8 +108,48 @@ IAM_ONLY = {"iam_others"}  # AM settings that change IAM's images alone
 
 
 def run_name(run):
-    """A run's name: its folder and its name in tables (by default its model's name)."""
-    return run.get("name", run["model"])
+    """A run's name: its folder and its name in tables (by default its model's name without a prefix)."""
+    return run.get("name", default_run_name(run["model"]))
+
+
+LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")  # a traced node's name, used as a folder
+
+
+def check_model(key, run):
+    """What a run's model needs beyond its name: layers named for a traced model, weights or
+    training, a factory's folder, options that fit the model."""
+    source, options = model_source(run["model"]), run.get("model_options", {})
+    if source == "builtin":
+        unknown = [option for option in ("cifar_stem", "module_path") if option in options]
+        if unknown:
+            raise UserError(f"{key}.model_options.{unknown[0]} applies to torchvision: or python: models only; "
+                            f"remove it")
+        if run["model"] in TRAINABLE and not trains(run):
+            raise UserError(f"{key}: {run['model']} on {run['dataset']} needs a train: block")
+        return
+    if not run.get("layers"):
+        raise UserError(f"{key}.layers: {run['model']} has no fixed layer list; name the layers to analyse (list "
+                        f"them with 'python -m repsub layers --model {run['model']}')")
+    bad = [layer for layer in run["layers"] if not LAYER_NAME.fullmatch(layer) or layer == BASE]
+    if bad:
+        raise UserError(f"{key}.layers: {bad[0]!r} cannot name a layer folder (nor be {BASE}); use the node names "
+                        f"that 'python -m repsub layers' lists")
+    if trains(run) and options.get("weights"):
+        raise UserError(f"{key}: a run either trains its model (train:) or loads model_options.weights; "
+                        f"remove one of them")
+    if source == PYTHON:
+        if not options.get("module_path") or not Path(options["module_path"]).is_dir():
+            raise UserError(f"{key}.model_options.module_path: {options.get('module_path')!r} is not a folder; set "
+                            f"it to the folder that holds the factory's module")
+        factory_files(run["model"], options["module_path"])
+        if not trains(run) and not options.get("weights"):
+            raise UserError(f"{key}: {run['model']} needs its trained weights (model_options.weights: a .pt/.pth "
+                            f"state-dict file) or a train: block")
+        if options.get("cifar_stem"):
+            raise UserError(f"{key}.model_options.cifar_stem applies to torchvision ResNets only; remove it")
+    weights = options.get("weights")
+    if source == PYTHON and weights and not str(weights).endswith(WEIGHT_FILE_SUFFIXES):
+        raise UserError(f"{key}.model_options.weights: a python: model loads a local .pt/.pth file, not {weights!r}")
 
 
 def check_run(index, run, datasets):
@@ -111,13 +161,15 @@ def check_run(index, run, datasets):
     if run["dataset"] not in datasets:
         raise UserError(f"{key}.dataset: data set {run['dataset']!r} is not defined under datasets; add it there "
                         f"or fix the name")
-    known = layer_names(run["model"])
-    unknown = [layer for layer in run.get("layers", []) if layer not in known]
-    if unknown:
-        raise UserError(f"{key}.layers: {run['model']} has no layer {', '.join(map(repr, unknown))}; its layers "
-                        f"are {', '.join(known)}")
+    check_model(key, run)
+    if model_source(run["model"]) == "builtin":
+        known = layer_names(run["model"])
+        unknown = [layer for layer in run.get("layers", []) if layer not in known]
+        if unknown:
+            raise UserError(f"{key}.layers: {run['model']} has no layer {', '.join(map(repr, unknown))}; its layers "
+                            f"are {', '.join(known)}")
     scope = run.get("variant_scope", {})
-    outside = [layer for layer in scope.get("layers", []) if layer not in run.get("layers", known)]
+    outside = [layer for layer in scope.get("layers", []) if layer not in run_layers(run)]
     outside += [str(seed) for seed in scope.get("seeds", []) if seed not in run["seeds"]]
     if outside:
         raise UserError(f"{key}.variant_scope: {', '.join(outside)} not among the run's own layers and seeds; "
@@ -126,23 +178,21 @@ def check_run(index, run, datasets):
     if weights and str(weights).endswith(WEIGHT_FILE_SUFFIXES) and not Path(weights).is_file():
         raise UserError(f"{key}.model_options.weights: file {weights} does not exist; fix the path, or give a "
                         f"torchvision weights name such as IMAGENET1K_V1")
-    if run["model"] in TRAINABLE and "train" not in run:
-        raise UserError(f"{key}: {run['model']} on {run['dataset']} needs a train: block")
 
 
 def analysis_variants(config, runs):
     """The base analysis and the config's named variants (name -> overlay), checked against ``runs``."""
     named = config.get("variants") or {}
-    known = {layer for run in runs for layer in layer_names(run["model"])}
+    known = {layer for run in runs for layer in run_layers(run)}
     for name, overlay in named.items():
-        if name == BASE or not VARIANT_NAME.fullmatch(name):
+        if name == BASE or not VARIANT_NAME.fullmatch(name) or name in known:
             raise UserError(f"variants.{name}: a variant name must be lower-case letters, digits and _, start with a "
                             f"letter, and be neither {BASE}, seed<k> nor a layer name, as it is used in paths; rename it")
         unknown = [layer for layer in overlay.get("layers", []) if layer not in known]
         if unknown:
             raise UserError(f"variants.{name}.layers: no run's model has layer {', '.join(map(repr, unknown))}; the "
                             f"layers are {', '.join(sorted(known))}")
-        if runs and not any(variant_layers(run.get("layers", layer_names(run["model"])), overlay) for run in runs):
+        if runs and not any(variant_layers(run_layers(run), overlay) for run in runs):
             raise UserError(f"variants.{name} covers no run: none of its layers is among the runs' analysed layers; "
                             f"name layers a run analyses, or remove the variant")
     return {BASE: {}, **named}

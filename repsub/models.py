@@ -12,7 +12,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from .architectures import LAYERS, VGG16_CONV_WIDTHS, check_layer
+from .architectures import CONV, LAYERS, VECTOR, VGG16_CONV_WIDTHS, check_layer, model_source
 from .configuration import WEIGHT_FILE_SUFFIXES
 from .errors import UserError
 
@@ -48,6 +48,9 @@ class LayeredNet(nn.Module):
             x = block(x)
         return x
 
+    def check_layer(self, layer):
+        check_layer(self.name, layer)
+
     def forward_to(self, x, layer: str, pre_relu: bool = False):
         """Activations of ``layer`` (post-ReLU unless ``pre_relu``)."""
         check_layer(self.name, layer)
@@ -69,6 +72,46 @@ class LayeredNet(nn.Module):
         for name in names[names.index(layer) + 1 :]:
             h = self.blocks[name](h)
         return h
+
+    def layer_activations(self, x, layers):
+        """Post-ReLU activations of each of ``layers``, from one forward pass."""
+        out = {}
+        for name, block in self.blocks.items():
+            if name == HEAD or set(out) == set(layers):
+                break
+            x = block(x)
+            if name in layers:
+                out[name] = x
+        return out
+
+    def cut(self, x, layer):
+        """The network cut at ``layer`` for a batch ``x``: its output there and the rest."""
+        return ChainCut(self, layer, self.forward_to(x, layer))
+
+    def incoming(self, layer):
+        """The last convolution or linear map of the layer's block, and the BatchNorm after it (or None)."""
+        modules = list(self.blocks[layer].modules())
+        index = max(i for i, m in enumerate(modules) if isinstance(m, (nn.Conv2d, nn.Linear)))
+        batch_norms = [m for m in modules[index + 1:] if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+        return modules[index], (batch_norms[0] if batch_norms else None)
+
+
+class ChainCut:
+    """A chain of blocks cut after ``layer``: the rest needs nothing but the layer's output."""
+
+    def __init__(self, model, layer, h):
+        self.model, self.layer, self.h = model, layer, h
+
+    def rest(self, h, images=None):
+        """Logits with ``h`` at the layer (``images`` names the batch's images; a chain needs no other value)."""
+        return self.model.forward_from(h, self.layer)
+
+
+@torch.no_grad()
+def layer_kind(model, layer: str, image_shape) -> str:
+    """CONV where ``layer`` gives (images, channels, H, W), VECTOR where (images, units)."""
+    probe = torch.zeros(1, *image_shape, device=next(model.parameters()).device)
+    return CONV if model.forward_to(probe, layer).dim() == 4 else VECTOR
 
 
 def unit_activations(h: torch.Tensor, unit: str = "spatial_mean") -> torch.Tensor:
@@ -183,19 +226,11 @@ def vgg16_weights(name):
 
 def build_model(name, in_shape=None, n_classes=None, mean=None, std=None, **options):
     """Build model ``name`` for images of ``in_shape`` (C, H, W) and ``n_classes``."""
+    if model_source(name) != "builtin":
+        from .model_kinds import build_graph_model
+
+        return build_graph_model(name, tuple(in_shape), n_classes, mean, std, **options)
     if name == "vgg16_imagenet":
         return vgg16_imagenet(**options)
     builders = {"mlp": mlp, "shallow_cnn": shallow_cnn, "vgg16": vgg16}
-    if name not in builders:
-        raise UserError(f"unknown model {name!r}; use one of {', '.join(sorted(LAYERS))}")
     return builders[name](tuple(in_shape), n_classes, mean, std, **options)
-
-
-def all_layer_activations(model: LayeredNet, x):
-    """Post-ReLU activations of every analysable layer, from one forward pass."""
-    out = {}
-    for name, block in model.blocks.items():
-        x = block(x)
-        if name != HEAD:
-            out[name] = x
-    return out

@@ -105,14 +105,15 @@ def input_digests(paths) -> dict:
 
 
 def finish_records(command, parameters, inputs, outputs, started, device=None, precision=None, at_start=None,
-                   fields=None):
+                   fields=None, external=()):
     """Replace the in-progress records with complete ones (after all outputs exist). An input
     whose bytes differ from ``at_start`` (its digests when the step began) was replaced while
     the step read it: the outputs may come from either version, so the step fails instead.
-    ``fields`` go into every record as they are (training's ``resumed_from``)."""
+    ``fields`` go into every record as they are (training's ``resumed_from``); ``external``
+    inputs (files from outside the workflow) are hashed without a record of their own."""
     written = [Path(p) for p in outputs if Path(p).is_file()]
-    inputs = [Path(p) for p in inputs]
-    digests = {p.resolve(): sha256_file(p) for p in [*inputs, *written]}
+    inputs, external = [Path(p) for p in inputs], [Path(p) for p in external]
+    digests = {p.resolve(): sha256_file(p) for p in [*inputs, *external, *written]}
     changed = [str(p) for p, digest in (at_start or {}).items() if digests.get(p, digest) != digest]
     if changed:
         raise UserError(f"{changed[0]} changed while the step '{command}' ran, so its outputs may come from either "
@@ -128,6 +129,7 @@ def finish_records(command, parameters, inputs, outputs, started, device=None, p
         write_json(record_path(path), {
             **shared,
             "inputs": {_relative(p, folder): digests[p.resolve()] for p in inputs},
+            **({"external": {_relative(p, folder): digests[p.resolve()] for p in external}} if external else {}),
             "outputs": {_relative(p, folder): digests[p.resolve()] for p in written},
         })
     for path in outputs:  # declared outputs the step had no reason to write (e.g. streamed splits)
@@ -146,7 +148,8 @@ def discard(outputs, created_folders=()):
             folder.rmdir()
 
 
-FIELD_TYPES = {"command": str, "ended": str, "started": str, "code": dict, "inputs": dict, "outputs": dict}
+FIELD_TYPES = {"command": str, "ended": str, "started": str, "code": dict, "inputs": dict, "outputs": dict,
+               "external": dict}
 
 
 def _check_types(record):
@@ -154,8 +157,8 @@ def _check_types(record):
     for key, kind in FIELD_TYPES.items():
         if key in record and not isinstance(record[key], kind):
             raise TypeError(f"{key} is a {type(record[key]).__name__}, not a {kind.__name__}")
-    for key in ("inputs", "outputs"):
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in record[key].items()):
+    for key in ("inputs", "outputs", "external"):
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in record.get(key, {}).items()):
             raise TypeError(f"{key} must map file names to sha256 strings")
     if not all(isinstance(v, (str, bool, type(None))) for v in record["code"].values()):
         raise TypeError("code must hold a commit, a dirty flag and a digest")
@@ -219,6 +222,13 @@ class Audit:
                           f"{path.name} was made from it")
             if source not in self.visited:
                 self.visit(source, depth + 1)
+        for name, digest in record.get("external", {}).items():  # from outside the workflow: no record
+            source = (folder / name).resolve()
+            now_digest = sha256_file(source) if source.is_file() else None
+            state = "ok" if now_digest == digest else "MISSING" if now_digest is None else "CHANGED"
+            line = f"{indent}  {source}: external input {state}" + ("" if state == "ok" else f" since {path.name} "
+                                                                                            f"was made from it")
+            self.fail(line) if state != "ok" else self.lines.append(line)
         if record["command"] == "prepare" and path.name == "manifest.json" and state == "ok":
             self.check_source(path, indent + "  ", record.get("cwd"))
 

@@ -6,22 +6,21 @@ so every verdict about RS is checked against magnitude (docs/CHOICES.md)."""
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
-from .models import all_layer_activations, unit_activations
+from .models import unit_activations
 from .progress import progress
 
 
 @torch.no_grad()
-def class_means(model, split, n_classes, batch_size, device, unit="spatial_mean"):
-    """Per layer, the (n_classes, n_units) class-conditional mean post-ReLU activations
-    (of each conv map's spatial mean or max: ``unit``), and the number of images per
-    class, from one streamed pass over ``split``."""
+def class_means(model, split, layers, n_classes, batch_size, device, unit="spatial_mean"):
+    """Per layer of ``layers``, the (n_classes, n_units) class-conditional mean post-ReLU
+    activations (of each conv map's spatial mean or max: ``unit``), and the number of
+    images per class, from one streamed pass over ``split``."""
     sums, counts = {}, torch.zeros(n_classes, dtype=torch.float64, device=device)
     for images, labels in progress(split.batches(batch_size, device), desc="selectivity pass",
                                    total=-(-len(split) // batch_size)):
         counts += torch.bincount(labels, minlength=n_classes).double()
-        for layer, h in all_layer_activations(model, images).items():
+        for layer, h in model.layer_activations(images, layers).items():
             acts = unit_activations(h, unit).double()
             if layer not in sums:
                 sums[layer] = torch.zeros(n_classes, acts.shape[1], dtype=torch.float64, device=device)
@@ -46,30 +45,33 @@ def selectivity_index(means: np.ndarray):
 
 
 @torch.no_grad()
-def weight_norms(model) -> dict:
-    """Per layer, each unit's L2 norm of incoming weights (the last conv or linear map of its
-    block), times the scale |gamma| / sqrt(var + eps) of a BatchNorm that follows it."""
+def weight_norms(model, widths: dict) -> dict:
+    """Per layer (name -> number of units), each unit's L2 norm of incoming weights (the
+    conv or linear map that makes it), times the scale |gamma| / sqrt(var + eps) of a
+    BatchNorm that follows it; NaN where no single map makes the units (a residual sum)."""
     norms = {}
-    for layer in model.layers:
-        modules = list(model.blocks[layer].modules())
-        index = max(i for i, m in enumerate(modules) if isinstance(m, (nn.Conv2d, nn.Linear)))
-        weight = modules[index].weight
-        norm = weight.flatten(1).double().norm(dim=1)
-        batch_norms = [m for m in modules[index + 1:] if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
-        if batch_norms:
-            bn = batch_norms[0]
+    for layer, width in widths.items():
+        found = model.incoming(layer)
+        if found is None or found[0].weight.shape[0] != width:
+            norms[layer] = np.full(width, np.nan)
+            continue
+        linear, bn = found
+        norm = linear.weight.flatten(1).double().norm(dim=1)
+        if bn is not None:
             norm = norm * (bn.weight.double().abs() / (bn.running_var.double() + bn.eps).sqrt())
         norms[layer] = norm.cpu().numpy()
     return norms
 
 
-def selectivity_table(means_by_layer: dict, counts: np.ndarray, classes, norms: dict) -> pd.DataFrame:
+def selectivity_table(means_by_layer: dict, counts: np.ndarray, classes, norms: dict, kinds: dict) -> pd.DataFrame:
+    """One row per unit of each layer; ``kinds`` gives each layer's kind (conv or vector)."""
     frames = []
     weights = counts / counts.sum()
     for layer, means in means_by_layer.items():
         selectivity, mu_max, mu_rest, preferred, dead = selectivity_index(means)
         frames.append(pd.DataFrame({
             "layer": layer,
+            "kind": kinds[layer],
             "unit": np.arange(means.shape[1]),
             "selectivity": selectivity,
             "mu_max": mu_max,

@@ -14,9 +14,9 @@ from .errors import UserError
 from .io import read_table
 from .settings import METHODS, OPTIMISED
 
-SELECTIVITY_COLUMNS = ["layer", "unit", "selectivity", "preferred_class", "mean_activation", "weight_norm", "dead"]
+SELECTIVITY_COLUMNS = ["layer", "kind", "unit", "selectivity", "preferred_class", "mean_activation", "weight_norm", "dead"]
 ABLATION_COLUMNS = ["unit", "accuracy_drop", "loss_increase", "max_class_accuracy_drop", "max_drop_class"]
-STATS_COLUMNS = ["dataset", "model", "architecture", "seed", "depth", "layer", "statistic", "x", "y", "covariate", "n", "value",
+STATS_COLUMNS = ["dataset", "model", "architecture", "seed", "depth", "layer", "kind", "statistic", "x", "y", "covariate", "n", "value",
                  "ci_low", "ci_high", "p"]
 MAGNITUDE = "mean_activation"  # the covariate of the partial correlations
 RS_COLUMNS = tuple(f"rs_{m}" for m in METHODS)
@@ -52,7 +52,7 @@ def unit_table(tables, dataset, model, architecture, layers, methods) -> pd.Data
     for seed in dict.fromkeys(t.seed for t in tables):
         selectivity = read_table(path["selectivity", seed, None, None], SELECTIVITY_COLUMNS, "selectivity")
         for layer in layers:
-            units = selectivity[selectivity.layer == layer][SELECTIVITY_COLUMNS[1:]]
+            units = selectivity[selectivity.layer == layer][SELECTIVITY_COLUMNS[2:]]
             if units.empty:
                 raise UserError(f"{path['selectivity', seed, None, None]} has no units of layer {layer}; rerun the "
                                 f"selectivity step of this checkpoint")
@@ -66,6 +66,7 @@ def unit_table(tables, dataset, model, architecture, layers, methods) -> pd.Data
                                         on="unit", how="left")
             ablation = read_table(path["ablation", seed, layer, None], ABLATION_COLUMNS, "ablate")
             units = units.merge(ablation[ABLATION_COLUMNS], on="unit", how="left")
+            units.insert(0, "kind", selectivity.kind[selectivity.layer == layer].iloc[0])
             units.insert(0, "layer", layer)
             units.insert(0, "depth", layers.index(layer) + 1)
             units.insert(0, "seed", seed)
@@ -149,7 +150,7 @@ def layer_statistics(units: pd.DataFrame) -> pd.DataFrame:
     and descriptive rows (mean, std, fraction of zeros). Dead units are excluded and
     counted in ``n_excluded``."""
     rows = []
-    keys = ["dataset", "model", "architecture", "seed", "depth", "layer"]
+    keys = ["dataset", "model", "architecture", "seed", "depth", "layer", "kind"]
     for key, group in units.groupby(keys, sort=True):
         base = dict(zip(keys, key))
         alive = group[~group["dead"].astype(bool)]
@@ -205,7 +206,7 @@ def class_match(units, permutations=PERMUTATIONS, seed=0):
             "p": (1 + extreme) / (1 + permutations)}
 
 
-POOL_KEYS = ("dataset", "model", "architecture", "depth", "layer", "statistic", "x", "y", "covariate")
+POOL_KEYS = ("dataset", "model", "architecture", "depth", "layer", "kind", "statistic", "x", "y", "covariate")
 POOLED, POOLED_V1 = "pooled", "pooled_v1"  # seed labels of the pooled rows (rules v2 and v1)
 CORRELATIONS = {"spearman": 0, "partial_spearman": 1}  # statistic -> covariates held fixed
 TESTED_MEANS = {"class_match"}  # pooled as a mean over seeds, tested against 0

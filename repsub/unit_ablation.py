@@ -26,6 +26,7 @@ from torch import nn
 
 from .ablation import PASS_ELEMENTS, zero_sums
 from .ablation_precision import Strict
+from .models import LayeredNet
 from .progress import progress
 
 # Elements of one pass through the rest of the network on a CPU, where passes that stay in
@@ -40,14 +41,16 @@ CHANNELWISE = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxP
 class Rerun:
     """The general way: the images' activations with the unit zeroed go through the rest of the network."""
 
-    def __init__(self, model, layer):
-        self.model, self.layer = model, layer
+    def __init__(self):
+        self.cut = None
 
-    def start(self, h):
-        return h
+    def start(self, cut):
+        """A batch's state: here the network cut at the layer (:meth:`rest` runs from it)."""
+        self.cut = cut
+        return cut.h
 
     def intact(self, h):
-        return self.rest(h)
+        return self.rest(h.clone(), torch.arange(len(h), device=h.device))
 
     def pair_size(self, h):
         """Elements one (image, unit) pair takes in a pass."""
@@ -62,8 +65,9 @@ class Rerun:
         x[torch.arange(len(x)), units] = 0
         return x
 
-    def rest(self, x):
-        return self.model.forward_from(x, self.layer)
+    def rest(self, x, images):
+        """Logits of the batch's images ``images``, with ``x`` at the layer."""
+        return self.cut.rest(x, images)
 
 
 class Subtract:
@@ -77,7 +81,10 @@ class Subtract:
 
     @staticmethod
     def of(model, layer):
-        """A Subtract for ``layer`` where its successor block allows it, else None."""
+        """A Subtract for ``layer`` where the model is a chain of blocks and the successor block
+        allows it, else None."""
+        if not isinstance(model, LayeredNet):
+            return None
         names = list(model.blocks)
         parts = list(model.blocks[names[names.index(layer) + 1]])
         for index, part in enumerate(parts):
@@ -88,8 +95,9 @@ class Subtract:
                 return None
         return None
 
-    def start(self, h):
+    def start(self, cut):
         """The successor's input ``p`` and output ``z``, and a channel's columns in ``p`` once flattened."""
+        h = cut.h
         p = self.before(h)
         width = p.shape[1] // h.shape[1]
         if p.shape[1] != width * h.shape[1] or (isinstance(self.linear, nn.Conv2d) and width != 1):
@@ -97,7 +105,7 @@ class Subtract:
         return p, self.linear(p), width
 
     def intact(self, state):
-        return self.rest(state[1].clone())  # torchvision's ReLUs work in place; z serves every unit
+        return self.rest(state[1].clone(), None)  # torchvision's ReLUs work in place; z serves every unit
 
     def pair_size(self, state):
         return state[1][0].numel()
@@ -123,7 +131,7 @@ class Subtract:
                 x[start:stop] -= p[pairs, columns] @ self.linear.weight[:, columns].T
         return x
 
-    def rest(self, x):
+    def rest(self, x, images):
         x = self.after(x)
         for name in self.following:
             x = self.model.blocks[name](x)
@@ -132,7 +140,7 @@ class Subtract:
 
 def successor_method(model, layer):
     """Subtract where the network's structure allows it, else Rerun."""
-    return Subtract.of(model, layer) or Rerun(model, layer)
+    return Subtract.of(model, layer) or Rerun()
 
 
 @torch.no_grad()
@@ -149,9 +157,10 @@ def evaluate_units(model, split, layer, units, n_classes, batch_size, device, pr
     loss_sum, correct, class_counts = zero_sums(rows, n_classes, device)
     batches = split.batches(batch_size, device)
     for images, labels in progress(batches, desc=f"ablate {layer}", total=-(-len(split) // batch_size)):
-        h = model.forward_to(images, layer)
+        cut = model.cut(images, layer)
+        h = cut.h
         class_counts += torch.bincount(labels, minlength=n_classes).double()
-        state = method.start(h)
+        state = method.start(cut)
         intact = method.intact(state)
         precision.calibrate(lambda: method.intact(state))
         # per (row, image), row 0 intact and row k+1 ablating units[k]: silent images keep row 0's values
@@ -164,7 +173,7 @@ def evaluate_units(model, split, layer, units, n_classes, batch_size, device, pr
         step = max(1, method.pass_elements(images.device) // method.pair_size(state))
         for start in range(0, len(row), step):
             pair_rows, pair_images = row[start:start + step], image[start:start + step]
-            logits = precision.logits(method.rest, method.entering(state, pair_images, units[pair_rows]))
+            logits = precision.logits(method.rest, method.entering(state, pair_images, units[pair_rows]), pair_images)
             losses[pair_rows + 1, pair_images] = F.cross_entropy(logits, labels[pair_images], reduction="none")
             hits[pair_rows + 1, pair_images] = logits.argmax(1) == labels[pair_images]
         loss_sum += losses.double().sum(1)

@@ -44,7 +44,7 @@ def am_outputs(folder):
 def test_unknown_model(digits_manifest, tmp_path):
     result = repsub("train", "--manifest", digits_manifest, "--model", "resnet50", "--seed", "0",
                     "--checkpoint", tmp_path / "c.pt", "--metrics", tmp_path / "m.csv")
-    assert_one_sentence_error(result, "unknown model 'resnet50'; use one of")
+    assert_one_sentence_error(result, "unknown model 'resnet50'; name a built-in family")
     assert list(tmp_path.iterdir()) == []
 
 

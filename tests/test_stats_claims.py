@@ -43,6 +43,7 @@ def synthetic_units(r_sign, seeds=(0,), n=60):
             rs = np.clip(0.5 + r_sign * (selectivity - 0.5) / depth + noise, 0, 1)
             rows.append(pd.DataFrame({
                 "dataset": "d", "model": "shallow_cnn", "architecture": "shallow_cnn", "seed": seed, "depth": depth, "layer": layer,
+                "kind": "vector" if layer == "fc1" else "conv",
                 "unit": np.arange(n), "selectivity": selectivity, "dead": np.arange(n) < 2,
                 "rs_am": rs, "rs_iam": rs * 0.9, "rs_noise": rs[::-1].copy(), "rs_top_image": rs ** 2,
                 "accuracy_drop": -r_sign * rs + noise,
@@ -73,7 +74,7 @@ def test_pooling_over_seeds_by_random_effects_and_by_the_first_release():
 
 
 def _seeds_agreeing(r, n, seeds=3):
-    return pd.DataFrame({"dataset": "d", "model": "m", "architecture": "m", "depth": 1, "layer": "conv1",
+    return pd.DataFrame({"dataset": "d", "model": "m", "architecture": "m", "depth": 1, "layer": "conv1", "kind": "conv",
                          "statistic": "spearman", "x": "selectivity", "y": "rs_iam", "covariate": "",
                          "seed": range(seeds), "n": n, "n_excluded": 0, "value": r, "ci_low": np.nan,
                          "ci_high": np.nan, "p": np.nan})

@@ -35,7 +35,7 @@ def test_class_means_match_a_direct_computation(digits_manifest):
     torch.manual_seed(0)
     model = build_model("shallow_cnn", manifest["image_shape"], 10, manifest["mean"], manifest["std"]).eval()
     test = load_split(digits_manifest, "test")
-    means, counts = class_means(model, test, 10, 97, "cpu")  # odd batch size on purpose
+    means, counts = class_means(model, test, model.layers, 10, 97, "cpu")  # odd batch size on purpose
     images = test.images.float() / 255
     with torch.no_grad():
         acts = unit_activations(model.forward_to(images, "conv3")).double().numpy()
@@ -43,7 +43,9 @@ def test_class_means_match_a_direct_computation(digits_manifest):
     expected = np.stack([acts[labels == c].mean(0) for c in range(10)])
     np.testing.assert_allclose(means["conv3"], expected, rtol=1e-9, atol=1e-12)
     assert counts.sum() == len(test)
-    table = selectivity_table(means, counts, manifest["classes"], weight_norms(model))
+    widths = {layer: m.shape[1] for layer, m in means.items()}
+    table = selectivity_table(means, counts, manifest["classes"], weight_norms(model, widths),
+                              {layer: "vector" if layer == "fc1" else "conv" for layer in means})
     assert set(table.columns) >= {"layer", "unit", "selectivity", "mu_max", "mu_rest", "preferred_class",
                                   "mean_activation", "weight_norm", "dead"}
     assert len(table) == 64 + 64 + 128 + 128 + 256
@@ -59,7 +61,7 @@ def test_weight_norm_folds_in_batch_norm_scale(digits_manifest):
     with torch.no_grad():
         bn.weight.uniform_(-2, 2)
         bn.running_var.uniform_(0.5, 3)
-    norms = weight_norms(model)
+    norms = weight_norms(model, {"conv2": 64, "fc1": 256})
     expected = [float(conv.weight[c].double().pow(2).sum().sqrt() * abs(bn.weight[c].double())
                       / (bn.running_var[c].double() + bn.eps).sqrt()) for c in range(conv.out_channels)]
     np.testing.assert_allclose(norms["conv2"], expected, rtol=1e-12)

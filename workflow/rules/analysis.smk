@@ -32,10 +32,12 @@ rule selectivity:
         split=config["analysis"]["split"],
         batch_size=config["analysis"]["batch_size"],
         unit=unit_of,
+        layers=lambda wc: layers_of(run_of(wc.dataset, wc.model)),
         device=config["device"],
     shell:
         "python -m repsub selectivity --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
         " --split {params.split:q} --batch-size {params.batch_size:q} --unit {params.unit:q}"
+        " --layers {params.layers:q}"
         " --out {output.table:q}"
         " --device {params.device:q} --threads {threads:q} > {log:q} 2>&1"
 

@@ -1,4 +1,5 @@
 import json
+import re
 import shlex
 import sys
 
@@ -16,8 +17,10 @@ from repsub.configuration import (
     active_runs,
     analysis_variants,
     downloads_cifar10,
+    run_layers,
     schema_error,
     shared_with_base,
+    trains,
     variant_layers,
     weights_to_download,
 )
@@ -42,7 +45,8 @@ JOBS = config["jobs"]
 GPUS = (0 if config["device"] == "cpu" else 1) if JOBS["gpus"] is None else JOBS["gpus"]
 # Wildcard placeholders: rules build their paths from repsub.layout with these.
 # {model} is a run's name; {trainable} and {pretrained} name runs that train a model
-# and runs that load torchvision's VGG16; {variant} is base or a named analysis variant.
+# and runs that load one (weights from torchvision or a file, or random ones);
+# {variant} is base or a named analysis variant.
 DATASET, MODEL, TRAINABLE, PRETRAINED, SEED, VARIANT, LAYER = (
     "{dataset}",
     "{model}",
@@ -78,7 +82,7 @@ def run_of(dataset, name):
 def layers_of(run, variant=BASE):
     """The layers of a run that ``variant`` analyses: the base all the run lists, a named
     variant those within the run's variant_scope and the variant's own layers."""
-    layers = run.get("layers") or list(architectures.layer_names(run["model"]))
+    layers = run_layers(run)
     if variant == BASE:
         return layers
     scope = run.get("variant_scope", {}).get("layers", layers)
@@ -196,8 +200,8 @@ def download_inputs(wildcards):
 
 
 def pretrained_weights(wildcards):
-    """What a vgg16_imagenet run loads: the file download_weights fetched, or the configured
-    local file, or null (random weights)."""
+    """What a run that loads its model loads: the file download_weights fetched, or the
+    configured local file, or null (random weights)."""
     run = run_of(wildcards.dataset, wildcards.pretrained)
     if weights_to_download(run):
         return str(layout.weights(RESULTS, wildcards.dataset, wildcards.pretrained))
@@ -319,17 +323,29 @@ localrules:
     report_pages,
 
 
-def names_matching(models):
-    """A wildcard constraint matching exactly the names of the runs of ``models``."""
-    names = sorted({run["name"] for run in RUNS if run["model"] in models})
+def model_code(run):
+    """The files of a python: model's factory, which its checkpoint step reads (none for others)."""
+    return architectures.factory_files(
+        run["model"], run.get("model_options", {}).get("module_path")
+    )
+
+
+def names_matching(runs):
+    """A wildcard constraint matching exactly the names of ``runs``."""
+    names = sorted({re.escape(run["name"]) for run in runs})
     return "|".join(names) if names else "(?!)"  # (?!) matches nothing
+
+
+def layers_matching():
+    """A wildcard constraint matching exactly the layers the runs analyse."""
+    return "|".join(sorted({re.escape(l) for run in RUNS for l in run_layers(run)}))
 
 
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_\-]+",
-    model=names_matching(architectures.LAYERS),
-    trainable=names_matching(architectures.TRAINABLE),
-    pretrained=names_matching(["vgg16_imagenet"]),
+    model=names_matching(RUNS),
+    trainable=names_matching([run for run in RUNS if trains(run)]),
+    pretrained=names_matching([run for run in RUNS if not trains(run)]),
     seed=r"\d+",
-    layer=r"(conv|fc)\d+",
+    layer=layers_matching() or "(?!)",
     variant="|".join(VARIANTS),

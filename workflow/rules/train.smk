@@ -1,6 +1,7 @@
 rule train:
     input:
         manifest=MANIFEST,
+        code=lambda wc: model_code(run_of(wc.dataset, wc.trainable)),
     output:
         checkpoint=protected(str(layout.checkpoint(RESULTS, DATASET, TRAINABLE, SEED))),
         metrics=report(
@@ -49,9 +50,11 @@ rule download_weights:
     resources:
         **retried(4000, 60),
     params:
+        model=lambda wc: run_of(wc.dataset, wc.pretrained)["model"],
         weights=lambda wc: weights_to_download(run_of(wc.dataset, wc.pretrained)),
     shell:
-        "python -m repsub download-weights --weights {params.weights:q} --out {output.weights:q}"
+        "python -m repsub download-weights --model {params.model:q} --weights {params.weights:q}"
+        " --out {output.weights:q}"
         " > {log:q} 2>&1"
 
 
@@ -63,6 +66,7 @@ rule pretrained_checkpoint:
             for w in [pretrained_weights(wc)]
             if w and w.endswith(WEIGHT_FILE_SUFFIXES)
         ],
+        code=lambda wc: model_code(run_of(wc.dataset, wc.pretrained)),
     output:
         checkpoint=str(layout.checkpoint(RESULTS, DATASET, PRETRAINED, SEED)),
         metrics=str(layout.metrics(RESULTS, DATASET, PRETRAINED, SEED)),
@@ -76,10 +80,15 @@ rule pretrained_checkpoint:
     resources:
         **torch_job(16000, 240, JOBS["pretrained_threads"]),
     params:
+        model=lambda wc: run_of(wc.dataset, wc.pretrained)["model"],
+        options=lambda wc: as_json(
+            run_of(wc.dataset, wc.pretrained).get("model_options", {})
+        ),
         weights=lambda wc: as_json(pretrained_weights(wc)),
         device=config["device"],
         batch_size=config["analysis"]["batch_size"],
     shell:
-        "python -m repsub pretrained --manifest {input.manifest:q} --weights {params.weights:q}"
+        "python -m repsub pretrained --manifest {input.manifest:q} --model {params.model:q}"
+        " --model-options {params.options:q} --weights {params.weights:q}"
         " --checkpoint {output.checkpoint:q} --metrics {output.metrics:q}"
         " --batch-size {params.batch_size:q} --device {params.device:q} --threads {threads:q} > {log:q} 2>&1"
