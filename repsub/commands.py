@@ -62,7 +62,7 @@ def layers_command(args):
     else:
         rows = [(layer, layer_kind(model, layer, args.image_shape), model.layer_width(layer, args.image_shape), True)
                 for layer in model.layers]
-    width = max(len(name) for name, *_ in rows)
+    width = max(len("layer"), *(len(name) for name, *_ in rows))
     print(f"{'layer':<{width}}  kind    units  relu")
     for name, kind, units, relu in rows:
         print(f"{name:<{width}}  {kind:<6}  {units:<5}  {'yes' if relu else 'no'}")
@@ -189,8 +189,8 @@ def load_checked(args, layer=None):
 
     manifest = read_manifest(args.manifest)
     model, meta = load_model(args.checkpoint, getattr(args, "model", None), sha256_file(args.manifest))
-    if layer is not None:
-        model.check_layer(layer)
+    if layer is not None:  # a probe: an unknown layer, or one without a channel dimension, fails here
+        model.layer_width(layer, manifest["image_shape"])
     return model, meta, manifest
 
 
@@ -203,8 +203,8 @@ def selectivity_command(args):
 
     model, _, manifest = load_checked(args)
     layers = args.layers or model.layers
-    for layer in layers:
-        model.check_layer(layer)
+    for layer in layers:  # a probe: an unknown layer, or one without a channel dimension, fails here
+        model.layer_width(layer, manifest["image_shape"])
     device = pick_device(args.device)
     means, counts = class_means(model.to(device), load_split(args.manifest, args.split, args.threads), layers,
                                 len(manifest["classes"]), args.batch_size, device, args.unit)

@@ -82,9 +82,6 @@ class GraphNet(nn.Module):
 
     # -- running the graph -------------------------------------------------------------
 
-    def check_layer(self, layer):
-        self._node(layer)
-
     def _node(self, layer):
         if layer not in self.nodes:
             raise UserError(f"model {self.name} has no layer {layer!r}; list its layers with 'python -m repsub "

@@ -48,9 +48,6 @@ class LayeredNet(nn.Module):
             x = block(x)
         return x
 
-    def check_layer(self, layer):
-        check_layer(self.name, layer)
-
     def forward_to(self, x, layer: str, pre_relu: bool = False):
         """Activations of ``layer`` (post-ReLU unless ``pre_relu``)."""
         check_layer(self.name, layer)

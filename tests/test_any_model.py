@@ -1,0 +1,354 @@
+"""Any model: the traced-graph path (torchvision and user models) against the built-in
+families' fast path and against the naive zeroing hook, its bad inputs, and a torchvision
+ResNet-18 and a user's module end to end through the workflow."""
+
+import copy
+import json
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from conftest import write_config, write_image_folder
+from repsub import layout
+from repsub.ablation import evaluate_masks
+from repsub.am import maximise_layer
+from repsub.cli import main
+from repsub.data import TensorSplit
+from repsub.graph_models import GraphNet
+from repsub.models import build_model
+from repsub.selectivity import class_means, weight_norms
+from repsub.settings import AMSettings
+from repsub.unit_ablation import evaluate_units
+from test_workflow import snakemake
+
+USER_MODELS = Path(__file__).parent / "fixtures" / "usermodels"
+USER_MODEL = "python:tiny_residual:make"
+SETTINGS = AMSettings(steps=6, lr=0.05, chunk_size=16, trace_every=3)
+
+
+def random_split(shape, n, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return TensorSplit(torch.randint(0, 256, (n, *shape), dtype=torch.uint8, generator=generator),
+                       torch.randint(0, 10, (n,), generator=generator))
+
+
+def as_graph(model):
+    """A built-in model as a user's module would give it (its blocks in an nn.Sequential,
+    normalisation outside), traced; and each layer's node name (its block's ReLU)."""
+    blocks = copy.deepcopy(model.blocks)
+    first = blocks[model.layers[0]]
+    normalize, first[0] = first[0], nn.Identity()
+    graph = GraphNet("python:builtin:copy", nn.Sequential(OrderedDict(blocks.items())),
+                     normalize.mean.flatten().tolist(), normalize.std.flatten().tolist())
+    return graph.double().eval(), {layer: f"{layer}.{len(blocks[layer]) - 1}" for layer in model.layers}
+
+
+def close(got, expected, what):
+    np.testing.assert_allclose(np.asarray(got, dtype=float), np.asarray(expected, dtype=float), rtol=1e-9,
+                               atol=1e-12, err_msg=what)
+
+
+@pytest.mark.parametrize("name, options, shape, layers", [
+    ("mlp", {}, (1, 8, 8), ["fc1", "fc2", "fc3", "fc4"]),
+    ("shallow_cnn", {}, (1, 8, 8), ["conv1", "conv2", "conv3", "conv4", "fc1"]),
+    ("shallow_cnn", {"batch_norm": False}, (1, 8, 8), ["conv1", "conv3", "fc1"]),
+    ("vgg16", {"fc_width": 16}, (3, 32, 32), ["conv1", "conv13", "fc1"]),
+])
+def test_the_traced_path_gives_the_fast_paths_numbers(name, options, shape, layers):
+    """Selectivity, incoming-weight norms, AM and IAM images with their substitution matrices,
+    and single-unit and cumulative ablation: the same through the traced graph as through the
+    built-in chain of blocks (float64, 1e-9)."""
+    torch.manual_seed(0)
+    channels = shape[0]
+    model = build_model(name, shape, 10, [0.5] * channels, [0.25] * channels, **options).double().eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):  # statistics far from the identity
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    graph, node = as_graph(model)
+    split = random_split(shape, 11)
+    fast, counts = class_means(model, split, layers, 10, 4, "cpu")
+    traced, traced_counts = class_means(graph, split, [node[layer] for layer in layers], 10, 4, "cpu")
+    widths = {layer: fast[layer].shape[1] for layer in layers}
+    norms = weight_norms(model, widths)
+    traced_norms = weight_norms(graph, {node[layer]: width for layer, width in widths.items()})
+    for layer in layers:
+        close(traced[node[layer]], fast[layer], f"class means {layer}")
+        close(traced_norms[node[layer]], norms[layer], f"weight norms {layer}")
+        units = np.arange(min(3, widths[layer]))
+        for method in ("am", "iam"):
+            expected = maximise_layer(model, layer, units, method, SETTINGS, shape, "cpu")
+            got = maximise_layer(graph, node[layer], units, method, SETTINGS, shape, "cpu")
+            close(got.images, expected.images, f"{method} images {layer}")
+            close(got.substitution, expected.substitution, f"{method} substitution {layer}")
+        units = np.arange(0, widths[layer], max(1, widths[layer] // 4))
+        for expected, got in zip(evaluate_units(model, split, layer, units, 10, 4, "cpu"),
+                                 evaluate_units(graph, split, node[layer], units, 10, 4, "cpu")):
+            close(got, expected, f"single-unit ablation {layer}")
+        masks = torch.ones(3, widths[layer])
+        masks[1, ::2], masks[2] = 0, 0
+        for expected, got in zip(evaluate_masks(model, split, layer, masks, 10, 4, 2, "cpu"),
+                                 evaluate_masks(graph, split, node[layer], masks, 10, 4, 2, "cpu")):
+            close(got, expected, f"cumulative ablation {layer}")
+    assert np.array_equal(counts, traced_counts)
+
+
+def user_model():
+    torch.manual_seed(0)
+    return build_model(USER_MODEL, (3, 6, 6), 10, [0.5] * 3, [0.25] * 3,
+                       module_path=str(USER_MODELS)).double().eval()
+
+
+def naive_hooks(net, layer, unit):
+    """The naive way on the user's module: a hook that zeroes one unit where the layer's node
+    is computed (the second call of block.relu; the head's input for the functional relu)."""
+    def zero(output):
+        output = output.clone()
+        output[:, unit] = 0
+        return output
+
+    if layer == "block.relu_1":
+        calls = []
+
+        def second_call(module, inputs, output):
+            calls.append(1)
+            return zero(output) if len(calls) % 2 == 0 else output
+
+        return [net.block.relu.register_forward_hook(second_call)]
+    if layer == "relu":
+        return [net.head.register_forward_pre_hook(lambda module, inputs: (zero(inputs[0]),))]
+    module = net.get_submodule(layer)
+    return [module.register_forward_hook(lambda module, inputs, output: zero(output))]
+
+
+@pytest.mark.parametrize("layer", ["stem.1", "block.conv1", "block.relu_1", "relu"])
+def test_ablation_through_a_skip_connection_equals_the_naive_hook(layer):
+    """stem.1 feeds both the residual branch and the skip connection; block.conv1 is not a
+    ReLU (its raw output is zeroed); block.relu_1 is a module's second call; relu is a
+    function. Every unit, float64: summed losses and correct counts as the naive hook gives."""
+    model = user_model()
+    split = random_split((3, 6, 6), 9)
+    images, labels = next(split.batches(len(split)))
+    width = model.layer_width(layer, (3, 6, 6))
+    loss, correct, _ = evaluate_units(model, split, layer, np.arange(width), 10, 4, "cpu")
+    for unit in range(width):
+        handles = naive_hooks(model.net, layer, unit)
+        with torch.no_grad():
+            logits = model(images.double())
+        for handle in handles:
+            handle.remove()
+        close(loss[unit + 1], F.cross_entropy(logits, labels, reduction="sum").item(), f"{layer} unit {unit}")
+        assert correct[unit + 1].sum() == (logits.argmax(1) == labels).sum().item()
+
+
+def test_batched_am_on_a_traced_model_equals_one_unit_at_a_time():
+    model = user_model()
+    units = np.array([0, 3, 6])
+    for layer, method in (("block.relu_1", "am"), ("block.conv1", "iam")):
+        batched = maximise_layer(model, layer, units, method, SETTINGS, (3, 6, 6), "cpu")
+        for k, unit in enumerate(units):
+            alone = maximise_layer(model, layer, np.array([unit]), method, SETTINGS, (3, 6, 6), "cpu")
+            close(batched.images[k:k + 1], alone.images, f"{layer} {method} unit {unit}")
+
+
+def test_a_node_that_is_not_a_relu_is_analysed_through_one():
+    """block.conv1's units are its output through a ReLU; its pre-ReLU value is the raw output,
+    and the residual sum block.add likewise (docs/CHOICES.md)."""
+    model = user_model()
+    x = torch.rand(2, 3, 6, 6, dtype=torch.float64)
+    raw = model.forward_to(x, "block.conv1", pre_relu=True)
+    assert (raw < 0).any()
+    assert torch.equal(model.forward_to(x, "block.conv1"), torch.relu(raw))
+    assert torch.equal(model.forward_to(x, "block.relu", pre_relu=True), raw)
+    assert model.incoming("block.relu_1") is None  # a residual sum: no single incoming map
+
+
+def test_layers_lists_every_node_with_channels_its_kind_units_and_whether_it_is_a_relu(capsys):
+    assert main(["layers", "--model", USER_MODEL, "--model-options", json.dumps({"module_path": str(USER_MODELS)}),
+                 "--image-shape", "3", "6", "6"]) == 0
+    rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["block.relu_1"] == ["conv", "8", "yes"] and rows["block.add"] == ["conv", "8", "no"]
+    assert rows["relu"] == ["vector", "16", "yes"] and "flatten" not in rows  # (images, channels, positions)
+
+
+# --- bad inputs: one sentence, exit 2, nothing written --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def images_manifest(tmp_path_factory):
+    root = write_image_folder(tmp_path_factory.mktemp("images") / "set", size=8)
+    out = tmp_path_factory.mktemp("prepared")
+    assert main(["prepare", "--spec", json.dumps({"source": "imagefolder", "root": str(root)}),
+                 "--manifest", str(out / "manifest.json")]) == 0
+    return str(out / "manifest.json")
+
+
+def one_sentence(capsys, argv, pattern, out):
+    assert main([str(a) for a in argv]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and pattern in lines[0], lines
+    assert not list(Path(out).iterdir())
+
+
+def pretrained(manifest, out, model, options, weights=None):
+    return ["pretrained", "--manifest", manifest, "--model", model, "--model-options", json.dumps(options),
+            "--weights", json.dumps(weights), "--checkpoint", out / "c.pt", "--metrics", out / "m.csv"]
+
+
+def test_bad_models_get_one_sentence(images_manifest, tmp_path, capsys):
+    user = {"module_path": str(USER_MODELS)}
+    one_sentence(capsys, pretrained(images_manifest, tmp_path, "torchvision:resnet19", {}),
+                 "torchvision has no classification model 'resnet19'", tmp_path)
+    one_sentence(capsys, pretrained(images_manifest, tmp_path, "python:no_such_module:make", user),
+                 "no_such_module.py for module no_such_module; set module_path", tmp_path)
+    broken = tmp_path.parent / "broken"
+    broken.mkdir(exist_ok=True)
+    (broken / "raises.py").write_text("raise RuntimeError('half written')\n")
+    one_sentence(capsys, pretrained(images_manifest, tmp_path, "python:raises:make", {"module_path": str(broken)}),
+                 "python:raises:make is not importable from", tmp_path)
+    one_sentence(capsys, pretrained(images_manifest, tmp_path, "python:tiny_residual:nothing", user),
+                 "python:tiny_residual:nothing is not importable", tmp_path)
+    weights = tmp_path.parent / "other.pt"
+    torch.save(nn.Linear(2, 2).state_dict(), weights)
+    one_sentence(capsys, pretrained(images_manifest, tmp_path, USER_MODEL, user, str(weights)),
+                 f"weights file {weights} does not fit {USER_MODEL}", tmp_path)
+
+
+@pytest.fixture(scope="module")
+def user_checkpoint(images_manifest, tmp_path_factory):
+    out = tmp_path_factory.mktemp("user")
+    torch.manual_seed(0)
+    import sys
+
+    sys.path.insert(0, str(USER_MODELS))
+    import tiny_residual
+
+    torch.save(tiny_residual.make(3).state_dict(), out / "weights.pt")
+    assert main([str(a) for a in pretrained(images_manifest, out, USER_MODEL, {"module_path": str(USER_MODELS)},
+                                             str(out / "weights.pt"))]) == 0
+    return out / "c.pt"
+
+
+@pytest.mark.parametrize("layer, pattern", [
+    ("no.such.node", "has no layer 'no.such.node'; list its layers with 'python -m repsub layers"),
+    ("flatten", "layer 'flatten' of python:tiny_residual:make gives (1, 8, 64), not (images, channels[, H, W])"),
+])
+def test_a_layer_the_model_lacks_or_without_channels_gets_one_sentence(images_manifest, user_checkpoint, tmp_path,
+                                                                        capsys, layer, pattern):
+    one_sentence(capsys, ["ablate", "--checkpoint", user_checkpoint, "--manifest", images_manifest, "--layer", layer,
+                          "--out", tmp_path / "ablation.csv"], pattern, tmp_path)
+    one_sentence(capsys, ["selectivity", "--checkpoint", user_checkpoint, "--manifest", images_manifest,
+                          "--layers", layer, "--out", tmp_path / "selectivity.csv"], pattern, tmp_path)
+
+
+def test_a_checkpoint_whose_model_code_changed_is_refused(images_manifest, user_checkpoint, tmp_path, capsys):
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "tiny_residual.py").write_text((USER_MODELS / "tiny_residual.py").read_text())
+    out = tmp_path / "made"
+    out.mkdir()
+    weights = user_checkpoint.parent / "weights.pt"
+    assert main([str(a) for a in pretrained(images_manifest, out, USER_MODEL, {"module_path": str(code)},
+                                             str(weights))]) == 0
+    (code / "tiny_residual.py").write_text((code / "tiny_residual.py").read_text() + "\n# changed\n")
+    capsys.readouterr()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    one_sentence(capsys, ["selectivity", "--checkpoint", out / "c.pt", "--manifest", images_manifest,
+                          "--layers", "stem.1", "--out", empty / "s.csv"],
+                 "was made with the model code in", empty)
+
+
+# --- end to end ------------------------------------------------------------------------------
+
+
+def any_model_config(tmp_path):
+    import sys
+    import torchvision
+
+    sys.path.insert(0, str(USER_MODELS))
+    import tiny_residual
+
+    root = write_image_folder(tmp_path / "shapes", classes=("a", "b", "c"), per_class=6, size=16)
+    torch.manual_seed(0)
+    resnet = torchvision.models.resnet18(num_classes=3)
+    resnet.conv1, resnet.maxpool = nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.Identity()
+    torch.save(resnet.state_dict(), tmp_path / "resnet18-random.pt")
+    torch.save(tiny_residual.make(3).state_dict(), tmp_path / "tiny.pt")
+    return {
+        "results": str(tmp_path / "results"),
+        "device": "cpu",
+        "datasets": {"shapes": {"source": "imagefolder", "root": str(root)}},
+        "runs": [
+            {"dataset": "shapes", "model": "torchvision:resnet18", "seeds": [0],
+             "model_options": {"weights": str(tmp_path / "resnet18-random.pt"), "cifar_stem": True},
+             "layers": ["relu", "layer1.1.relu_1", "layer4.1.relu_1", "flatten"],
+             "analysis": {"am": {"max_units_per_layer": 4}, "ablation": {"max_units_per_layer": 4}}},
+            {"dataset": "shapes", "model": USER_MODEL, "seeds": [0],
+             "model_options": {"weights": str(tmp_path / "tiny.pt"), "module_path": str(USER_MODELS)},
+             "layers": ["stem.1", "block.conv1", "block.relu_1", "relu"]},
+        ],
+        "jobs": {"threads": 1, "pretrained_threads": 1},
+        "analysis": {"batch_size": 8, "am": {"methods": ["am", "iam"], "steps": 4},
+                     "ablation": {"fractions": [0, 0.5, 1], "random_repeats": 1, "tie_repeats": 1}},
+    }
+
+
+def test_a_torchvision_and_a_user_model_run_end_to_end(tmp_path):
+    config = write_config(tmp_path / "any.json", any_model_config(tmp_path))
+    snakemake(tmp_path, "--cores", "2", "--configfile", str(config))
+    results = tmp_path / "results"
+    claims = pd.read_csv(layout.claims(results, "shapes", "base"))
+    assert set(claims.model) == {"resnet18", "make"}
+    for name, layers, kinds in (("resnet18", ["relu", "layer1.1.relu_1", "layer4.1.relu_1", "flatten"],
+                                 ["conv", "conv", "conv", "vector"]),
+                                ("make", ["stem.1", "block.conv1", "block.relu_1", "relu"],
+                                 ["conv", "conv", "conv", "vector"])):
+        units = pd.read_csv(layout.model_units(results, "shapes", name, "base"))
+        assert list(dict.fromkeys(units.layer)) == layers
+        assert units.groupby("layer", sort=False).kind.first().tolist() == kinds
+        for layer in layers:
+            assert layout.ablation(results, "shapes", name, 0, layer).is_file()
+            assert layout.am_file(results, "shapes", name, 0, "base", layer, "iam", "rs").is_file()
+        assert layout.figure(results, "shapes", name, "fig1_selectivity_vs_rs").is_file()
+    assert "C3" in set(claims[claims.model == "resnet18"].claim_id)  # the pooled vector before the classifier
+    record = json.loads(Path(str(layout.checkpoint(results, "shapes", "make", 0)) + ".prov.json").read_text())
+    assert any(name.endswith("tiny_residual.py") for name in record["external"])
+    assert "manifest" in record["normalisation"]
+    assert main(["audit", str(layout.claims(results, "shapes", "base"))]) == 0
+
+
+def _run(**changes):
+    return {"dataset": "digits", "model": "torchvision:resnet18", "seeds": [0], "layers": ["relu"], **changes}
+
+
+@pytest.mark.parametrize("run, variants, message", [
+    (_run(layers=None), {}, "runs[0].layers: torchvision:resnet18 has no fixed layer list; name the layers"),
+    (_run(layers=["base"]), {}, "runs[0].layers: 'base' cannot name a layer folder"),
+    (_run(layers=["../up"]), {}, "runs[0].layers: '../up' cannot name a layer folder"),
+    (_run(train={"epochs": 1}, model_options={"weights": "w.pt"}), {}, "runs[0]: a run either trains its model"),
+    (_run(model=USER_MODEL), {}, "runs[0].model_options.module_path: None is not a folder"),
+    (_run(model=USER_MODEL, model_options={"module_path": str(USER_MODELS)}), {},
+     "runs[0]: python:tiny_residual:make needs its trained weights"),
+    (_run(model="python:missing:make", model_options={"module_path": str(USER_MODELS)}), {},
+     "no " + str(USER_MODELS / "missing.py") + " for module missing"),
+    ({"dataset": "digits", "model": "mlp", "seeds": [0], "train": {}, "model_options": {"cifar_stem": True}}, {},
+     "runs[0].model_options.cifar_stem applies to torchvision: or python: models only"),
+    (_run(layers=["relu", "layer1"]), {"layer1": {"unit": "spatial_max"}}, "variants.layer1: a variant name must"),
+])
+def test_config_errors_of_traced_models_are_one_sentence(run, variants, message):
+    from repsub.configuration import active_runs, analysis_variants
+    from repsub.errors import UserError
+
+    config = {"results": "results", "datasets": {"digits": {"source": "digits"}},
+              "runs": [{k: v for k, v in run.items() if v is not None}], "variants": variants}
+    with pytest.raises(UserError) as error:
+        analysis_variants(config, active_runs(config, print))
+    assert message in str(error.value) and "\n" not in str(error.value)
