@@ -12,6 +12,15 @@ report: "workflow/report/workflow.rst"
 # The default study, unless --configfile names a preset: presets stand alone, so that
 # none inherits the default study's runs, variants or settings.
 if not workflow.overwrite_configfiles:
+    import sys
+
+    sys.path.insert(0, workflow.basedir)
+    from repsub.configuration import yaml_problem
+
+    problem = yaml_problem(f"{workflow.basedir}/config.yaml")
+    if problem:  # one sentence with its line, not Snakemake's two lines without one
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
 
     configfile: "config.yaml"
 

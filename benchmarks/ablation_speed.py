@@ -48,7 +48,8 @@ def naive_ablation(model, split, layer, units, batch_size, device):
 def trained_case(args, device):
     """The checkpoint's model and its manifest's test split (a stratified subset)."""
     from repsub.checkpoint import load_model
-    from repsub.data import load_split, read_manifest, stratified_subset
+    from repsub.data import load_split, stratified_subset
+    from repsub.manifest import read_manifest
     from repsub.io import sha256_file
 
     model, _ = load_model(args.checkpoint, None, sha256_file(args.manifest))

@@ -16,7 +16,6 @@ matrix at chosen steps and whether each unit's objective ever rose.
 
 from collections import namedtuple
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -28,15 +27,6 @@ from .objectives import objective, spaces_needed
 from .parameterisations import PARAMETERISATIONS
 from .progress import progress
 from .settings import AMSettings
-
-
-def select_units(n_units: int, max_units=None, seed: int = 0) -> np.ndarray:
-    """All units, or a seeded, sorted subset of ``max_units`` of them: the first ``max_units``
-    of one seeded permutation, so that with one seed a smaller subset lies inside a larger
-    one (single-unit ablation's units inside AM's, for example)."""
-    if max_units is None or max_units >= n_units:
-        return np.arange(n_units)
-    return np.sort(np.random.default_rng(seed).permutation(n_units)[:max_units])
 
 
 def starting_noise(units, image_shape, noise_seed: int) -> torch.Tensor:

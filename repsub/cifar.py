@@ -8,6 +8,7 @@ unpickler that admits only the globals CIFAR-10's pickles name (numpy's array
 reconstruction, ``ndarray`` and ``dtype``) and refuses everything else.
 """
 
+import math
 import pickle
 from pathlib import Path
 
@@ -24,10 +25,22 @@ IMAGE_BYTES = 3 * 32 * 32
 ARCHIVE_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
 
+MAX_BYTES = 1 << 30  # of one array in a batch file (the official ones hold 30 MB)
+
+
+def _reconstruct(cls, shape, dtype):
+    """numpy's array reconstruction, refusing a shape too big before anything is allocated."""
+    dims = shape if isinstance(shape, tuple) else (shape,)
+    if not all(isinstance(d, int) and 0 <= d for d in dims) or \
+            math.prod(dims) * np.dtype(dtype).itemsize > MAX_BYTES:
+        raise pickle.UnpicklingError(f"it asks for an array of shape {shape}, bigger than any CIFAR-10 batch")
+    return np._core.multiarray._reconstruct(cls, shape, dtype)
+
+
 # numpy 1.x pickles name numpy.core; numpy 2 renamed it numpy._core.
 _ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
 }
@@ -46,7 +59,8 @@ def read_pickle(path):
     try:
         with open(path, "rb") as handle:
             return _BatchUnpickler(handle, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as error:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            MemoryError, OverflowError, RecursionError) as error:
         raise UserError(f"CIFAR-10 file {path} is not a CIFAR-10 pickle ({error}); replace the folder "
                         f"with the official cifar-10-batches-py") from None
 
@@ -56,8 +70,9 @@ def _read_batch(path):
     data = batch.get("data") if isinstance(batch, dict) else None
     labels = batch.get("labels") if isinstance(batch, dict) else None
     if (not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2
-            or data.shape[1] != IMAGE_BYTES or labels is None or len(labels) != len(data)):
-        raise UserError(f"CIFAR-10 file {path} does not hold 'data' (N x 3072 uint8) and N 'labels'; replace "
+            or data.shape[1] != IMAGE_BYTES or not isinstance(labels, list) or len(labels) != len(data)
+            or not all(type(label) is int for label in labels)):
+        raise UserError(f"CIFAR-10 file {path} does not hold 'data' (N x 3072 uint8) and a list of N integer 'labels'; replace "
                         f"the folder with the official cifar-10-batches-py")
     labels = np.asarray(labels, dtype=np.int64)
     if labels.size and (labels.min() < 0 or labels.max() > 9):

@@ -52,6 +52,19 @@ def model_name(text):
     return text
 
 
+def seed_int(text):
+    """A seed the generators take: an integer from 0 to 2**32 - 1."""
+    from .settings import MAX_SEED
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {text!r}")
+    return value
+
+
 def positive_int(text):
     try:
         value = int(text)
@@ -159,7 +172,7 @@ def add_model_steps(sub):
                        commands.train_command, reads_splits=True, external=commands.model_files), checkpoint=False)
     step.parser.add_argument("--model", type=model_name, required=True,
                              help="mlp, shallow_cnn, vgg16, torchvision:<name> or python:<module>:<factory>")
-    step.parser.add_argument("--seed", type=int, required=True, help="seed of the initialisation and data order")
+    step.parser.add_argument("--seed", type=seed_int, required=True, help="seed of the initialisation and data order")
     settings(step, TrainSettings)
     precision(step)
     step.parser.add_argument("--model-options", type=json_object, default={}, help="model options as JSON")
@@ -237,6 +250,8 @@ def add_summary_steps(sub):
     step.parser.add_argument("--variant", default=BASE, help=f"the analysis variant (default {BASE})")
     step.parser.add_argument("--from-base", nargs="*", default=[], choices=("selectivity", *METHODS),
                              help="stages whose tables the variant shares with the base analysis")
+    step.parser.add_argument("--ablation-settings", type=json_object, default={},
+                             help="the run's ablation settings as JSON: which units its single-unit ablation chose")
     step.parser.add_argument("--exclude-unmoved", default="false", choices=("true", "false"),
                              help="true: leave out of the RS statistics of AM and IAM the units AM never moved")
     step.add_file(OUTPUTS, "--units", "merged per-unit CSV to write").add_file(OUTPUTS, "--out", "stats CSV")
@@ -320,7 +335,7 @@ def check_paths(inputs, outputs):
 
 
 def main(argv=None):
-    from .provenance import begin_records, discard, finish_records, input_digests, now
+    from .provenance import begin_records, check_made, discard, finish_records, input_digests, now
 
     args = build_parser().parse_args(argv)
     step = args.step
@@ -335,6 +350,7 @@ def main(argv=None):
         if step.settings_class:  # a wrong setting stops the step before it says it started
             step.settings_class.from_dict(args.settings)
         at_start = input_digests([*inputs, *external])
+        check_made(inputs, at_start)
         outputs = planned
         created = begin_records(step.name, outputs, started)
         if hasattr(args, "device"):  # a torch step: say where it runs (stdout goes to the job's log)
@@ -349,6 +365,7 @@ def main(argv=None):
         # Steps that read files beyond their file arguments (statistics, figures) return them;
         # ablation steps return how they computed (strict fp32, or a checked low precision).
         extra = step.command(args) or {}
+        check_made(extra.get("read", []))  # files found beyond the arguments, read by now
         if outputs:
             parameters = {k: v for k, v in vars(args).items() if k != "step"}
             finish_records(step.name, parameters, [*inputs, *extra.get("read", [])], outputs, started, device,

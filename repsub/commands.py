@@ -88,7 +88,8 @@ def factory_record(model, options):
 
 def train_command(args):
     from .checkpoint import save_checkpoint
-    from .data import load_split, read_manifest
+    from .data import load_split
+    from .manifest import read_manifest
     from .devices import pick_device, seed_everything
     from .io import sha256_file, write_csv
     from .models import build_model
@@ -131,7 +132,8 @@ def pretrained_command(args):
     import pandas as pd
 
     from .checkpoint import save_checkpoint
-    from .data import load_split, read_manifest
+    from .data import load_split
+    from .manifest import read_manifest
     from .devices import pick_device
     from .io import sha256_file, write_csv
     from .provenance import package_versions
@@ -184,7 +186,7 @@ def load_checked(args, layer=None):
     """The checkpoint's model, its metadata and the manifest, checked against each other
     (and against ``layer``, when the step analyses one)."""
     from .checkpoint import load_model
-    from .data import read_manifest
+    from .manifest import read_manifest
     from .io import sha256_file
 
     manifest = read_manifest(args.manifest)
@@ -236,7 +238,8 @@ def _am_method(args, model, meta, manifest, settings, method, split):
     import numpy as np
     import pandas as pd
 
-    from .am import maximise_layer, select_units
+    from .am import maximise_layer
+    from .unit_subsets import select_units
     from .baselines import noise_baseline, top_image_baseline
     from .devices import pick_device
     from .io import save_figure, save_npy, write_csv
@@ -295,7 +298,7 @@ def _ablation_inputs(args):
 
 def ablate_command(args):
     from .ablation import single_unit_table
-    from .am import select_units
+    from .unit_subsets import select_units
     from .io import write_csv
     from .unit_ablation import evaluate_units
 

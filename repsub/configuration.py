@@ -40,6 +40,26 @@ def schema_error(error) -> str:
             f"workflow/schemas/config.schema.yaml)")
 
 
+def yaml_problem(path):
+    """One sentence for a config file that is no valid YAML (its line and column), else None.
+
+    Snakemake reads the files given with --configfile before the workflow's code runs and
+    reports a syntax error there in its own words; the default config.yaml is read here first.
+    """
+    import yaml
+
+    try:
+        yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(error, "problem", None) or type(error).__name__
+        return f"{path} is not valid YAML{where} ({what}); fix the file"
+    except (OSError, UnicodeDecodeError) as error:
+        return f"{path} cannot be read ({type(error).__name__}); fix the file"
+    return None
+
+
 def downloads_cifar10(spec):
     """Whether a data set's CIFAR-10 folder is fetched by the workflow's download rule."""
     return spec["source"] == "cifar10" and spec.get("download", False)

@@ -10,14 +10,17 @@ is streamed from disk in batches instead (ImageNet).
 
 import hashlib
 import io
+import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .errors import UserError
+from .settings import MAX_COUNT, MAX_SEED
 from .torchfiles import save_torch
-from .io import files_digest, read_json, sha256_file, write_json
+from .io import files_digest, sha256_file, write_json
+from .manifest import read_manifest
 from .layout import SPLITS, split_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".webp", ".tif", ".tiff")
@@ -75,16 +78,21 @@ class StreamedSplit:
 
 def load_digits(test_fraction=0.25, split_seed=0):
     """scikit-learn's digits, split train/test stratified by class with a seed."""
-    if not 0 < test_fraction < 1:
-        raise UserError(f"digits test_fraction must lie strictly between 0 and 1, got {test_fraction}; fix "
-                        f"datasets.<name>.test_fraction")
-    if not isinstance(split_seed, int) or split_seed < 0:
-        raise UserError(f"digits split_seed must be a non-negative integer, got {split_seed!r}; fix "
+    if type(test_fraction) not in (int, float) or not 0 < test_fraction < 1:
+        raise UserError(f"digits test_fraction must be a number strictly between 0 and 1, got {test_fraction!r}; "
+                        f"fix datasets.<name>.test_fraction")
+    if type(split_seed) is not int or not 0 <= split_seed <= MAX_SEED:
+        raise UserError(f"digits split_seed must be an integer from 0 to {MAX_SEED}, got {split_seed!r}; fix "
                         f"datasets.<name>.split_seed")
     from sklearn.datasets import load_digits as sklearn_digits
     from sklearn.model_selection import train_test_split
 
     bunch = sklearn_digits()
+    n_test, n_classes = math.ceil(test_fraction * len(bunch.target)), len(bunch.target_names)
+    if min(n_test, len(bunch.target) - n_test) < n_classes:
+        raise UserError(f"digits test_fraction {test_fraction} leaves {n_test} of {len(bunch.target)} images to "
+                        f"test, and each split needs one of each of the {n_classes} classes; fix "
+                        f"datasets.<name>.test_fraction")
     images = np.rint(bunch.images * (255 / 16)).astype(np.uint8)[:, None]
     train_idx, test_idx = train_test_split(
         np.arange(len(images)), test_size=test_fraction, random_state=split_seed,
@@ -135,6 +143,9 @@ def _decode_image(path, resize=None, crop=None):
         raise UserError(f"image {path} cannot be read ({error}); remove or replace it") from None
 
 
+MAX_SIDE = 4096  # pixels of a resized or cropped image side (the schema says the same)
+
+
 def list_image_folder(root, max_per_class=None):
     """Sorted class names and, per split, the (file, label) pairs of an image folder."""
     root = Path(root)
@@ -153,6 +164,9 @@ def list_image_folder(root, max_per_class=None):
             raise UserError(f"{folder} holds no class folders; put each class's images in a folder "
                             f"named after the class")
         if classes is None:
+            if len(found) < 2:
+                raise UserError(f"{folder} holds one class folder; selectivity compares classes, so give it at "
+                                f"least two")
             classes = found
         elif found != classes:
             raise UserError(f"{folder} has classes {found} but train/ has {classes}; use the same "
@@ -165,10 +179,24 @@ def list_image_folder(root, max_per_class=None):
                                 f"({', '.join(IMAGE_SUFFIXES)}); add images or remove the folder")
             pairs += [(f, label) for f in files[:max_per_class]]
         listing[split] = pairs
+    for path in [*(split_dirs["train"] / name for name in classes), *(f for pairs in listing.values() for f, _ in pairs)]:
+        try:
+            path.name.encode("utf-8")
+        except UnicodeEncodeError:  # a byte sequence that is no UTF-8 (Python keeps it as surrogates)
+            raise UserError(f"image folder {root} holds a name that is not UTF-8 ({ascii(str(path))}); rename it, "
+                            f"as names go into the manifest and the provenance") from None
     return classes, listing
 
 
 def load_image_folder(root, resize=None, crop=None, max_per_class=None, in_memory=True, download=False, workers=2):
+    for key, value, most in (("resize", resize, MAX_SIDE), ("crop", crop, MAX_SIDE), ("max_per_class", max_per_class,
+                                                                                         MAX_COUNT)):
+        if value is not None and (type(value) is not int or not 1 <= value <= most):
+            raise UserError(f"imagefolder {key} must be an integer from 1 to {most} or null, got {value!r}; fix "
+                            f"datasets.<name>.{key}")
+    if type(in_memory) is not bool:
+        raise UserError(f"imagefolder in_memory must be true or false, got {in_memory!r}; fix "
+                        f"datasets.<name>.in_memory")
     classes, listing = list_image_folder(root, max_per_class)
     splits = {}
     for split, pairs in listing.items():
@@ -206,9 +234,6 @@ def source_digest(source, options):
 SOURCES = {"digits": load_digits, "cifar10": load_cifar10, "imagefolder": load_image_folder}
 SOURCE_OPTIONS = {"digits": {"test_fraction", "split_seed"}, "cifar10": {"root", "download"},
                   "imagefolder": {"root", "download", "resize", "crop", "max_per_class", "in_memory"}}
-MANIFEST_KEYS = {"source": str, "options": dict, "classes": list, "counts": dict, "source_sha256": str,
-                 "in_memory": bool, "image_shape": list, "mean": list, "std": list}
-
 
 # --- prepared data on disk -------------------------------------------------------
 
@@ -263,24 +288,6 @@ def prepare(spec: dict, out_dir, workers: int = 2) -> dict:
     return manifest
 
 
-def read_manifest(path) -> dict:
-    """A manifest written by ``prepare``, or one sentence saying what is wrong with the file."""
-    path = Path(path)
-    fix = "delete it and run the prepare step (or the workflow) again"
-    if not path.is_file():
-        raise UserError(f"data manifest {path} does not exist; run the prepare step (or the workflow) first")
-    try:
-        manifest = read_json(path)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise UserError(f"data manifest {path} is not valid JSON ({error}); {fix}") from None
-    if not isinstance(manifest, dict):
-        raise UserError(f"data manifest {path} is not a JSON object; {fix}")
-    bad = [key for key, kind in MANIFEST_KEYS.items() if not isinstance(manifest.get(key), kind)]
-    if bad or len(manifest["image_shape"]) != 3 or not manifest["classes"]:
-        raise UserError(f"data manifest {path} lacks or garbles {', '.join(bad) or 'image_shape or classes'}; {fix}")
-    return manifest
-
-
 def load_split(manifest_path, split: str, workers: int = 2):
     """A prepared split (``train`` or ``test``) named by its manifest; a streamed one decodes
     images with ``workers`` threads (a job's CPU threads)."""
@@ -295,12 +302,28 @@ def load_split(manifest_path, split: str, workers: int = 2):
         if payload is None or hashlib.sha256(payload).hexdigest() != expected:
             raise UserError(f"prepared split {path} is missing or changed since {manifest_path} was written; "
                             f"delete the manifest and run the prepare step again")
-        data = torch.load(io.BytesIO(payload), weights_only=True)
-        return TensorSplit(data["images"], data["labels"])
+        return _checked_split(path, payload, manifest)
     options = manifest["options"]
     _, listing = list_image_folder(options["root"], options.get("max_per_class"))
     files, labels = zip(*listing[split])
     return StreamedSplit(files, labels, options.get("resize"), options.get("crop"), workers)
+
+
+def _checked_split(path, payload, manifest):
+    """The images and labels of a prepared split, as prepare writes them, or one sentence."""
+    fix = "delete the manifest and run the prepare step again"
+    try:
+        data = torch.load(io.BytesIO(payload), weights_only=True)
+    except Exception as error:  # the weights-only unpickler refuses code with many kinds of error
+        raise UserError(f"prepared split {path} is not a tensor file ({type(error).__name__}); {fix}") from None
+    images, labels = (data.get("images"), data.get("labels")) if isinstance(data, dict) else (None, None)
+    if not isinstance(images, torch.Tensor) or not isinstance(labels, torch.Tensor) \
+            or images.dtype != torch.uint8 or tuple(images.shape[1:]) != tuple(manifest["image_shape"]) \
+            or labels.dtype != torch.int64 or labels.shape != images.shape[:1] or not len(labels) \
+            or labels.min() < 0 or labels.max() >= len(manifest["classes"]):
+        raise UserError(f"prepared split {path} does not hold uint8 images of shape {manifest['image_shape']} and "
+                        f"one label of the {len(manifest['classes'])} classes each; {fix}")
+    return TensorSplit(images, labels)
 
 
 def stratified_subset(split, max_images, seed=0):

@@ -105,7 +105,17 @@ def read_table(path, columns, made_by):
                         f"{_rerun(path, made_by)}")
     if table.empty:
         raise UserError(f"{path} has no rows; {_rerun(path, made_by)}")
+    text = [c for c in columns if c in NUMERIC_COLUMNS and not (
+        pd.api.types.is_numeric_dtype(table[c]) or pd.api.types.is_bool_dtype(table[c]))]
+    if text:
+        raise UserError(f"{path} holds text in the numeric column {text[0]}; {_rerun(path, made_by)}")
     return table
+
+
+# Columns that hold numbers wherever a step reads them (an empty cell reads as NaN, still a number).
+NUMERIC_COLUMNS = {"unit", "rs", "selectivity", "mean_activation", "weight_norm", "accuracy_drop", "loss_increase",
+                   "max_class_accuracy_drop", "step", "objective", "fraction", "accuracy", "epoch", "test_loss",
+                   "test_accuracy", "value", "n", "ci_low", "ci_high", "p", "repeat", "depth"}
 
 
 def load_npy(path, made_by, ndim):

@@ -17,6 +17,7 @@ from .configuration import WEIGHT_FILE_SUFFIXES
 from .errors import UserError
 
 HEAD = "head"
+MAX_WIDTH = 1 << 16  # of the hidden FC layer (the schema says the same)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 VGG16_POOL_AFTER = {2, 4, 7, 10, 13}
@@ -226,8 +227,29 @@ def build_model(name, in_shape=None, n_classes=None, mean=None, std=None, **opti
     if model_source(name) != "builtin":
         from .model_kinds import build_graph_model
 
+        _check_options(name, build_graph_model, options)
         return build_graph_model(name, tuple(in_shape), n_classes, mean, std, **options)
+    builder = {"mlp": mlp, "shallow_cnn": shallow_cnn, "vgg16": vgg16, "vgg16_imagenet": vgg16_imagenet}[name]
+    _check_options(name, builder, options)
     if name == "vgg16_imagenet":
         return vgg16_imagenet(**options)
-    builders = {"mlp": mlp, "shallow_cnn": shallow_cnn, "vgg16": vgg16}
-    return builders[name](tuple(in_shape), n_classes, mean, std, **options)
+    return builder(tuple(in_shape), n_classes, mean, std, **options)
+
+
+OPTION_KINDS = {"batch_norm": bool, "fc_width": int, "weights": (str, type(None)), "cifar_stem": bool,
+                "module_path": (str, type(None))}
+
+
+def _check_options(name, builder, options):
+    """Refuse an option the model does not take, or a value of the wrong kind or size."""
+    import inspect
+
+    takes = [p for p in inspect.signature(builder).parameters if p in OPTION_KINDS]
+    for key, value in options.items():
+        if key not in takes:
+            raise UserError(f"model_options.{key}: {name} takes no such option; its options are "
+                            f"{', '.join(takes) or 'none'}")
+        if not isinstance(value, OPTION_KINDS[key]) or (key == "fc_width" and (
+                isinstance(value, bool) or not 1 <= value <= MAX_WIDTH)):
+            raise UserError(f"model_options.{key}: {value!r} does not fit {name}; see "
+                            f"workflow/schemas/config.schema.yaml")

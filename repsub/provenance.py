@@ -104,6 +104,31 @@ def input_digests(paths) -> dict:
     return {Path(p).resolve(): sha256_file(p) for p in paths if Path(p).is_file()}
 
 
+def check_made(paths, digests=None):
+    """Refuse an input that the workflow made but did not finish, or that changed since: a
+    file with a record beside it must have a complete record naming its current sha256.
+    A file without a record (a data source, a weights file, a hand-made table) passes."""
+    for path in map(Path, paths):
+        candidate = record_path(path)
+        if not path.is_file() or not candidate.is_file():
+            continue
+        try:
+            record = json.loads(candidate.read_text())
+            status, command, outputs = record["status"], record["command"], record.get("outputs", {})
+            if not isinstance(outputs, dict):
+                raise TypeError("outputs is no mapping")
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError) as error:
+            raise UserError(f"the record {candidate} of {path} is malformed ({type(error).__name__}); delete both "
+                            f"and rerun the workflow to make {path.name} again") from None
+        if status != "complete":
+            raise UserError(f"{path} is unfinished: its step '{command}' started at {record.get('started')} and "
+                            f"never finished; rerun the workflow (with --rerun-incomplete) to make it again")
+        digest = (digests or {}).get(path.resolve()) or sha256_file(path)
+        if outputs.get(path.name) != digest:
+            raise UserError(f"{path} changed since its step '{command}' made it (its sha256 differs from its "
+                            f"record's); rerun the workflow to make it again")
+
+
 def finish_records(command, parameters, inputs, outputs, started, device=None, precision=None, at_start=None,
                    fields=None, external=()):
     """Replace the in-progress records with complete ones (after all outputs exist). An input

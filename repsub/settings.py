@@ -25,6 +25,14 @@ def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# Upper bounds, the same in the schema: a count far beyond any real one (batch sizes, steps,
+# repeats) would only allocate without end; a seed must fit the generators (32 bits);
+# padding and jitter beyond 64 pixels leave nothing of a 32-pixel image.
+MAX_COUNT = 1 << 20
+MAX_SEED = (1 << 32) - 1
+MAX_PIXELS = 64
+
+
 class Settings:
     """``from_dict`` and the checks that every stage's settings share."""
 
@@ -45,13 +53,13 @@ class Settings:
     def _fail(self, name, what):
         raise UserError(f"{self.STAGE}.{name} must be {what}, got {getattr(self, name)!r}; fix the config")
 
-    def _integers(self, least, *names, optional=False):
+    def _integers(self, least, *names, optional=False, most=MAX_COUNT):
         for name in names:
             value = getattr(self, name)
             if optional and value is None:
                 continue
-            if not _is_int(value) or value < least:
-                self._fail(name, ("a positive integer" if least else "a non-negative integer")
+            if not _is_int(value) or not least <= value <= most:
+                self._fail(name, ("a positive integer" if least else "a non-negative integer") + f" up to {most}"
                            + (" or null" if optional else ""))
 
     def _numbers(self, low, high, *names, open_low=False):
@@ -74,7 +82,7 @@ class Settings:
         if value is None:
             return
         if not isinstance(value, dict) or not all(
-                isinstance(k, str) and (v is None or (_is_int(v) and v >= 1)) for k, v in value.items()):
+                isinstance(k, str) and (v is None or (_is_int(v) and 1 <= v <= MAX_COUNT)) for k, v in value.items()):
             self._fail(name, "a mapping of layer names to a positive integer or null, or null")
 
     def max_units(self, layer):
@@ -104,7 +112,7 @@ class TrainSettings(Settings):
 
     def __post_init__(self):
         self._integers(1, "epochs", "batch_size", "eval_batch_size")
-        self._integers(0, "crop_padding")
+        self._integers(0, "crop_padding", most=MAX_PIXELS)
         self._numbers(0, float("inf"), "lr", open_low=True)
         self._numbers(0, float("inf"), "weight_decay")
         self._numbers(0, 1, "momentum", "label_smoothing", "warmup_fraction")
@@ -133,7 +141,8 @@ class AMSettings(Settings):
         self._integers(1, "steps", "chunk_size", "trace_every")
         self._integers(1, "max_units_per_layer", optional=True)
         self._layer_caps("max_units_by_layer")
-        self._integers(0, "noise_seed", "jitter")
+        self._integers(0, "noise_seed", most=MAX_SEED)
+        self._integers(0, "jitter", most=MAX_PIXELS)
         self._numbers(0, float("inf"), "lr", open_low=True)
         self._choice("optimise", ("pre_relu", "post_relu"))
         self._choice("compare", ("pre_relu", "post_relu"))
@@ -175,7 +184,7 @@ class AblationSettings(Settings):
         self._integers(1, "max_images", "max_units_per_layer", optional=True)
         self._layer_caps("max_units_by_layer")
         self._integers(1, "masks_per_pass", "random_repeats", "tie_repeats")
-        self._integers(0, "seed")
+        self._integers(0, "seed", most=MAX_SEED)
         if len(self.fractions) < 2 or not all(
                 isinstance(f, (int, float)) and not isinstance(f, bool) and 0 <= f <= 1 for f in self.fractions):
             self._fail("fractions", "a list of at least two fractions in [0, 1]")

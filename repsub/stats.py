@@ -6,13 +6,16 @@ magnitude, so a verdict about RS must survive that control (docs/CHOICES.md).
 """
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .errors import UserError
-from .io import read_table
-from .settings import METHODS, OPTIMISED
+from .io import load_npy, read_table
+from .layout import AM_FILES
+from .settings import METHODS, OPTIMISED, AblationSettings
+from .unit_subsets import select_units
 
 SELECTIVITY_COLUMNS = ["layer", "kind", "unit", "selectivity", "preferred_class", "mean_activation", "weight_norm", "dead"]
 ABLATION_COLUMNS = ["unit", "accuracy_drop", "loss_increase", "max_class_accuracy_drop", "max_drop_class"]
@@ -44,9 +47,12 @@ def described(columns):
     return [c for c in ("selectivity", *RS_COLUMNS, "accuracy_drop", MAGNITUDE, "weight_norm") if c in columns]
 
 
-def unit_table(tables, dataset, model, architecture, layers, methods) -> pd.DataFrame:
+def unit_table(tables, dataset, model, architecture, layers, methods, ablation=None) -> pd.DataFrame:
     """One row per (seed, layer, unit): selectivity, RS per method, ablation effect, from the
-    ``tables`` (:func:`repsub.layout.run_tables`) of run ``model`` of ``architecture``."""
+    ``tables`` (:func:`repsub.layout.run_tables`) of run ``model`` of ``architecture``. Each
+    table must hold exactly the units its stage chose: AM's (its units.npy) and single-unit
+    ablation's (:func:`repsub.unit_subsets.select_units` under the ``ablation`` settings)."""
+    ablation = ablation or AblationSettings()
     path = {(t.kind, t.seed, t.layer, t.method): t.path for t in tables}
     frames = []
     for seed in dict.fromkeys(t.seed for t in tables):
@@ -58,14 +64,19 @@ def unit_table(tables, dataset, model, architecture, layers, methods) -> pd.Data
                                 f"selectivity step of this checkpoint")
             for method in methods:
                 rs = read_table(path["rs", seed, layer, method], ["unit", "rs"], "am")
+                chosen = load_npy(units_file(path["rs", seed, layer, method]), "am", 1)
+                _check_units(rs, path["rs", seed, layer, method], chosen, "its units.npy")
                 units = units.merge(rs[["unit", "rs"]].rename(columns={"rs": f"rs_{method}"}),
                                     on="unit", how="left")
                 if method in OPTIMISED:
                     moved = read_table(path["movement", seed, layer, method], ["unit", "moved"], "am")
+                    _check_units(moved, path["movement", seed, layer, method], chosen, "its units.npy")
                     units = units.merge(moved[["unit", "moved"]].rename(columns={"moved": f"moved_{method}"}),
                                         on="unit", how="left")
-            ablation = read_table(path["ablation", seed, layer, None], ABLATION_COLUMNS, "ablate")
-            units = units.merge(ablation[ABLATION_COLUMNS], on="unit", how="left")
+            ablated = read_table(path["ablation", seed, layer, None], ABLATION_COLUMNS, "ablate")
+            _check_units(ablated, path["ablation", seed, layer, None], select_units(
+                len(units), ablation.max_units(layer), ablation.seed), "the ablation settings")
+            units = units.merge(ablated[ABLATION_COLUMNS], on="unit", how="left")
             units.insert(0, "kind", selectivity.kind[selectivity.layer == layer].iloc[0])
             units.insert(0, "layer", layer)
             units.insert(0, "depth", layers.index(layer) + 1)
@@ -76,6 +87,19 @@ def unit_table(tables, dataset, model, architecture, layers, methods) -> pd.Data
     table.insert(0, "model", model)
     table.insert(0, "dataset", dataset)
     return table
+
+
+def units_file(rs_path):
+    """The units.npy that the AM step wrote beside an rs.csv."""
+    return Path(rs_path).parent / AM_FILES["units"]
+
+
+def _check_units(table, path, chosen, source):
+    """A per-unit table must hold each unit its stage chose once, and no other."""
+    got = table["unit"].to_numpy()
+    if len(got) != len(chosen) or set(got.tolist()) != set(np.asarray(chosen).tolist()):
+        raise UserError(f"{path} does not hold exactly the {len(chosen)} units {source} name, once each ({len(got)} "
+                        f"rows); it was cut or edited: delete it and rerun the workflow")
 
 
 def without_unmoved(units: pd.DataFrame) -> pd.DataFrame:

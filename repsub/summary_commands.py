@@ -18,14 +18,18 @@ def stats_command(args):
     from .io import write_csv
     from .stats import layer_statistics, pool_seeds, trajectory_statistics, unit_table, without_unmoved
 
+    from .settings import AblationSettings
+    from .stats import units_file
+
     tables = run_tables(args)
-    units = unit_table(tables, args.dataset, args.model, args.architecture, args.layers, args.methods)
+    units = unit_table(tables, args.dataset, args.model, args.architecture, args.layers, args.methods,
+                       AblationSettings.from_dict(args.ablation_settings))
     if args.exclude_unmoved == "true":
         units = without_unmoved(units)
     write_csv(args.units, units)
     write_csv(args.out, pool_seeds(layer_statistics(units)))
     write_csv(args.trajectory, trajectory_statistics(units, tables))
-    return {"read": [table.path for table in tables]}
+    return {"read": [*(table.path for table in tables), *(units_file(t.path) for t in tables if t.kind == "rs")]}
 
 
 def study_stats_command(args):
@@ -64,11 +68,24 @@ def am_arrays(args, seed, layer, method):
         path = layout.am_file(args.results, args.dataset, args.model, seed, layout.BASE, layer, method, kind)
         return load_npy(path, "am", ndim)
 
+    import numpy as np
+
+    from .manifest import read_manifest
+
     images, units, substitution = load("images", 4), load("units", 1), load("substitution", 2)
+    shape = tuple(read_manifest(layout.manifest(args.results, args.dataset))["image_shape"])
+    where = f"the AM arrays of {args.model} seed {seed} {layer} {method}"
+    fix = "delete that folder and rerun the workflow"
     if not len(images) == len(units) == len(substitution):
-        raise UserError(f"the AM arrays of {args.model} seed {seed} {layer} {method} disagree ({len(images)} images, "
-                        f"{len(units)} units, {len(substitution)} substitution rows); delete that folder and rerun "
-                        f"the workflow")
+        raise UserError(f"{where} disagree ({len(images)} images, {len(units)} units, {len(substitution)} "
+                        f"substitution rows); {fix}")
+    if images.shape[1:] != shape or not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+        raise UserError(f"{where}: images.npy holds images of shape {images.shape[1:]} or values not finite or outside [0, 1], "
+                        f"where the data's images are {shape} in [0, 1]; {fix}")
+    if not np.issubdtype(units.dtype, np.integer) or len(set(units.tolist())) != len(units) or units.min() < 0 \
+            or units.max() >= substitution.shape[1] or not np.isfinite(substitution).all():
+        raise UserError(f"{where}: units.npy or substitution.npy names units outside the layer's "
+                        f"{substitution.shape[1]} or holds values that are not finite; {fix}")
     return images, units, substitution
 
 
@@ -81,6 +98,10 @@ def figures_command(args):
 
     units = read_table(args.units, ["seed", "layer", "unit", "selectivity", "dead", "accuracy_drop",
                                     *[f"rs_{m}" for m in args.methods]], "stats")
+    missing = sorted(set(map(str, args.seeds)) - set(units.seed))
+    if missing:
+        raise UserError(f"{args.units} has no seed {', '.join(missing)}; give --seeds of the run "
+                        f"({', '.join(sorted(set(units.seed)))})")
     name = f"{args.model} on {args.dataset}"
     seed = args.seeds[0]
     seed_units = units[units.seed == str(seed)]
@@ -124,7 +145,8 @@ def figures_command(args):
               for (layer, method), path in trace_files.items()]
     save(figures.am_convergence(pd.concat(traces, ignore_index=True), f"{name}, seed {seed}: AM convergence"),
          "am_convergence")
-    return {"read": [*(table.path for table in run_tables(args)), *trace_files.values()]}
+    return {"read": [*(table.path for table in run_tables(args)), *trace_files.values(),
+                     layout.manifest(args.results, args.dataset)]}
 
 
 def robustness_command(args):

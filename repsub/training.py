@@ -63,7 +63,7 @@ def make_optimizer(model, settings, steps_total):
     warmup = max(1, int(settings.warmup_fraction * steps_total))
 
     def triangle(step):  # linear warm-up to lr, then linear decay to zero
-        return step / warmup if step < warmup else max(0.0, (steps_total - step) / (steps_total - warmup))
+        return step / warmup if step < warmup else max(0.0, (steps_total - step) / max(1, steps_total - warmup))
 
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, triangle)
 
@@ -77,6 +77,9 @@ def train(model, train_split, test_split, settings: TrainSettings, device, preci
     if not hasattr(train_split, "images"):
         raise UserError("training needs the data set in memory; set in_memory: true for it (streaming is "
                         "for evaluating pretrained models on ImageNet)")
+    if settings.crop_padding >= min(train_split.images.shape[-2:]):
+        raise UserError(f"train.crop_padding {settings.crop_padding} is not smaller than the images' side "
+                        f"{min(train_split.images.shape[-2:])}; lower it")
     images, labels = train_split.images.to(device), train_split.labels.to(device)
     model.to(memory_format=torch.channels_last)
     steps_per_epoch = -(-len(labels) // settings.batch_size)

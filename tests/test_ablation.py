@@ -203,7 +203,7 @@ def test_the_general_way_equals_the_full_pass_where_no_shortcut_applies():
 @pytest.fixture(scope="module")
 def default_study_models(digits_manifest):
     """The default study's two models, trained as config.yaml trains them (bf16 where the CPU has it)."""
-    from repsub.data import read_manifest
+    from repsub.manifest import read_manifest
     from repsub.devices import resolve_precision, seed_everything
     from repsub.settings import TrainSettings
     from repsub.training import train

@@ -78,6 +78,9 @@ READS = {
 
 
 def damage(path, how):
+    """Damage ``path`` as a file from elsewhere would be: without the record that would have the
+    step refuse it as changed before reading it (test_a_changed_or_unfinished_input_is_refused...)."""
+    Path(str(path) + ".prov.json").unlink(missing_ok=True)
     if how == "missing":
         path.unlink()
     elif how == "empty":
@@ -265,3 +268,27 @@ def test_a_wrong_setting_in_a_hand_rerun_keeps_the_previous_outputs(small_study,
     status, lines = run(argv, capsys)
     assert status == 2 and len(lines) == 1 and "max_imagez" in lines[0], lines
     assert table.read_bytes() == before and json.loads(Path(f"{table}.prov.json").read_text())["status"] == "complete"
+
+
+@pytest.mark.parametrize("how", ["changed", "unfinished", "malformed record"])
+def test_a_changed_or_unfinished_input_is_refused_before_it_is_read(small_study, tmp_path, capsys, how):
+    """A file the workflow made carries a record: a step refuses it, in one sentence, where the
+    record says its step never finished or names other bytes (a hand-run step killed midway,
+    a file edited since), before reading it, and a summary step likewise for the tables it finds."""
+    results = shutil.copytree(small_study, tmp_path / "results")
+    out = tmp_path / "out"
+    out.mkdir()
+    rs = results / FILES["rs"]
+    record = Path(str(rs) + ".prov.json")
+    if how == "changed":
+        rs.write_text(rs.read_text().replace("unit,", "unit,", 1) + "\n")
+    elif how == "unfinished":
+        record.write_text(json.dumps({**json.loads(record.read_text()), "status": "in_progress"}))
+    else:
+        record.write_text("{not json")
+    expected = {"changed": "changed since its step 'am' made it", "unfinished": "is unfinished: its step 'am'",
+                "malformed record": "is malformed"}[how]
+    for step in ("cumulative", "stats"):  # an argument, and a table found under --results
+        status, lines = run(command(step, results, out), capsys)
+        assert status == 2 and len(lines) == 1 and expected in lines[0] and "rs.csv" in lines[0], lines
+        assert list(out.iterdir()) == []

@@ -46,7 +46,7 @@ def test_defaults_are_valid_and_unknown_keys_are_refused(settings):
     (TrainSettings, {"flip": "yes"}, "train.flip must be true or false"),
     (AMSettings, {"optimise": "logits"}, "am.optimise must be pre_relu or post_relu"),
     (AblationSettings, {"fractions": [0.5]}, "ablation.fractions must be a list of at least two fractions"),
-    (AblationSettings, {"max_images": 0}, "ablation.max_images must be a positive integer or null"),
+    (AblationSettings, {"max_images": 0}, "ablation.max_images must be a positive integer up to 1048576 or null"),
 ])
 def test_bad_values_name_the_setting(settings, values, message):
     with pytest.raises(UserError, match=message):

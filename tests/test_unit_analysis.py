@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from repsub.am import maximise_layer, select_units, starting_noise
+from repsub.am import maximise_layer, starting_noise
+from repsub.unit_subsets import select_units
 from repsub.settings import AMSettings
 from repsub.errors import UserError
 from repsub.io import read_json

@@ -46,13 +46,14 @@ rule model_statistics:
         exclude_unmoved=lambda wc: as_json(
             VARIANTS[wc.variant].get("exclude_unmoved", False)
         ),
+        ablation=stage_settings("ablation"),
     shell:
         "python -m repsub stats --results {params.results:q} --dataset {wildcards.dataset:q}"
         " --model {wildcards.model:q} --architecture {params.architecture:q} --seeds {params.seeds:q}"
         " --layers {params.layers:q} --methods {params.methods:q} --variant {wildcards.variant:q}"
         " --from-base {params.from_base:q} --units {output.units:q} --out {output.stats:q}"
         " --trajectory {output.trajectory:q} --exclude-unmoved {params.exclude_unmoved:q}"
-        " > {log:q} 2>&1"
+        " --ablation-settings {params.ablation:q} > {log:q} 2>&1"
 
 
 rule study_statistics:
