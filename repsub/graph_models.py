@@ -74,6 +74,7 @@ class GraphNet(nn.Module):
         self.output = next(n for n in self.order if n.op == "output")
         self.nodes = {qualname: node for node, qualname in tracer.node_to_qualname.items() if node.op != "placeholder"}
         self._ancestors, self._descendants = {}, {}
+        self.per_image = {self.input, *self._after(self.input)}  # values computed from the images
 
     @property
     def layers(self):
@@ -224,16 +225,20 @@ class GraphCut:
         self.h, self.logits = env[node], env[model.output]
         after = model._after(node)
         inside = set(after) | {node}
-        # values the re-run reads from outside it: a skip connection's input, a constant
-        self.outside = {i for n in after for i in n.all_input_nodes if i not in inside}
+        # values the re-run reads from outside it: a skip connection's input (one row per
+        # image, gathered for the images re-run), or one computed from the weights alone
+        outside = {i for n in after for i in n.all_input_nodes if i not in inside}
+        self.per_image = [i for i in outside if i in model.per_image]
+        self.shared = [i for i in outside if i not in model.per_image]
+        sizes = [i.name for i in self.per_image if not isinstance(env[i], torch.Tensor)]
+        if sizes:  # e.g. x.size(0) taken before the node: wrong for a batch of another size
+            raise UserError(f"layer {[k for k, v in model.nodes.items() if v is node][0]!r} of {model.name}: the "
+                            f"network after it reads {sizes[0]}, a value of the whole batch computed before it, so "
+                            f"ablation cannot re-run it on other batches; choose a later layer")
         self.after = after
 
     def rest(self, h, images):
         """Logits of images ``images`` (indices into the batch), with ``h`` at the node."""
-        n = len(self.h)
-        env = {self.node: h}
-        for node in self.outside:
-            value = self.env[node]
-            env[node] = value[images] if isinstance(value, torch.Tensor) and value.dim() and len(value) == n \
-                else value
+        env = {self.node: h, **{node: self.env[node][images] for node in self.per_image},
+               **{node: self.env[node] for node in self.shared}}
         return self.model._evaluate(self.after, env)[self.model.output]

@@ -158,6 +158,26 @@ def test_batched_am_on_a_traced_model_equals_one_unit_at_a_time():
             close(batched.images[k:k + 1], alone.images, f"{layer} {method} unit {unit}")
 
 
+class SizeFirst(nn.Module):
+    """Reads the batch size at the start and uses it after the layer (as x.view(x.size(0), -1) does)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.relu, self.fc = nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Linear(4 * 6 * 6, 10)
+
+    def forward(self, x):
+        n = x.size(0)
+        return self.fc(self.relu(self.conv(x)).view(n, -1))
+
+
+def test_a_batch_size_read_before_the_layer_is_refused_rather_than_misapplied():
+    from repsub.errors import UserError
+
+    model = GraphNet("python:size:first", SizeFirst(), [0.5] * 3, [0.25] * 3).eval()
+    with pytest.raises(UserError, match="reads size, a value of the whole batch computed before it"):
+        model.cut(torch.rand(2, 3, 6, 6), "relu")
+
+
 def test_a_node_that_is_not_a_relu_is_analysed_through_one():
     """block.conv1's units are its output through a ReLU; its pre-ReLU value is the raw output,
     and the residual sum block.add likewise (docs/CHOICES.md)."""
