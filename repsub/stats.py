@@ -230,7 +230,8 @@ def class_match(units, permutations=PERMUTATIONS, seed=0):
             "p": (1 + extreme) / (1 + permutations)}
 
 
-POOL_KEYS = ("dataset", "model", "architecture", "depth", "layer", "kind", "statistic", "x", "y", "covariate")
+POOL_KEYS = ("dataset", "model", "architecture", "depth", "layer", "kind", "statistic", "x", "y", "covariate",
+             "ablation_precision")  # the last is absent from the first release's tables
 POOLED, POOLED_V1 = "pooled", "pooled_v1"  # seed labels of the pooled rows (rules v2 and v1)
 CORRELATIONS = {"spearman": 0, "partial_spearman": 1}  # statistic -> covariates held fixed
 TESTED_MEANS = {"class_match"}  # pooled as a mean over seeds, tested against 0
@@ -249,7 +250,7 @@ def pool_seeds(stats: pd.DataFrame, keys=POOL_KEYS) -> pd.DataFrame:
     narrower than their units allow; any other statistic by its mean over seeds with a
     t interval. ``pooled_v1``: the rule of the first release, kept beside for one release
     (docs/CHOICES.md): the mean r with a t interval, and one seed's Pearson-error interval."""
-    keys = list(keys)
+    keys = [key for key in keys if key in stats.columns]
     # a CSV reads the empty y of descriptive rows as NaN, which groupby would drop
     seeds = stats.assign(seed=stats["seed"].astype(str), y=stats["y"].fillna(""), covariate=stats["covariate"].fillna(""))
     rows = []

@@ -16,10 +16,8 @@ def run_tables(args):
 
 def stats_command(args):
     from .io import write_csv
-    from .stats import layer_statistics, pool_seeds, trajectory_statistics, unit_table, without_unmoved
-
     from .settings import AblationSettings
-    from .stats import units_file
+    from .stats import layer_statistics, pool_seeds, trajectory_statistics, unit_table, units_file, without_unmoved
 
     tables = run_tables(args)
     units = unit_table(tables, args.dataset, args.model, args.architecture, args.layers, args.methods,
@@ -27,9 +25,24 @@ def stats_command(args):
     if args.exclude_unmoved == "true":
         units = without_unmoved(units)
     write_csv(args.units, units)
-    write_csv(args.out, pool_seeds(layer_statistics(units)))
+    # strict fp32, or a checked low precision whose losses (not predictions) differ from fp32's
+    precision = "+".join(sorted({ablation_mode(t.path) for t in tables if t.kind == "ablation"}))
+    write_csv(args.out, pool_seeds(layer_statistics(units).assign(ablation_precision=precision)))
     write_csv(args.trajectory, trajectory_statistics(units, tables))
     return {"read": [*(table.path for table in tables), *(units_file(t.path) for t in tables if t.kind == "rs")]}
+
+
+def ablation_mode(path):
+    """How single-unit ablation computed ``path`` (its record's precision mode): fp32, a
+    checked low precision, or unrecorded for a table made by hand."""
+    import json
+
+    from .provenance import record_path
+
+    try:
+        return json.loads(record_path(path).read_text())["precision"]["mode"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unrecorded"
 
 
 def study_stats_command(args):

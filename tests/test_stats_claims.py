@@ -283,3 +283,24 @@ def test_the_ablation_table_names_no_class_where_no_class_lost_accuracy():
     correct = np.array([[5.0, 5.0], [5.0, 5.0], [5.0, 4.0]])
     table = single_unit_table("fc1", [0, 1], np.zeros(3), correct, np.array([5.0, 5.0]), ["a", "b"])
     assert table.max_drop_class.tolist() == ["", "b"]
+
+
+def test_stats_name_how_single_unit_ablation_computed(small_study, tmp_path):
+    """Every stats row names the ablation's precision mode, read from the ablation tables'
+    records: a checked low precision's loss increases are not strict fp32's."""
+    import json
+    import shutil
+
+    from repsub.cli import main
+    from test_bad_inputs import FILES, command
+
+    results = shutil.copytree(small_study, tmp_path / "results")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main([str(a) for a in command("stats", results, out)]) == 0
+    assert set(pd.read_csv(out / "s.csv").ablation_precision) == {"fp32"}
+    record = results / (str(FILES["ablation"]) + ".prov.json")
+    made = json.loads(record.read_text())
+    record.write_text(json.dumps({**made, "precision": {"mode": "checked_bf16", "eps": 0.1}}))
+    assert main([str(a) for a in command("stats", results, out)]) == 0
+    assert set(pd.read_csv(out / "s.csv").ablation_precision) == {"checked_bf16"}
