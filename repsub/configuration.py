@@ -76,6 +76,11 @@ def trains(run):
     return "train" in run
 
 
+def model_layers(run):
+    """Every layer a run's model has: a built-in family's all, a traced model's those the run names."""
+    return layer_names(run["model"]) if model_source(run["model"]) == "builtin" else run_layers(run)
+
+
 def run_layers(run):
     """The layers a run analyses: those it lists, else every layer of its built-in model."""
     return run.get("layers") or list(layer_names(run["model"]))
@@ -203,7 +208,7 @@ def check_run(index, run, datasets):
 def analysis_variants(config, runs):
     """The base analysis and the config's named variants (name -> overlay), checked against ``runs``."""
     named = config.get("variants") or {}
-    known = {layer for run in runs for layer in run_layers(run)}
+    known = {layer for run in runs for layer in model_layers(run)}
     for name, overlay in named.items():
         if name == BASE or not VARIANT_NAME.fullmatch(name) or name in known:
             raise UserError(f"variants.{name}: a variant name must be lower-case letters, digits and _, start with a "
