@@ -69,6 +69,7 @@ def main():
     parser.add_argument("--device", default="auto")
     parser.add_argument("--images", type=int, default=500)
     parser.add_argument("--units", type=int, default=16, help="ResNet-18 units per node")
+    parser.add_argument("--resnet-only", action="store_true", help="part 2 alone")
     args = parser.parse_args()
     device = pick_device(args.device)
     print(describe(device))
@@ -77,6 +78,12 @@ def main():
     split = TensorSplit(torch.randint(0, 256, (args.images, 3, 32, 32), dtype=torch.uint8, generator=generator),
                         torch.randint(0, 10, (args.images,), generator=generator))
 
+    if not args.resnet_only:
+        chain_vs_graph(split, device)
+    resnet_cut_vs_naive(split, device, args.units)
+
+
+def chain_vs_graph(split, device):
     print("\nshallow CNN: built-in chain vs traced graph")
     chain = build_model("shallow_cnn", (3, 32, 32), 10, [0.5] * 3, [0.25] * 3).eval().to(device)
     graph, node = traced(chain)
@@ -94,6 +101,9 @@ def main():
         print(f"{layer:<8} {am[0]:>10.2f} {am[1]:>10.2f} {am[1] / am[0]:>5.2f}x {ablation[0]:>11.2f} "
               f"{ablation[1]:>11.2f} {ablation[1] / ablation[0]:>5.2f}x")
 
+
+
+def resnet_cut_vs_naive(split, device, n_units):
     print("\nResNet-18 (CIFAR stem): cut-graph single-unit ablation vs the naive hook")
     resnet = build_model("torchvision:resnet18", (3, 32, 32), 10, [0.5] * 3, [0.25] * 3, cifar_stem=True)
     resnet = resnet.eval().to(device)
@@ -105,7 +115,7 @@ def main():
                                       ("layer3.1.relu_1", resnet.net.layer3[1].relu, True),
                                       ("layer4.1.relu_1", resnet.net.layer4[1].relu, True)):
         width = resnet.layer_width(name, (3, 32, 32))
-        units = np.sort(np.random.default_rng(0).permutation(width)[:args.units])
+        units = np.sort(np.random.default_rng(0).permutation(width)[:n_units])
         cut = timed(lambda: evaluate_units(resnet, split, name, units, 10, 250, device), device)
         slow = timed(lambda: naive(resnet, module, split, units, 250, device, second_call), device)
         totals[0] += cut
