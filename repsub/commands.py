@@ -52,16 +52,12 @@ def download_weights_command(args):
 def layers_command(args):
     """Print a model's layers (every node with a channel dimension for a traced model): name, kind, units,
     and whether the node is a ReLU (any other is analysed through one)."""
-    from .models import build_model, layer_kind
+    from .models import build_model
 
     channels = args.image_shape[0]
     model = build_model(args.model, args.image_shape, args.classes, [0.5] * channels, [0.25] * channels,
                         **args.model_options).eval()
-    if hasattr(model, "candidates"):
-        rows = model.candidates(args.image_shape)
-    else:
-        rows = [(layer, layer_kind(model, layer, args.image_shape), model.layer_width(layer, args.image_shape), True)
-                for layer in model.layers]
+    rows = model.candidates(args.image_shape)
     width = max(len("layer"), *(len(name) for name, *_ in rows))
     print(f"{'layer':<{width}}  kind    units  relu")
     for name, kind, units, relu in rows:
@@ -86,6 +82,13 @@ def factory_record(model, options):
     return {path: sha256_file(path) for path in factory_files(model, options.get("module_path"))}
 
 
+def build_settings(manifest, options, mean, std):
+    """What rebuilds a model for a data set: its image shape and classes, the input normalisation,
+    and the run's model options less ``weights`` (loaded into the model, not part of it)."""
+    return {"in_shape": manifest["image_shape"], "n_classes": len(manifest["classes"]), "mean": mean, "std": std,
+            **{k: v for k, v in options.items() if k != "weights"}}
+
+
 def train_command(args):
     from .checkpoint import save_checkpoint
     from .data import load_split
@@ -100,9 +103,7 @@ def train_command(args):
     settings = TrainSettings.from_dict(args.settings)
     manifest = read_manifest(args.manifest)
     generator = seed_everything(args.seed)
-    build = {"in_shape": manifest["image_shape"], "n_classes": len(manifest["classes"]),
-             "mean": manifest["mean"], "std": manifest["std"],
-             **{k: v for k, v in args.model_options.items() if k != "weights"}}  # a trained model loads none
+    build = build_settings(manifest, args.model_options, manifest["mean"], manifest["std"])
     model = build_model(args.model, **build)
     device = pick_device(args.device)
     resume = args.checkpoint + ".resume.pt" if settings.resume else None
@@ -166,7 +167,6 @@ def _loaded_model(args, manifest):
                 f"ImageNet mean {list(IMAGENET_MEAN)} and std {list(IMAGENET_STD)}, as torchvision's VGG16 expects")
     from .model_kinds import load_weights, torchvision_normalisation
 
-    options = {k: v for k, v in args.model_options.items() if k != "weights"}
     named = args.model_options.get("weights")
     if model_source(args.model) == TORCHVISION and named and not str(named).endswith(WEIGHT_FILE_SUFFIXES):
         mean, std = torchvision_normalisation(model_parts(args.model)[0], named)
@@ -174,8 +174,7 @@ def _loaded_model(args, manifest):
     else:
         mean, std = manifest["mean"], manifest["std"]
         normalisation = f"mean {mean} and std {std} of the data set's manifest"
-    build = {"in_shape": manifest["image_shape"], "n_classes": len(manifest["classes"]), "mean": mean, "std": std,
-             **options}
+    build = build_settings(manifest, args.model_options, mean, std)
     model = build_model(args.model, **build)
     if args.weights:
         load_weights(model, args.weights)
@@ -205,13 +204,12 @@ def selectivity_command(args):
 
     model, _, manifest = load_checked(args)
     layers = args.layers or model.layers
-    for layer in layers:  # a probe: an unknown layer, or one without a channel dimension, fails here
-        model.layer_width(layer, manifest["image_shape"])
+    # a probe of each layer: an unknown one, or one without a channel dimension, fails here
+    kinds = {layer: layer_kind(model, layer, manifest["image_shape"]) for layer in layers}
     device = pick_device(args.device)
     means, counts = class_means(model.to(device), load_split(args.manifest, args.split, args.threads), layers,
                                 len(manifest["classes"]), args.batch_size, device, args.unit)
     widths = {layer: means[layer].shape[1] for layer in layers}
-    kinds = {layer: layer_kind(model, layer, manifest["image_shape"]) for layer in layers}
     write_csv(args.out, selectivity_table(means, counts, manifest["classes"], weight_norms(model, widths), kinds))
 
 

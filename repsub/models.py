@@ -86,6 +86,13 @@ class LayeredNet(nn.Module):
         """The network cut at ``layer`` for a batch ``x``: its output there and the rest."""
         return ChainCut(self, layer, self.forward_to(x, layer))
 
+    @torch.no_grad()
+    def candidates(self, image_shape):
+        """(name, kind, width, relu) of every layer, as GraphNet lists a traced model's nodes
+        (every layer here ends in a ReLU)."""
+        return [(layer, layer_kind(self, layer, image_shape), self.layer_width(layer, image_shape), True)
+                for layer in self.layers]
+
     def incoming(self, layer):
         """The last convolution or linear map of the layer's block, and the BatchNorm after it (or None)."""
         modules = list(self.blocks[layer].modules())

@@ -75,18 +75,16 @@ def figure_files(args):
     return [Path(args.out_dir) / f"{stem}.{suffix}" for stem in layout.MODEL_FIGURES for suffix in ("png", "pdf")]
 
 
-def am_arrays(args, seed, layer, method):
-    """A layer's AM images, unit ids and substitution matrix, checked against each other."""
+def am_arrays(args, seed, layer, method, shape):
+    """A layer's AM images, unit ids and substitution matrix, checked against each other and
+    against the data's image ``shape``."""
     def load(kind, ndim):
         path = layout.am_file(args.results, args.dataset, args.model, seed, layout.BASE, layer, method, kind)
         return load_npy(path, "am", ndim)
 
     import numpy as np
 
-    from .manifest import read_manifest
-
     images, units, substitution = load("images", 4), load("units", 1), load("substitution", 2)
-    shape = tuple(read_manifest(layout.manifest(args.results, args.dataset))["image_shape"])
     where = f"the AM arrays of {args.model} seed {seed} {layer} {method}"
     fix = "delete that folder and rerun the workflow"
     if not len(images) == len(units) == len(substitution):
@@ -107,6 +105,7 @@ def figures_command(args):
 
     from . import figures
     from .io import read_table, save_figure
+    from .manifest import read_manifest
     from .settings import METHOD_NAMES, OPTIMISED
 
     units = read_table(args.units, ["seed", "layer", "unit", "selectivity", "dead", "accuracy_drop",
@@ -131,13 +130,14 @@ def figures_command(args):
                                    f"{name}: {last}, the layer before the classifier", args.methods),
          "fig3a_fc_selectivity_vs_rs")
     method = "iam" if "iam" in args.methods else args.methods[0]
+    shape = tuple(read_manifest(layout.manifest(args.results, args.dataset))["image_shape"])
     panels = {}
     for layer in args.layers:
         alive = seed_units[(seed_units.layer == layer) & ~seed_units.dead.astype(bool)
                            & seed_units[f"rs_{method}"].notna()]  # units that have an AM image
         if alive.selectivity.notna().any():
             best = int(alive.loc[alive.selectivity.idxmax(), "unit"])
-            panels[layer] = (*am_arrays(args, seed, layer, method), best)
+            panels[layer] = (*am_arrays(args, seed, layer, method, shape), best)
     save(figures.substitutes(panels, f"{name}: most selective unit's {METHOD_NAMES[method]} image and its "
                                      f"two best substitutes"), "fig2_substitutes")
     save(figures.ablation_scatter(seed_units, f"{name}, seed {seed}: single-unit ablation"),
