@@ -69,6 +69,18 @@ def check_layer(model: str, layer: str) -> None:
         )
 
 
+BATCH_NORM_DEFAULT = {"mlp": False, "shallow_cnn": True, "vgg16": True, "vgg16_imagenet": False}
+
+
+def batch_norm(model: str, options: dict) -> str:
+    """"true" or "false": does a built-in family's network normalise its layers' batches
+    (its ``batch_norm`` option, else the family's default); "unknown" for other models.
+    Claim E6 compares the runs of one family that differ in it."""
+    if model_source(model) != "builtin":
+        return "unknown"
+    return str(bool(options.get("batch_norm", BATCH_NORM_DEFAULT[model]))).lower()
+
+
 def factory_files(model: str, module_path) -> list[str]:
     """The files of a python: model's factory module (its .py file, or every .py file of its
     package), which a step hashes as inputs; none for other models."""

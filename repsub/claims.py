@@ -9,7 +9,7 @@ import pandas as pd
 
 from .architectures import CONV, VECTOR
 from .settings import METHOD_NAMES
-from .stats import POOLED, POOLED_V1
+from .stats import POOLED, POOLED_V1, per_seed
 
 REPRODUCED, CONTRADICTED, INCONCLUSIVE = "reproduced", "contradicted", "inconclusive"
 NOT_REPRODUCED = "not reproduced"  # rules v1 only: no evidence for the claim, or evidence against it
@@ -17,6 +17,11 @@ VERDICT_COLOURS = {REPRODUCED: "#4daf4a", CONTRADICTED: "#e41a1c", NOT_REPRODUCE
                    INCONCLUSIVE: "#bdbdbd"}  # figures and pages
 ALPHA = 0.05
 RS_SOURCES = ("am", "iam", "noise", "top_image")  # C1 reads each; the other RS claims read IAM, noise, top image
+
+
+FISHER_TEST = "the Fisher-z test (Fieller-Hartley-Pearson error)"
+TESTS = {"class_match": "the permutation test over units (from one seed; over seeds, the t test of their mean)",
+         "cumulative_auc": "Welch's t test over seeds"}  # statistic -> how its p is computed, if not by FISHER_TEST
 
 
 class Rules:
@@ -69,12 +74,12 @@ class Rules:
             return CONTRADICTED, count
         return INCONCLUSIVE, count
 
-    def majority_rule(self, direction):
+    def majority_rule(self, direction, test=FISHER_TEST):
         if self.version == 1:
             return (f"reproduced if the 95% CI lies {direction} 0 in more than half of the layers (a layer where r "
                     f"is undefined, as a score never varies, counts against); not reproduced if in none; otherwise "
                     f"inconclusive")
-        return (f"per layer, p of the Fisher-z test (Fieller-Hartley-Pearson error) Holm-adjusted across the claim's layers; "
+        return (f"per layer, p of {test} Holm-adjusted across the claim's layers; "
                 f"reproduced if p < {ALPHA} with r {direction} 0 in more than half of the layers, contradicted if "
                 f"p < {ALPHA} with r on the other side in more than half, otherwise inconclusive (a layer where r "
                 f"is undefined counts for neither)")
@@ -115,7 +120,7 @@ def _correlation_claim(stats, rules, claim_id, claim, x, y, sign, statistic="spe
             "claim_id": claim_id, "claim": claim, "dataset": dataset, "model": model,
             "statistic": measured,
             "values": rules.values(rows), "key_statistic": count, "verdict": verdict,
-            "rule": rules.majority_rule(direction),
+            "rule": rules.majority_rule(direction, TESTS.get(statistic, FISHER_TEST)),
         }
 
 
@@ -228,6 +233,54 @@ def mlp_low_diversity(stats, rules):
                    "key_statistic": f"sd {_fmt(mlp_sd)} vs {_fmt(conv_sd)}", "verdict": verdict, "rule": rule}
 
 
+def batch_norm_reliance(stats, rules):
+    """E6: per family and data set, each run with BatchNorm against each without, per layer
+    both analyse: the difference of their mean ``cumulative_auc`` (random order) over seeds,
+    with Welch's interval and p (undefined below two seeds each)."""
+    if "batch_norm" not in stats:
+        return
+    areas = per_seed(stats)
+    areas = areas[(areas.statistic == "cumulative_auc") & (areas.x == "random")]
+    for (dataset, architecture), family in areas.groupby(["dataset", "architecture"], sort=True):
+        with_bn, without = (family[family.batch_norm.astype(str) == flag] for flag in ("true", "false"))
+        for a, b in ((a, b) for a in sorted(set(with_bn.model)) for b in sorted(set(without.model))):
+            rows = pd.DataFrame([{"layer": layer, "depth": group.depth.iloc[0],
+                                  **welch(group.value.to_numpy(float), without[(without.model == b) & (
+                                      without.layer == layer)].value.to_numpy(float))}
+                                 for layer, group in with_bn[with_bn.model == a].groupby("layer", sort=False)
+                                 if layer in set(without[without.model == b].layer)])
+            if rows.empty:
+                continue
+            rows = rows.sort_values("depth")
+            verdict, count = rules.majority(rows, +1)
+            yield {"claim_id": "E6", "claim": "Extension (Morcos et al. 2018): with BatchNorm a network relies less "
+                   "on single directions, randomly ablating a share of a layer's units costing it less accuracy",
+                   "dataset": dataset, "model": f"{a} vs {b}",
+                   "statistic": "area under accuracy against the fraction of units ablated in random order, relative "
+                                "to the intact accuracy: with BatchNorm less without, per layer [95% Welch interval "
+                                "over seeds]",
+                   "values": rules.values(rows), "key_statistic": count, "verdict": verdict,
+                   "rule": rules.majority_rule("above", TESTS["cumulative_auc"])}
+
+
+def welch(a, b):
+    """Mean of ``a`` less mean of ``b`` with Welch's 95% interval and two-sided p."""
+    from scipy.stats import t
+
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    difference = a.mean() - b.mean() if len(a) and len(b) else np.nan
+    if len(a) < 2 or len(b) < 2:
+        return {"value": difference, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan}
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = np.sqrt(va + vb)
+    if se == 0:  # seeds that agree to the last bit: no spread to test against
+        return {"value": difference, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan}
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    half = t.ppf(0.975, df) * se
+    return {"value": difference, "ci_low": difference - half, "ci_high": difference + half,
+            "p": 2 * t.sf(abs(difference) / se, df)}
+
+
 CLAIMS_COLUMNS = ["claim_id", "claim", "dataset", "model", "statistic", "values", "key_statistic", "verdict", "rule",
                   "verdict_v1", "rule_v1"]
 KEYS = ["claim_id", "claim", "dataset", "model"]
@@ -291,6 +344,7 @@ def _claims(stats: pd.DataFrame, rules) -> pd.DataFrame:
                             statistic="class_match"),
         *_correlation_claim(stats, rules, "E5", "Extension (Zhou et al. 2018): high-selectivity units cost their "
                             "most-hurt class more", "selectivity", "max_class_accuracy_drop", +1),
+        *batch_norm_reliance(stats, rules),
         *(row for m in beyond for row in _correlation_claim(
             stats, rules, "E3", f"Extension: RS predicts importance beyond magnitude, high-RS units being "
             f"unimportant with mean activation held fixed ({names[m]})", f"rs_{m}", "accuracy_drop", -1,

@@ -254,6 +254,8 @@ def add_summary_steps(sub):
                              help="the run's ablation settings as JSON: which units its single-unit ablation chose")
     step.parser.add_argument("--exclude-unmoved", default="false", choices=("true", "false"),
                              help="true: leave out of the RS statistics of AM and IAM the units AM never moved")
+    step.parser.add_argument("--batch-norm", default="unknown", choices=("true", "false", "unknown"),
+                             help="whether the run's network has BatchNorm (claim E6 compares runs that differ in it)")
     step.add_file(OUTPUTS, "--units", "merged per-unit CSV to write").add_file(OUTPUTS, "--out", "stats CSV")
     step.add_file(OUTPUTS, "--trajectory", "RS statistics at each recorded AM step, CSV")
 

@@ -205,6 +205,33 @@ def layer_statistics(units: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).rename(columns={"r": "value"})
 
 
+CUMULATIVE_COLUMNS = ["layer", "order", "repeat", "fraction", "accuracy"]
+
+
+def cumulative_statistics(units: pd.DataFrame, tables) -> pd.DataFrame:
+    """Per (seed, layer, order) of cumulative ablation: ``cumulative_auc``, the area under
+    accuracy against the fraction of units ablated (trapezoid rule, averaged over repeats),
+    over the fraction range and relative to the accuracy at its first fraction (the intact
+    network's where the fractions start at 0): 1 where ablation costs nothing. The less a
+    network relies on single directions, the larger it is (Morcos et al. 2018)."""
+    keys = ["dataset", "model", "architecture", "seed", "depth", "layer", "kind"]
+    where = {(row["seed"], row["layer"]): row for row in units[keys].drop_duplicates().to_dict("records")}
+    rows = []
+    for table in (t for t in tables if t.kind == "cumulative"):
+        curves = read_table(table.path, CUMULATIVE_COLUMNS, "cumulative")
+        for order, curve in curves.groupby("order", sort=True):
+            areas = []
+            for _, run in curve.groupby("repeat", sort=True):
+                run = run.sort_values("fraction")
+                fraction, accuracy = run.fraction.to_numpy(float), run.accuracy.to_numpy(float)
+                span, first = fraction[-1] - fraction[0], accuracy[0]
+                areas.append(np.trapezoid(accuracy, fraction) / span / first if span > 0 and first > 0 else np.nan)
+            rows.append({**where[table.seed, table.layer],
+                         "statistic": "cumulative_auc", "x": order, "y": "accuracy", "covariate": "",
+                         "n": len(areas), "n_excluded": 0, "value": np.mean(areas)})
+    return pd.DataFrame(rows)
+
+
 PERMUTATIONS = 2000
 
 
@@ -231,7 +258,7 @@ def class_match(units, permutations=PERMUTATIONS, seed=0):
 
 
 POOL_KEYS = ("dataset", "model", "architecture", "depth", "layer", "kind", "statistic", "x", "y", "covariate",
-             "ablation_precision")  # the last is absent from the first release's tables
+             "ablation_precision", "batch_norm")  # the last two are absent from the first release's tables
 POOLED, POOLED_V1 = "pooled", "pooled_v1"  # seed labels of the pooled rows (rules v2 and v1)
 CORRELATIONS = {"spearman": 0, "partial_spearman": 1}  # statistic -> covariates held fixed
 TESTED_MEANS = {"class_match"}  # pooled as a mean over seeds, tested against 0

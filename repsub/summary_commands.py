@@ -17,7 +17,10 @@ def run_tables(args):
 def stats_command(args):
     from .io import write_csv
     from .settings import AblationSettings
-    from .stats import layer_statistics, pool_seeds, trajectory_statistics, unit_table, units_file, without_unmoved
+    import pandas as pd
+
+    from .stats import (cumulative_statistics, layer_statistics, pool_seeds, trajectory_statistics, unit_table,
+                        units_file, without_unmoved)
 
     tables = run_tables(args)
     units = unit_table(tables, args.dataset, args.model, args.architecture, args.layers, args.methods,
@@ -27,7 +30,8 @@ def stats_command(args):
     write_csv(args.units, units)
     # strict fp32, or a checked low precision whose losses (not predictions) differ from fp32's
     precision = "+".join(sorted({ablation_mode(t.path) for t in tables if t.kind == "ablation"}))
-    write_csv(args.out, pool_seeds(layer_statistics(units).assign(ablation_precision=precision)))
+    rows = pd.concat([layer_statistics(units), cumulative_statistics(units, tables)], ignore_index=True)
+    write_csv(args.out, pool_seeds(rows.assign(ablation_precision=precision, batch_norm=args.batch_norm)))
     write_csv(args.trajectory, trajectory_statistics(units, tables))
     return {"read": [*(table.path for table in tables), *(units_file(t.path) for t in tables if t.kind == "rs")]}
 

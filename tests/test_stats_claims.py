@@ -298,9 +298,61 @@ def test_stats_name_how_single_unit_ablation_computed(small_study, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     assert main([str(a) for a in command("stats", results, out)]) == 0
-    assert set(pd.read_csv(out / "s.csv").ablation_precision) == {"fp32"}
+    made_stats = pd.read_csv(out / "s.csv")
+    assert set(made_stats.ablation_precision) == {"fp32"} and set(made_stats.batch_norm) == {"unknown"}
+    assert (made_stats.statistic == "cumulative_auc").any()
     record = results / (str(FILES["ablation"]) + ".prov.json")
     made = json.loads(record.read_text())
     record.write_text(json.dumps({**made, "precision": {"mode": "checked_bf16", "eps": 0.1}}))
     assert main([str(a) for a in command("stats", results, out)]) == 0
     assert set(pd.read_csv(out / "s.csv").ablation_precision) == {"checked_bf16"}
+
+
+def test_cumulative_auc_is_the_relative_area_under_the_accuracy_curve(tmp_path):
+    from repsub.layout import Table
+    from repsub.stats import cumulative_statistics
+
+    curve = pd.DataFrame({"layer": "conv1", "order": ["random"] * 6 + ["rs_high_to_low"] * 3,
+                          "repeat": [0, 0, 0, 1, 1, 1, 0, 0, 0], "fraction": [0, 0.5, 1] * 3,
+                          "accuracy": [0.8, 0.6, 0.1, 0.8, 0.4, 0.1, 0.8, 0.8, 0.8]})
+    curve.to_csv(tmp_path / "cumulative.csv", index=False)
+    units = synthetic_units(+1)
+    rows = cumulative_statistics(units, [Table("cumulative", 0, "conv1", None, tmp_path / "cumulative.csv")])
+    area = rows.set_index("x").value
+    # trapezoid: (0.8 + 2 * 0.6 + 0.1) / 4 = 0.525 and (0.8 + 0.8 + 0.1) / 4 = 0.425, relative to 0.8
+    assert area["random"] == pytest.approx((0.525 + 0.425) / 2 / 0.8)
+    assert area["rs_high_to_low"] == pytest.approx(1.0)
+    assert set(rows.depth) == {1} and set(rows.kind) == {"conv"} and set(rows.statistic) == {"cumulative_auc"}
+
+
+def batch_norm_rows(gap, seeds=(0, 1, 2)):
+    """Per-seed cumulative_auc rows of a family's run with BatchNorm and one without, the
+    first larger by ``gap`` in every layer."""
+    rng = np.random.default_rng(1)
+    rows = [{"dataset": "d", "model": model, "architecture": "shallow_cnn", "seed": seed, "depth": depth,
+             "layer": layer, "kind": "conv", "statistic": "cumulative_auc", "x": "random", "y": "accuracy",
+             "covariate": "", "n": 3, "n_excluded": 0, "batch_norm": flag,
+             "value": 0.6 + (gap if flag == "true" else 0) + rng.normal(0, 0.01)}
+            for model, flag in (("cnn", "true"), ("cnn_nobn", "false")) for seed in seeds
+            for depth, layer in enumerate(["conv1", "conv2", "conv3"], start=1)]
+    return pool_seeds(pd.DataFrame(rows))
+
+
+def test_e6_compares_cumulative_ablation_with_and_without_batch_norm_over_seeds():
+    from scipy.stats import ttest_ind
+
+    from repsub.claims import welch
+
+    a, b = np.array([0.7, 0.72, 0.69]), np.array([0.6, 0.65, 0.61])
+    result, expected = welch(a, b), ttest_ind(a, b, equal_var=False)
+    assert result["p"] == pytest.approx(expected.pvalue) and result["value"] == pytest.approx(a.mean() - b.mean())
+    assert result["ci_low"] < result["value"] < result["ci_high"]
+
+    def e6(rows):
+        claims = claims_table(rows)
+        return claims[claims.claim_id == "E6"].set_index("model").verdict
+
+    assert e6(batch_norm_rows(0.1)).to_dict() == {"cnn vs cnn_nobn": REPRODUCED}
+    assert e6(batch_norm_rows(-0.1)).to_dict() == {"cnn vs cnn_nobn": CONTRADICTED}
+    assert e6(batch_norm_rows(0.1, seeds=(0,))).to_dict() == {"cnn vs cnn_nobn": INCONCLUSIVE}  # no spread to test
+    assert e6(batch_norm_rows(0.1).drop(columns="batch_norm")).empty  # a first-release table cannot say

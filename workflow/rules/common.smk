@@ -79,6 +79,10 @@ def run_of(dataset, name):
     raise ValueError(f"no run named {name} on {dataset} in the config")
 
 
+def batch_norm_of(run):
+    return architectures.batch_norm(run["model"], run.get("model_options", {}))
+
+
 def layers_of(run, variant=BASE):
     """The layers of a run that ``variant`` analyses: the base all the run lists, a named
     variant those within the run's variant_scope and the variant's own layers."""

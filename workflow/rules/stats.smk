@@ -39,6 +39,7 @@ rule model_statistics:
     params:
         results=results_folder,
         architecture=lambda wc: run_of(wc.dataset, wc.model)["model"],
+        batch_norm=lambda wc: batch_norm_of(run_of(wc.dataset, wc.model)),
         seeds=lambda wc: seeds_of(run_of(wc.dataset, wc.model), wc.variant),
         layers=lambda wc: layers_of(run_of(wc.dataset, wc.model), wc.variant),
         methods=METHODS,
@@ -53,7 +54,7 @@ rule model_statistics:
         " --layers {params.layers:q} --methods {params.methods:q} --variant {wildcards.variant:q}"
         " --from-base {params.from_base:q} --units {output.units:q} --out {output.stats:q}"
         " --trajectory {output.trajectory:q} --exclude-unmoved {params.exclude_unmoved:q}"
-        " --ablation-settings {params.ablation:q} > {log:q} 2>&1"
+        " --ablation-settings {params.ablation:q} --batch-norm {params.batch_norm:q} > {log:q} 2>&1"
 
 
 rule study_statistics:
