@@ -313,6 +313,9 @@ def build_parser():
     add_model_steps(sub)
     add_summary_steps(sub)
     add_report_step(sub)
+    step = Step(sub, "check-config", "Check config files as Snakemake merges them: YAML syntax (with the line of "
+                "an error) and the schema.", commands.check_config_command)
+    step.parser.add_argument("configfiles", nargs="+", help="the files given to --configfile, in that order")
     step = Step(sub, "audit", "Walk back from an artifact through its provenance and re-check hashes.",
                 commands.audit_command)
     step.parser.add_argument("path", help="any file the workflow made (its .prov.json record beside it)")

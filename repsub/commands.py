@@ -64,6 +64,41 @@ def layers_command(args):
         print(f"{name:<{width}}  {kind:<6}  {units:<5}  {'yes' if relu else 'no'}")
 
 
+def check_config_command(args):
+    """Snakemake reads --configfile files before the workflow's code runs and reports a
+    YAML error there without file or line: this names both, then checks the merged files
+    against the schema as the workflow does (it fills defaults, this does not need to)."""
+
+    import yaml
+    from jsonschema import Draft202012Validator
+
+    from .configuration import schema_error, yaml_problem
+
+    merged = {}
+    for path in args.configfiles:
+        problem = yaml_problem(path)
+        if problem:
+            raise UserError(problem)
+        loaded = yaml.safe_load(Path(path).read_text())
+        if not isinstance(loaded, dict):
+            raise UserError(f"{path} holds no mapping of keys; a config file gives keys at its top level")
+        merged = merged_config(merged, loaded)
+    schema = yaml.safe_load((Path(__file__).parent.parent / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    error = next(iter(Draft202012Validator(schema).iter_errors(merged)), None)
+    if error is not None:
+        raise UserError(schema_error(error))
+    print(f"{', '.join(args.configfiles)}: valid YAML, and together they match the schema")
+
+
+def merged_config(config, overlay):
+    """``overlay`` over ``config`` as Snakemake merges config files: mappings key by key, anything else replaced."""
+    merged = dict(config)
+    for key, value in overlay.items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = merged_config(merged[key], value) if both else value
+    return merged
+
+
 def model_files(args):
     """The files from outside the workflow that make a model: a local weights file, a python: model's code."""
     from .architectures import factory_files

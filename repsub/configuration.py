@@ -21,13 +21,13 @@ WEIGHT_FILE_SUFFIXES = (".pt", ".pth")
 def schema_error(error) -> str:
     """One sentence for a config that fails the schema: the key, what is wrong and what is allowed.
 
-    ``error`` is the exception that Snakemake's ``validate`` raised; it carries jsonschema's
-    error, whose own text dumps the whole config and schema. Where a value matches none of
+    ``error`` is jsonschema's error, or the exception that Snakemake's ``validate`` raised
+    carrying it; its own text dumps the whole config and schema. Where a value matches none of
     several schemas, the error of the closest one is the one that names the problem.
     """
     from jsonschema.exceptions import best_match
 
-    candidates = [*getattr(error, "args", ()), error.__cause__, error.__context__]
+    candidates = [error, *getattr(error, "args", ()), error.__cause__, error.__context__]
     found = next((c for c in candidates if hasattr(c, "absolute_path")), None)
     if found is None:
         return f"the config does not match workflow/schemas/config.schema.yaml ({str(error).splitlines()[0]})"

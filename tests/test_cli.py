@@ -1,6 +1,7 @@
 """Bad input at the command line: one clear sentence, exit status 2, no partial output."""
 
 import os
+import re
 import pickle
 import subprocess
 import sys
@@ -157,3 +158,23 @@ def test_a_bad_setting_stops_the_step_before_its_banner(tmp_path, capsys, digits
                  "--layer", "fc1", "--settings", '{"max_imagez": 3}', "--out", str(out)])
     said = capsys.readouterr()
     assert code == 2 and "unknown ablation setting(s) max_imagez" in said.err and "started" not in said.out
+
+
+def test_check_config_names_the_file_and_line_that_snakemake_does_not(tmp_path, capsys):
+    """Snakemake reports a YAML error in a --configfile file without file or line; check-config
+    names both, and checks the merged files against the schema as the workflow does."""
+    from repsub.cli import main
+
+    presets = [str(REPO / "configs" / name) for name in ("paper-cpu.yaml", "paper-cpu-variants.yaml",
+                                                         "cifar10-imagefolder.yaml")]
+    assert main(["check-config", *presets]) == 0 and "match the schema" in capsys.readouterr().out
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("results: r\nruns:\n  - dataset: [cifar10\n")
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("analysis: {am: {stepz: 3}}\n")
+    for files, pattern in (([broken], rf"{broken} is not valid YAML at line 4, column 1"),
+                           ([presets[0], unknown], r"analysis\.am: Additional properties .*'stepz'"),
+                           ([presets[2]], r"'runs' is a required property")):
+        assert main(["check-config", *map(str, files)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and re.search(pattern, err), err

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
@@ -81,11 +82,12 @@ def test_tiny_study_on_slurm_equals_a_local_run(slurm_cluster, tmp_path):
     for workdir in (local, cluster):
         workdir.mkdir()
         write_config(workdir / "study.json", slurm_study_config(workdir, tmp_path / "cifar"))
-    snakemake(local, "--cores", "2", "--configfile", str(local / "study.json"))
-
-    snakemake(cluster, "--profile", str(site_profile(tmp_path / "site")), "--workflow-profile",
-              str(REPO / "profiles" / "slurm"), "--configfile", str(cluster / "study.json"),
-              env=slurm_cluster, timeout=1500)
+    with ThreadPoolExecutor(1) as pool:  # the local run goes on while the cluster's jobs wait for the scheduler
+        local_run = pool.submit(snakemake, local, "--cores", "2", "--configfile", str(local / "study.json"))
+        snakemake(cluster, "--profile", str(site_profile(tmp_path / "site")), "--workflow-profile",
+                  str(REPO / "profiles" / "slurm"), "--configfile", str(cluster / "study.json"),
+                  env=slurm_cluster, timeout=1500)
+        local_run.result()
 
     records = {path: json.loads(path.read_text()) for path in (cluster / "results").rglob("*.prov.json")}
     assert len(records) > 20
