@@ -47,9 +47,11 @@ def layer_activations(model, images, layer, which, unit="spatial_mean"):
 
 def activations_by_space(model, images, layer, spaces, unit="spatial_mean"):
     """``layer``'s unit activations in each of ``spaces`` (pre_relu, post_relu) from one
-    forward pass: the block's ReLU applied to its pre-ReLU map is its post-ReLU map."""
+    forward pass: the block's ReLU applied to its pre-ReLU map is its post-ReLU map (a
+    traced node analysed as it is, unrectified, is the same in both)."""
     pre = model.forward_to(images, layer, pre_relu=True)
-    maps = {"pre_relu": pre, "post_relu": torch.relu(pre) if "post_relu" in spaces else None}
+    post = (torch.relu(pre) if model.rectified(layer) else pre) if "post_relu" in spaces else None
+    maps = {"pre_relu": pre, "post_relu": post}
     return {space: unit_activations(maps[space], unit) for space in spaces}
 
 

@@ -245,7 +245,8 @@ def selectivity_command(args):
     means, counts = class_means(model.to(device), load_split(args.manifest, args.split, args.threads), layers,
                                 len(manifest["classes"]), args.batch_size, device, args.unit)
     widths = {layer: means[layer].shape[1] for layer in layers}
-    write_csv(args.out, selectivity_table(means, counts, manifest["classes"], weight_norms(model, widths), kinds))
+    write_csv(args.out, selectivity_table(means, counts, manifest["classes"], weight_norms(model, widths), kinds,
+                                          {layer: model.rectified(layer) for layer in layers}))
 
 
 def am_command(args):

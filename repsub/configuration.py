@@ -145,7 +145,7 @@ def check_model(key, run):
     training, a factory's folder, options that fit the model."""
     source, options = model_source(run["model"]), run.get("model_options", {})
     if source == "builtin":
-        unknown = [option for option in ("cifar_stem", "module_path") if option in options]
+        unknown = [option for option in ("cifar_stem", "module_path", "rectify") if option in options]
         if unknown:
             raise UserError(f"{key}.model_options.{unknown[0]} applies to torchvision: or python: models only; "
                             f"remove it")

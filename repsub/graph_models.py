@@ -46,11 +46,13 @@ def _attribute(module, target):
 
 
 class GraphNet(nn.Module):
-    """``net`` (normalised images -> logits) behind a Normalize, analysable at any node."""
+    """``net`` (normalised images -> logits) behind a Normalize, analysable at any node.
+    ``rectify``: a node that is not a ReLU is analysed through one (the default), or as it
+    is (docs/CHOICES.md says what each compares)."""
 
-    def __init__(self, name: str, net: nn.Module, mean, std):
+    def __init__(self, name: str, net: nn.Module, mean, std, rectify=True):
         super().__init__()
-        self.name = name
+        self.name, self.rectify = name, rectify
         self.normalize = Normalize(mean, std)
         self.net = net
         for module in net.modules():
@@ -157,11 +159,15 @@ class GraphNet(nn.Module):
     def _analysed(self, layer, env):
         node = self.nodes[layer]
         value = self._checked(layer, env[node])
-        return value if self._is_relu(node) else torch.relu(value)
+        return torch.relu(value) if self.rectify and not self._is_relu(node) else value
+
+    def rectified(self, layer) -> bool:
+        """Whether the layer's units are post-ReLU (never negative)."""
+        return self.rectify or self._is_relu(self._node(layer))
 
     def forward_to(self, x, layer: str, pre_relu: bool = False):
         """The layer's units: the node's output, through a ReLU where it is not one itself
-        (docs/CHOICES.md); ``pre_relu``: the value before that ReLU."""
+        and ``rectify`` is on (docs/CHOICES.md); ``pre_relu``: the value before that ReLU."""
         node = self._node(layer)
         source = node.args[0] if pre_relu and self._is_relu(node) else node
         env = self._run(x, [node, source])
@@ -205,7 +211,7 @@ class GraphNet(nn.Module):
     def candidates(self, image_shape):
         """(name, kind, width, relu) of every node whose output has a channel dimension: kind
         "conv" for (images, channels, H, W), "vector" for (images, units); relu says whether
-        the node is a ReLU (other nodes are analysed through one: docs/CHOICES.md)."""
+        the node is a ReLU (other nodes are analysed through one unless ``rectify`` is off)."""
         probe = torch.zeros(2, *image_shape)
         env = self._run(probe, [self.output])
         found = []

@@ -88,8 +88,8 @@ def python_net(module, factory, n_classes, module_path):
     return net
 
 
-def build_graph_model(name, in_shape, n_classes, mean, std, cifar_stem=False, module_path=None):
-    """A torchvision or user model as a :class:`~repsub.graph_models.GraphNet`."""
+def build_graph_model(name, in_shape, n_classes, mean, std, cifar_stem=False, module_path=None, rectify=True):
+    """A torchvision or user model as a :class:`~repsub.graph_models.GraphNet` (``rectify``: see there)."""
     from .graph_models import GraphNet
 
     if model_source(name) == PYTHON:
@@ -98,7 +98,7 @@ def build_graph_model(name, in_shape, n_classes, mean, std, cifar_stem=False, mo
         net = python_net(*model_parts(name), n_classes, module_path)
     else:
         net = torchvision_net(model_parts(name)[0], n_classes, in_shape[0], cifar_stem)
-    return GraphNet(name, net, mean, std)
+    return GraphNet(name, net, mean, std, rectify)
 
 
 def load_weights(model, path):

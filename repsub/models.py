@@ -93,6 +93,10 @@ class LayeredNet(nn.Module):
         return [(layer, layer_kind(self, layer, image_shape), self.layer_width(layer, image_shape), True)
                 for layer in self.layers]
 
+    def rectified(self, layer) -> bool:
+        """Every layer here ends in a ReLU: its units are never negative."""
+        return True
+
     def incoming(self, layer):
         """The last convolution or linear map of the layer's block, and the BatchNorm after it (or None)."""
         modules = list(self.blocks[layer].modules())
@@ -244,7 +248,7 @@ def build_model(name, in_shape=None, n_classes=None, mean=None, std=None, **opti
 
 
 OPTION_KINDS = {"batch_norm": bool, "fc_width": int, "weights": (str, type(None)), "cifar_stem": bool,
-                "module_path": (str, type(None))}
+                "module_path": (str, type(None)), "rectify": bool}
 
 
 def _check_options(name, builder, options):

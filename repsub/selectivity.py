@@ -29,18 +29,21 @@ def class_means(model, split, layers, n_classes, batch_size, device, unit="spati
     return {layer: (s / counts[:, None]).cpu().numpy() for layer, s in sums.items()}, counts_np
 
 
-def selectivity_index(means: np.ndarray):
+def selectivity_index(means: np.ndarray, rectified=True):
     """Selectivity of each column of a (n_classes, n_units) array of class means.
 
     Returns selectivity, mu_max, mu_rest, preferred class index and a dead flag;
-    a dead unit (zero for every class) has undefined (NaN) selectivity.
+    a dead unit (zero for every class) has undefined (NaN) selectivity. Units that are not
+    ``rectified`` (a raw node's) can respond below 0: the index, defined for responses
+    that never are, is undefined (NaN) wherever a class mean is negative.
     """
     preferred = means.argmax(axis=0)
     mu_max = means.max(axis=0)
     mu_rest = (means.sum(axis=0) - mu_max) / (means.shape[0] - 1)
-    dead = mu_max <= 0
+    dead = mu_max <= 0 if rectified else (means == 0).all(axis=0)
+    undefined = dead | (means.min(axis=0) < 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        selectivity = np.where(dead, np.nan, (mu_max - mu_rest) / (mu_max + mu_rest))
+        selectivity = np.where(undefined, np.nan, (mu_max - mu_rest) / (mu_max + mu_rest))
     return selectivity, mu_max, mu_rest, preferred, dead
 
 
@@ -63,12 +66,14 @@ def weight_norms(model, widths: dict) -> dict:
     return norms
 
 
-def selectivity_table(means_by_layer: dict, counts: np.ndarray, classes, norms: dict, kinds: dict) -> pd.DataFrame:
-    """One row per unit of each layer; ``kinds`` gives each layer's kind (conv or vector)."""
+def selectivity_table(means_by_layer: dict, counts: np.ndarray, classes, norms: dict, kinds: dict,
+                      rectified: dict) -> pd.DataFrame:
+    """One row per unit of each layer; ``kinds`` gives each layer's kind (conv or vector),
+    ``rectified`` whether its units are post-ReLU."""
     frames = []
     weights = counts / counts.sum()
     for layer, means in means_by_layer.items():
-        selectivity, mu_max, mu_rest, preferred, dead = selectivity_index(means)
+        selectivity, mu_max, mu_rest, preferred, dead = selectivity_index(means, rectified[layer])
         frames.append(pd.DataFrame({
             "layer": layer,
             "kind": kinds[layer],

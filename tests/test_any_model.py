@@ -20,6 +20,7 @@ from repsub.ablation import evaluate_masks
 from repsub.am import maximise_layer
 from repsub.cli import main
 from repsub.data import TensorSplit
+from repsub.errors import UserError
 from repsub.graph_models import GraphNet
 from repsub.models import build_model
 from repsub.selectivity import class_means, weight_norms
@@ -188,6 +189,46 @@ def test_a_node_that_is_not_a_relu_is_analysed_through_one():
     assert torch.equal(model.forward_to(x, "block.conv1"), torch.relu(raw))
     assert torch.equal(model.forward_to(x, "block.relu", pre_relu=True), raw)
     assert model.incoming("block.relu_1") is None  # a residual sum: no single incoming map
+
+
+def test_rectify_off_analyses_a_node_as_it_is(images_manifest, user_checkpoint, tmp_path):
+    """With model_options.rectify false a node that is not a ReLU keeps its negative values for
+    selectivity, AM's compared space and RS alike; selectivity is undefined for a unit with a
+    negative class mean, and a ReLU node is as before."""
+    from repsub.am import activations_by_space
+    from repsub.selectivity import selectivity_index
+
+    torch.manual_seed(0)
+    raw_model = build_model(USER_MODEL, (3, 6, 6), 10, [0.5] * 3, [0.25] * 3, module_path=str(USER_MODELS),
+                            rectify=False).double().eval()
+    model = user_model()
+    raw_model.load_state_dict(model.state_dict())
+    x = torch.rand(4, 3, 6, 6, dtype=torch.float64)
+    raw = model.forward_to(x, "block.conv1", pre_relu=True)
+    assert (raw < 0).any() and torch.equal(raw_model.forward_to(x, "block.conv1"), raw)
+    assert not raw_model.rectified("block.conv1") and raw_model.rectified("block.relu_1") and model.rectified("block.conv1")
+    spaces = activations_by_space(raw_model, x, "block.conv1", ("pre_relu", "post_relu"))
+    assert torch.equal(spaces["pre_relu"], spaces["post_relu"])
+    assert torch.equal(raw_model.forward_to(x, "block.relu_1"), model.forward_to(x, "block.relu_1"))
+
+    means = np.array([[1.0, -0.5, 0.0, 2.0], [0.5, 1.0, 0.0, 1.0]])
+    selectivity, *_, dead = selectivity_index(means, rectified=False)
+    assert np.isnan(selectivity[1]) and np.isnan(selectivity[2]) and dead.tolist() == [False, False, True, False]
+    assert selectivity[3] == pytest.approx((2 - 1) / (2 + 1))
+    with pytest.raises(UserError, match="model_options.rectify: shallow_cnn takes no such option"):
+        build_model("shallow_cnn", (3, 8, 8), 10, [0.5] * 3, [0.25] * 3, rectify=False)
+
+    # the option travels in the checkpoint: the selectivity step measures the raw node
+    options = {"module_path": str(USER_MODELS), "rectify": False}
+    assert main([str(a) for a in pretrained(images_manifest, tmp_path, USER_MODEL, options,
+                                             str(user_checkpoint.parent / "weights.pt"))]) == 0
+    for checkpoint, out in ((tmp_path / "c.pt", tmp_path / "raw.csv"), (user_checkpoint, tmp_path / "relu.csv")):
+        assert main(["selectivity", "--checkpoint", str(checkpoint), "--manifest", images_manifest, "--layers",
+                     "block.conv1", "--out", str(out)]) == 0
+    raw, rectified = pd.read_csv(tmp_path / "raw.csv"), pd.read_csv(tmp_path / "relu.csv")
+    # units with a class mean below 0 have no selectivity, yet are not dead
+    assert (raw.selectivity.isna() & ~raw.dead).any() and rectified.selectivity.notna().all()
+    assert (raw.mean_activation < 0).any() and (rectified.mean_activation >= 0).all()
 
 
 def test_layers_lists_every_node_with_channels_its_kind_units_and_whether_it_is_a_relu(capsys):
@@ -359,6 +400,8 @@ def _run(**changes):
      "no " + str(USER_MODELS / "missing.py") + " for module missing"),
     ({"dataset": "digits", "model": "mlp", "seeds": [0], "train": {}, "model_options": {"cifar_stem": True}}, {},
      "runs[0].model_options.cifar_stem applies to torchvision: or python: models only"),
+    ({"dataset": "digits", "model": "shallow_cnn", "seeds": [0], "train": {}, "model_options": {"rectify": False}},
+     {}, "runs[0].model_options.rectify applies to torchvision: or python: models only"),
     (_run(layers=["relu", "layer1"]), {"layer1": {"unit": "spatial_max"}}, "variants.layer1: a variant name must"),
 ])
 def test_config_errors_of_traced_models_are_one_sentence(run, variants, message):

@@ -46,7 +46,8 @@ def test_class_means_match_a_direct_computation(digits_manifest):
     assert counts.sum() == len(test)
     widths = {layer: m.shape[1] for layer, m in means.items()}
     table = selectivity_table(means, counts, manifest["classes"], weight_norms(model, widths),
-                              {layer: "vector" if layer == "fc1" else "conv" for layer in means})
+                              {layer: "vector" if layer == "fc1" else "conv" for layer in means},
+                              {layer: True for layer in means})
     assert set(table.columns) >= {"layer", "unit", "selectivity", "mu_max", "mu_rest", "preferred_class",
                                   "mean_activation", "weight_norm", "dead"}
     assert len(table) == 64 + 64 + 128 + 128 + 256
