@@ -2,8 +2,8 @@
 
 Naive: for every unit, a full forward pass over the images with a hook that
 zeroes that unit. Batched: the activations entering the layer's successors are
-computed once per batch, and several ablations share one pass through the rest
-of the network (repsub.ablation.evaluate_masks). Shortcuts: the batched way that
+computed once per batch, and several ablations share one pass of the whole batch
+through the rest of the network (repsub.ablation.evaluate_masks with GPU-sized passes). Shortcuts: the batched way that
 also skips images on which the unit is silent and subtracts the unit's own
 contribution from the successor layer's output (repsub.unit_ablation). All three
 agree (tests/test_ablation.py).
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from common import compare, setup
 
-from repsub.ablation import evaluate_masks, intact_and_masks
+from repsub.ablation import PASS_ELEMENTS, evaluate_masks, intact_and_masks
 from repsub.data import TensorSplit
 from repsub.unit_ablation import evaluate_units
 
@@ -87,7 +87,7 @@ def main():
             ways = {
                 "shortcuts": lambda: evaluate_units(model, split, layer, units, n_classes, args.batch_size, device),
                 "batched": lambda: evaluate_masks(model, split, layer, masks, n_classes, args.batch_size,
-                                                  args.masks_per_pass, device),
+                                                  args.masks_per_pass, device, elements=PASS_ELEMENTS),
                 "naive": lambda: naive_ablation(model, split, layer, units, args.batch_size, device)}
             if args.without_naive:
                 del ways["naive"]

@@ -15,18 +15,26 @@ import torch.nn.functional as F
 from .progress import progress
 
 # Cap on the ablated activations of one pass (floats): bigger passes of wide
-# early layers only add memory traffic.
+# early layers only add memory traffic. On a CPU, passes that stay in cache run
+# fastest (benchmarks/README.md), so there a pass is smaller.
 PASS_ELEMENTS = 1 << 24
+CPU_PASS_ELEMENTS = 1 << 21
+
+
+def pass_elements(device):
+    return CPU_PASS_ELEMENTS if torch.device(device).type == "cpu" else PASS_ELEMENTS
 
 
 @torch.no_grad()
 def evaluate_masks(model, split, layer, masks: torch.Tensor, n_classes, batch_size, masks_per_pass, device,
-                   precision=None):
+                   precision=None, elements=None):
     """For each row of ``masks`` (n_masks, n_units; 1 keeps a unit, 0 ablates it):
     summed loss, correct count and per-class correct count over ``split``.
 
-    Up to ``masks_per_pass`` masks share a pass, fewer where the layer is wide.
-    ``precision`` (:mod:`repsub.ablation_precision`) computes the passes (strict fp32 by default)."""
+    A pass holds at most ``elements`` ablated activations (default :func:`pass_elements`):
+    up to ``masks_per_pass`` masks of the batch's images, or one mask of a slice of them
+    where the layer is wide. ``precision`` (:mod:`repsub.ablation_precision`) computes the
+    passes (strict fp32 by default)."""
     from .ablation_precision import Strict
 
     precision = precision or Strict()
@@ -34,22 +42,26 @@ def evaluate_masks(model, split, layer, masks: torch.Tensor, n_classes, batch_si
     masks = masks.to(device)
     n_masks = len(masks)
     loss_sum, correct, class_counts = zero_sums(n_masks, n_classes, device)
+    elements = elements or pass_elements(device)
     batches = split.batches(batch_size, device)
     for images, labels in progress(batches, desc=f"ablate {layer}", total=-(-len(split) // batch_size)):
         cut = model.cut(images, layer)
-        h, batch = cut.h, torch.arange(len(images), device=images.device)
+        h = cut.h
         class_counts += torch.bincount(labels, minlength=n_classes).double()
-        precision.calibrate(lambda: cut.rest(h.clone(), batch))
+        precision.calibrate(lambda: cut.rest(h.clone(), torch.arange(len(h), device=h.device)))
         shape = (1,) * (h.dim() - 2)
-        per_pass = max(1, min(masks_per_pass, PASS_ELEMENTS // h.numel()))
-        for start in range(0, n_masks, per_pass):
-            chunk = masks[start : start + per_pass]
-            ablated = (h[None] * chunk.view(len(chunk), 1, -1, *shape)).flatten(0, 1)
-            logits = precision.logits(cut.rest, ablated, batch.repeat(len(chunk)))
-            losses = F.cross_entropy(logits, labels.repeat(len(chunk)), reduction="none").view(len(chunk), -1)
-            loss_sum[start : start + len(chunk)] += losses.double().sum(1)
-            hits = (logits.argmax(1).view(len(chunk), -1) == labels).double()
-            correct[start : start + len(chunk)].index_add_(1, labels, hits)
+        per_slice = max(1, elements // h[0].numel())  # images of one mask's pass
+        for first in range(0, len(h), per_slice):
+            part = torch.arange(first, min(first + per_slice, len(h)), device=h.device)
+            per_pass = max(1, min(masks_per_pass, elements // (len(part) * h[0].numel())))
+            for start in range(0, n_masks, per_pass):
+                chunk = masks[start : start + per_pass]
+                ablated = (h[part][None] * chunk.view(len(chunk), 1, -1, *shape)).flatten(0, 1)
+                logits = precision.logits(cut.rest, ablated, part.repeat(len(chunk)))
+                losses = F.cross_entropy(logits, labels[part].repeat(len(chunk)), reduction="none")
+                loss_sum[start : start + len(chunk)] += losses.view(len(chunk), -1).double().sum(1)
+                hits = (logits.argmax(1).view(len(chunk), -1) == labels[part]).double()
+                correct[start : start + len(chunk)].index_add_(1, labels[part], hits)
     return loss_sum.cpu().numpy(), correct.cpu().numpy(), class_counts.cpu().numpy()
 
 

@@ -24,15 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ablation import PASS_ELEMENTS, zero_sums
+from .ablation import CPU_PASS_ELEMENTS, PASS_ELEMENTS, pass_elements, zero_sums
 from .ablation_precision import Strict
 from .models import LayeredNet
 from .progress import progress
 
-# Elements of one pass through the rest of the network on a CPU, where passes that stay in
-# cache run fastest (benchmarks/README.md): smallest where only cheap layers follow a linear
-# successor. A GPU takes ablation.PASS_ELEMENTS.
-CPU_PASS_ELEMENTS = 1 << 21
+# Elements of one pass on a CPU where only cheap layers follow a linear successor
+# (ablation.pass_elements gives the others).
 CPU_LINEAR_PASS_ELEMENTS = 1 << 17
 CHANNELWISE = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Dropout, nn.Identity,
                nn.Flatten)
@@ -57,7 +55,7 @@ class Rerun:
         return h[0].numel()
 
     def pass_elements(self, device):
-        return CPU_PASS_ELEMENTS if device.type == "cpu" else PASS_ELEMENTS
+        return pass_elements(device)
 
     def entering(self, h, images, units):
         """The input of :meth:`rest` for each pair (``images[j]`` with ``units[j]`` ablated)."""

@@ -43,6 +43,35 @@ def test_batched_ablation_equals_the_naive_hook_exactly(digits_manifest):
         assert correct[0].sum() == (intact.argmax(1) == labels).sum().item()
 
 
+def test_cache_sized_passes_of_several_masks_equal_one_pass_and_the_naive_hook(digits_manifest):
+    """Cumulative ablation on a CPU runs one mask over a slice of the batch's images where
+    the layer is wide: in float64 the sums equal one pass of every image and a zeroing hook."""
+    manifest = read_json(digits_manifest)
+    torch.manual_seed(0)
+    model = build_model("shallow_cnn", manifest["image_shape"], 10, manifest["mean"], manifest["std"]).double().eval()
+    split = stratified_subset(load_split(digits_manifest, "test"), 50)
+    images, labels = next(split.batches(len(split)))
+    images = images.double()
+    for layer in ("conv2", "fc1"):
+        width = model.forward_to(images[:1], layer).shape[1]
+        masks = torch.ones(3, width, dtype=torch.float64)
+        masks[1, : width // 2] = 0
+        masks[2, ::3] = 0
+        per_image = model.forward_to(images[:1], layer)[0].numel()
+        sliced = evaluate_masks(model, split, layer, masks, 10, len(split), 3, "cpu", elements=3 * per_image)
+        whole = evaluate_masks(model, split, layer, masks, 10, len(split), 3, "cpu", elements=1 << 30)
+        np.testing.assert_array_equal(sliced[1], whole[1])
+        np.testing.assert_allclose(sliced[0], whole[0], rtol=1e-12)
+        for row, mask in enumerate(masks):
+            handle = model.blocks[layer].register_forward_hook(
+                lambda module, inputs, output, mask=mask: output * mask.view(1, -1, *(1,) * (output.dim() - 2)))
+            with torch.no_grad():
+                logits = model(images)
+            handle.remove()
+            assert sliced[1][row].sum() == (logits.argmax(1) == labels).sum().item()
+            assert sliced[0][row] == pytest.approx(F.cross_entropy(logits, labels, reduction="sum").item(), rel=1e-12)
+
+
 def test_single_unit_table_reports_drops_against_the_intact_model():
     loss_sum = np.array([10.0, 12.0, 9.0])
     correct = np.array([[5.0, 5.0], [5.0, 3.0], [5.0, 5.0]])
