@@ -313,6 +313,11 @@ def build_parser():
     add_model_steps(sub)
     add_summary_steps(sub)
     add_report_step(sub)
+    step = Step(sub, "publish", "Copy a data set's finished results into a folder to commit: tables, per-unit "
+                "data, curves, figures.", summary_commands.publish_command)
+    step.parser.add_argument("--results", required=True, help="the results folder of the study")
+    step.parser.add_argument("--dataset", required=True, help="the data set whose study to publish")
+    step.parser.add_argument("--out", required=True, help="a new or empty folder (e.g. docs/results/NAME)")
     step = Step(sub, "check-config", "Check config files as Snakemake merges them: YAML syntax (with the line of "
                 "an error) and the schema.", commands.check_config_command)
     step.parser.add_argument("configfiles", nargs="+", help="the files given to --configfile, in that order")

@@ -419,3 +419,42 @@ def test_a_killed_run_of_one_model_resumes_to_the_tiny_studys_files_byte_for_byt
     assert len(names) > 30
     different = [str(n) for n in names if not filecmp.cmp(tiny_study / n, again / n, shallow=False)]
     assert different == []
+
+
+def test_publish_copies_what_a_referee_needs_and_refuses_to_overwrite(tiny_study, tmp_path, capsys):
+    """The study's tables, each run's per-unit table, per-seed metrics and cumulative curves,
+    and the figures, each traced to its source by sha256; an existing folder or an
+    unfinished source is refused in one sentence with nothing written."""
+    import hashlib
+
+    import pandas as pd
+
+    from repsub.cli import main
+
+    out = tmp_path / "published"
+    assert main(["publish", "--results", str(tiny_study), "--dataset", "digits", "--out", str(out)]) == 0
+    assert (out / "claims.csv").read_bytes() == (tiny_study / "digits" / "study" / "base" / "claims.csv").read_bytes()
+    for run, layers in (("mlp", 2), ("shallow_cnn", 5)):
+        assert (out / run / "units.csv").read_bytes() == (tiny_study / "digits" / run / "base" / "units.csv").read_bytes()
+        curves = pd.read_csv(out / run / "cumulative.csv")
+        assert list(curves.columns[:2]) == ["seed", "layer"] and curves.layer.nunique() == layers
+        one = pd.read_csv(tiny_study / "digits" / run / "seed0" / curves.layer[0] / "cumulative.csv")
+        assert len(curves[curves.layer == curves.layer[0]]) == len(one)
+        assert set(pd.read_csv(out / run / "metrics.csv").seed) == {0}
+        assert (out / run / "fig1_selectivity_vs_rs.png").is_file()
+    published = json.loads((out / "published.json").read_text())
+    for name, entry in published["files"].items():
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == entry["sha256"], name
+    assert not list(out.rglob("*.npy")) and not list(out.rglob("*.prov.json"))
+
+    before = sorted(p.name for p in out.rglob("*"))
+    assert main(["publish", "--results", str(tiny_study), "--dataset", "digits", "--out", str(out)]) == 2
+    assert "exists and is not an empty folder" in capsys.readouterr().err
+    assert sorted(p.name for p in out.rglob("*")) == before
+    copy = shutil.copytree(tiny_study / "digits", tmp_path / "results" / "digits")
+    (tmp_path / "results" / "figures").mkdir()
+    record = copy / "mlp" / "base" / "units.csv.prov.json"
+    record.write_text(record.read_text().replace('"complete"', '"in progress"'))
+    assert main(["publish", "--results", str(tmp_path / "results"), "--dataset", "digits",
+                 "--out", str(tmp_path / "again")]) == 2
+    assert "is unfinished" in capsys.readouterr().err and not (tmp_path / "again").exists()
