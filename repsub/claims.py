@@ -4,6 +4,8 @@ Verdicts are computed here from the data, never typed in. Every rule is a
 sentence in the table, so a reader can check it against the numbers.
 """
 
+from itertools import product
+
 import numpy as np
 import pandas as pd
 
@@ -241,17 +243,12 @@ def batch_norm_reliance(stats, rules):
         return
     areas = per_seed(stats)
     areas = areas[(areas.statistic == "cumulative_auc") & (areas.x == "random")]
-    for (dataset, architecture), family in areas.groupby(["dataset", "architecture"], sort=True):
-        with_bn, without = (family[family.batch_norm.astype(str) == flag] for flag in ("true", "false"))
-        for a, b in ((a, b) for a in sorted(set(with_bn.model)) for b in sorted(set(without.model))):
-            rows = pd.DataFrame([{"layer": layer, "depth": group.depth.iloc[0],
-                                  **welch(group.value.to_numpy(float), without[(without.model == b) & (
-                                      without.layer == layer)].value.to_numpy(float))}
-                                 for layer, group in with_bn[with_bn.model == a].groupby("layer", sort=False)
-                                 if layer in set(without[without.model == b].layer)])
+    for (dataset, _), family in areas.groupby(["dataset", "architecture"], sort=True):
+        flag = family.batch_norm.astype(str)
+        for a, b in product(sorted(set(family.model[flag == "true"])), sorted(set(family.model[flag == "false"]))):
+            rows = _differences(family[family.model == a], family[family.model == b])
             if rows.empty:
                 continue
-            rows = rows.sort_values("depth")
             verdict, count = rules.majority(rows, +1)
             yield {"claim_id": "E6", "claim": "Extension (Morcos et al. 2018): with BatchNorm a network relies less "
                    "on single directions, randomly ablating a share of a layer's units costing it less accuracy",
@@ -261,6 +258,17 @@ def batch_norm_reliance(stats, rules):
                                 "over seeds]",
                    "values": rules.values(rows), "key_statistic": count, "verdict": verdict,
                    "rule": rules.majority_rule("above", TESTS["cumulative_auc"])}
+
+
+def _differences(with_bn, without):
+    """Per layer both runs analyse, in depth order: the first's mean value over seeds less the second's."""
+    rows = []
+    for layer, group in with_bn.groupby("layer", sort=False):
+        other = without[without.layer == layer]
+        if len(other):
+            rows.append({"layer": layer, "depth": group.depth.iloc[0],
+                         **welch(group.value.to_numpy(float), other.value.to_numpy(float))})
+    return pd.DataFrame(rows, columns=["layer", "depth", "value", "ci_low", "ci_high", "p"]).sort_values("depth")
 
 
 def welch(a, b):

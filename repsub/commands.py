@@ -68,7 +68,6 @@ def check_config_command(args):
     """Snakemake reads --configfile files before the workflow's code runs and reports a
     YAML error there without file or line: this names both, then checks the merged files
     against the schema as the workflow does (it fills defaults, this does not need to)."""
-
     import yaml
     from jsonschema import Draft202012Validator
 

@@ -227,75 +227,9 @@ def pdf_of(*flags):
     return lambda args: [pdf_beside(getattr(args, flag)) for flag in flags]
 
 
+
 def publish_command(args):
-    """A data set's results as a referee needs them, in a folder to commit: the study's
-    claims, statistics (per seed and pooled), trajectory and robustness tables; per run its
-    per-unit table, per-seed training metrics and cumulative-ablation curves; the figures
-    (PNG). ``published.json`` names each file's source and the sha256 of the bytes read.
-    Nothing derived from a data set's images is copied (AM images appear only in figures)."""
-    import shutil
+    from .publish import publish
 
-    import pandas as pd
-
-    from .io import read_table, sha256_file, write_csv, write_json
-    from .provenance import check_made
-
-    results, dataset, out = Path(args.results), args.dataset, Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"{out} exists and is not an empty folder; publish into a new folder (remove the old one "
-                        f"first to replace it)")
-    study = {name: path(results, dataset, layout.BASE) for name, path in
-             (("claims.csv", layout.claims), ("stats.csv", layout.study_stats),
-              ("trajectory.csv", layout.study_trajectory))}
-    study["robustness.csv"] = layout.robustness(results, dataset)
-    missing = [str(p) for p in study.values() if not p.is_file()]
-    runs = sorted(p.parent.parent.name for p in (results / dataset).glob(f"*/{layout.BASE}/units.csv"))
-    if missing or not runs:
-        raise UserError(f"{results} holds no finished study of {dataset} ({', '.join(missing) or 'no run'} missing); "
-                        f"run the workflow to its end first")
-    copies = {name: source for name, source in study.items()}  # published name -> source
-    tables = {}  # published name -> (sources, frame)
-    for run in runs:
-        units_path = layout.model_units(results, dataset, run, layout.BASE)
-        copies[f"{run}/units.csv"] = units_path
-        units = read_table(units_path, ["seed", "layer"], "stats")
-        seeds = sorted(set(units.seed.astype(int)))
-        layers = list(dict.fromkeys(units.layer))
-        metric_paths = {seed: layout.metrics(results, dataset, run, seed) for seed in seeds}
-        curve_paths = {(seed, layer): layout.cumulative(results, dataset, run, seed, layer) for seed in seeds
-                       for layer in layers}
-        for name, paths, columns in ((f"{run}/metrics.csv", metric_paths, ["epoch"]),
-                                     (f"{run}/cumulative.csv", curve_paths, ["layer", "order", "fraction"])):
-            found = {key: path for key, path in paths.items() if path.is_file()}
-            if found:
-                frames = [read_table(path, columns, "publish").assign(seed=key if isinstance(key, int) else key[0])
-                          for key, path in found.items()]
-                tables[name] = (list(found.values()), pd.concat(frames, ignore_index=True))
-        for figure in layout.MODEL_FIGURES:
-            if layout.figure(results, dataset, run, figure).is_file():
-                copies[f"{run}/{figure}.png"] = layout.figure(results, dataset, run, figure)
-    for figure in layout.STUDY_FIGURES:
-        if layout.study_figure(results, dataset, figure).is_file():
-            copies[f"{figure}.png"] = layout.study_figure(results, dataset, figure)
-    sources = [*copies.values(), *(path for paths, _ in tables.values() for path in paths)]
-    check_made(sources)  # complete, and the bytes their records name
-    staging = out.with_name(f".{out.name}.publishing")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        for name, source in copies.items():
-            (staging / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, staging / name)
-        for name, (_, frame) in tables.items():
-            write_csv(staging / name, frame[["seed", *[c for c in frame.columns if c != "seed"]]])
-        write_json(staging / "published.json", {
-            "results": str(results.resolve()), "dataset": dataset,
-            "files": {name: {"from": str(Path(source).relative_to(results)), "sha256": sha256_file(source)}
-                      for name, source in copies.items()},
-            "tables": {name: {"from": [str(Path(p).relative_to(results)) for p in paths],
-                              "sha256": [sha256_file(p) for p in paths]} for name, (paths, _) in tables.items()}})
-        if out.exists():
-            out.rmdir()
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    print(f"published {len(copies) + len(tables) + 1} files of {dataset} ({', '.join(runs)}) into {out}")
+    runs, count = publish(Path(args.results), args.dataset, Path(args.out))
+    print(f"published {count} files of {args.dataset} ({', '.join(runs)}) into {args.out}")

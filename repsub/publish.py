@@ -1,0 +1,89 @@
+"""A data set's finished results as a referee needs them, in a folder to commit.
+
+The study's claims, statistics (per seed and pooled), trajectory and robustness
+tables; per run its per-unit table, per-seed training metrics and cumulative-ablation
+curves (one table each, with a seed column); the figures (PNG). ``published.json``
+names each file's source under the results folder and the sha256 of what was read.
+Nothing derived from a data set's images is copied beyond the figures (arrays of AM
+images and top images stay in the results folder).
+"""
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from . import layout
+from .errors import UserError
+from .io import read_table, sha256_file, write_csv, write_json
+from .provenance import check_made
+
+
+SEED_TABLES = {"metrics.csv": ["epoch", "test_accuracy"], "cumulative.csv": ["layer", "order", "fraction", "accuracy"]}
+
+
+def publish(results: Path, dataset: str, out: Path):
+    """Publish ``dataset``'s study from ``results`` into ``out`` (new or empty, written
+    whole or not at all); the runs published and the number of files."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"{out} exists and is not an empty folder; publish into a new folder (remove the old one "
+                        f"first to replace it)")
+    runs, copies, tables = sources(results, dataset)
+    check_made([*copies.values(), *(path for paths in tables.values() for path in paths.values())])
+    staging = out.with_name(f".{out.name}.publishing")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        for name, source in copies.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, staging / name)
+        for name, paths in tables.items():
+            write_csv(staging / name, _seed_table(paths, SEED_TABLES[Path(name).name]))
+        write_json(staging / "published.json", {
+            "results": str(results.resolve()), "dataset": dataset,
+            "files": {name: {"from": str(source.relative_to(results)), "sha256": sha256_file(source)}
+                      for name, source in copies.items()},
+            "tables": {name: {"from": [str(p.relative_to(results)) for p in paths.values()],
+                              "sha256": [sha256_file(p) for p in paths.values()]} for name, paths in tables.items()}})
+        if out.exists():
+            out.rmdir()
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return runs, len(copies) + len(tables) + 1
+
+
+def sources(results: Path, dataset: str):
+    """The runs, the files copied as they are (published name -> source) and the tables
+    gathered over seeds (published name -> {seed: source})."""
+    study = {"claims.csv": layout.claims(results, dataset, layout.BASE),
+             "stats.csv": layout.study_stats(results, dataset, layout.BASE),
+             "trajectory.csv": layout.study_trajectory(results, dataset, layout.BASE),
+             "robustness.csv": layout.robustness(results, dataset)}
+    missing = [str(p) for p in study.values() if not p.is_file()]
+    runs = sorted(p.parent.parent.name for p in (results / dataset).glob(f"*/{layout.BASE}/units.csv"))
+    if missing or not runs:
+        raise UserError(f"{results} holds no finished study of {dataset} ({', '.join(missing) or 'no run'} missing); "
+                        f"run the workflow to its end first")
+    copies, tables = dict(study), {}
+    for run in runs:
+        units = layout.model_units(results, dataset, run, layout.BASE)
+        copies[f"{run}/units.csv"] = units
+        found = read_table(units, ["seed", "layer"], "stats")
+        seeds, layers = sorted(set(found.seed.astype(int))), list(dict.fromkeys(found.layer))
+        tables[f"{run}/metrics.csv"] = {seed: layout.metrics(results, dataset, run, seed) for seed in seeds}
+        tables[f"{run}/cumulative.csv"] = {(seed, layer): layout.cumulative(results, dataset, run, seed, layer)
+                                           for seed in seeds for layer in layers}
+        copies.update({f"{run}/{figure}.png": layout.figure(results, dataset, run, figure)
+                       for figure in layout.MODEL_FIGURES})
+    copies.update({f"{figure}.png": layout.study_figure(results, dataset, figure) for figure in layout.STUDY_FIGURES})
+    copies = {name: path for name, path in copies.items() if path.is_file()}
+    tables = {name: {key: path for key, path in paths.items() if path.is_file()} for name, paths in tables.items()}
+    return runs, copies, {name: paths for name, paths in tables.items() if paths}
+
+
+def _seed_table(paths, columns):
+    """The tables of ``paths`` ({seed or (seed, layer): path}) in one, a seed column first."""
+    frames = [read_table(path, columns, "publish").assign(seed=key if isinstance(key, int) else key[0])
+              for key, path in paths.items()]
+    table = pd.concat(frames, ignore_index=True)
+    return table[["seed", *[c for c in table.columns if c != "seed"]]]
