@@ -18,10 +18,9 @@ import argparse
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import compare, setup
+from common import ablation_case, case_arguments, compare, setup
 
 from repsub.ablation import PASS_ELEMENTS, evaluate_masks, intact_and_masks
-from repsub.data import TensorSplit
 from repsub.unit_ablation import evaluate_units
 
 
@@ -45,38 +44,15 @@ def naive_ablation(model, split, layer, units, batch_size, device):
     return results
 
 
-def trained_case(args, device):
-    """The checkpoint's model and its manifest's test split (a stratified subset)."""
-    from repsub.checkpoint import load_model
-    from repsub.data import load_split, stratified_subset
-    from repsub.manifest import read_manifest
-    from repsub.io import sha256_file
-
-    model, _ = load_model(args.checkpoint, None, sha256_file(args.manifest))
-    manifest = read_manifest(args.manifest)
-    split = stratified_subset(load_split(args.manifest, "test"), args.images)
-    return model.eval().to(device), split, tuple(manifest["image_shape"]), len(manifest["classes"])
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=200)
-    parser.add_argument("--batch-size", type=int, default=500)
+    case_arguments(parser, images=200)
     parser.add_argument("--masks-per-pass", type=int, default=16)
-    parser.add_argument("--layers", nargs="+", help="only these layers (default all)")
-    parser.add_argument("--checkpoint", help="a trained checkpoint (default: a shallow CNN with random weights)")
-    parser.add_argument("--manifest", help="the checkpoint's data manifest.json (with --checkpoint)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--without-naive", action="store_true",
                         help="time the shortcuts against the batched pass only (the gain column is then batched / shortcuts)")
     args, device, model = setup(parser)
-    if args.checkpoint:
-        model, split, shape, n_classes = trained_case(args, device)
-    else:
-        generator = torch.Generator().manual_seed(0)
-        shape, n_classes = (3, 32, 32), 10
-        split = TensorSplit(torch.randint(0, 256, (args.images, *shape), dtype=torch.uint8, generator=generator),
-                            torch.randint(0, 10, (args.images,), generator=generator))
+    model, split, shape, n_classes = ablation_case(args, device, model)
     print(f"{len(split)} images of shape {shape}, batches of {args.batch_size}")
 
     def rows():

@@ -68,3 +68,34 @@ def _row(layer, units, seconds, names):
     naive = seconds[names[-1]]
     return (f"{layer:<6} {units:>5} " + " ".join(f"{seconds[name]:>10.2f}" for name in names) + " "
             + " ".join(f"{naive / seconds[name]:>11.1f}x" for name in names[:-1]))
+
+
+def case_arguments(parser, images):
+    """The arguments of an ablation benchmark's case: images, batch size, layers, a checkpoint."""
+    parser.add_argument("--images", type=int, default=images)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--layers", nargs="+", help="only these layers (default all)")
+    parser.add_argument("--checkpoint", help="a trained checkpoint (default: a shallow CNN with random weights)")
+    parser.add_argument("--manifest", help="the checkpoint's data manifest.json (with --checkpoint)")
+
+
+def ablation_case(args, device, model):
+    """(model, split, image shape, classes): the checkpoint's model and a stratified subset of its
+    manifest's test split, or ``model`` on random CIFAR-shaped images and labels."""
+    from repsub.data import TensorSplit
+
+    if args.checkpoint:
+        from repsub.checkpoint import load_model
+        from repsub.data import load_split, stratified_subset
+        from repsub.io import sha256_file
+        from repsub.manifest import read_manifest
+
+        model, _ = load_model(args.checkpoint, None, sha256_file(args.manifest))
+        manifest = read_manifest(args.manifest)
+        split = stratified_subset(load_split(args.manifest, "test"), args.images)
+        return model.eval().to(device), split, tuple(manifest["image_shape"]), len(manifest["classes"])
+    generator = torch.Generator().manual_seed(0)
+    shape = (3, 32, 32)
+    split = TensorSplit(torch.randint(0, 256, (args.images, *shape), dtype=torch.uint8, generator=generator),
+                        torch.randint(0, 10, (args.images,), generator=generator))
+    return model, split, shape, 10

@@ -15,11 +15,9 @@ import argparse
 import numpy as np
 import pandas as pd
 import torch
-from ablation_speed import trained_case
-from common import compare, setup
+from common import ablation_case, case_arguments, compare, setup
 
 from repsub.ablation import PASS_ELEMENTS, ablation_orders, cumulative_masks, evaluate_masks, pass_elements
-from repsub.data import TensorSplit
 from repsub.settings import AblationSettings
 
 
@@ -35,21 +33,11 @@ def study_masks(n_units, settings):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=500)
-    parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--layers", nargs="+", help="only these layers (default all)")
-    parser.add_argument("--checkpoint", help="a trained checkpoint (default: a shallow CNN with random weights)")
-    parser.add_argument("--manifest", help="the checkpoint's data manifest.json (with --checkpoint)")
+    case_arguments(parser, images=500)
     parser.add_argument("--repeats", type=int, default=1)
     args, device, model = setup(parser)
     settings = AblationSettings()
-    if args.checkpoint:
-        model, split, shape, n_classes = trained_case(args, device)
-    else:
-        generator = torch.Generator().manual_seed(0)
-        shape, n_classes = (3, 32, 32), 10
-        split = TensorSplit(torch.randint(0, 256, (args.images, *shape), dtype=torch.uint8, generator=generator),
-                            torch.randint(0, 10, (args.images,), generator=generator))
+    model, split, shape, n_classes = ablation_case(args, device, model)
     print(f"{len(split)} images of shape {shape}, batches of {args.batch_size}; default ablation settings")
 
     def rows():
