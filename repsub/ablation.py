@@ -53,15 +53,16 @@ def evaluate_masks(model, split, layer, masks: torch.Tensor, n_classes, batch_si
         per_slice = max(1, elements // h[0].numel())  # images of one mask's pass
         for first in range(0, len(h), per_slice):
             part = torch.arange(first, min(first + per_slice, len(h)), device=h.device)
-            per_pass = max(1, min(masks_per_pass, elements // (len(part) * h[0].numel())))
+            h_part, labels_part = h[part], labels[part]
+            per_pass = max(1, min(masks_per_pass, elements // h_part.numel()))
             for start in range(0, n_masks, per_pass):
                 chunk = masks[start : start + per_pass]
-                ablated = (h[part][None] * chunk.view(len(chunk), 1, -1, *shape)).flatten(0, 1)
+                ablated = (h_part[None] * chunk.view(len(chunk), 1, -1, *shape)).flatten(0, 1)
                 logits = precision.logits(cut.rest, ablated, part.repeat(len(chunk)))
-                losses = F.cross_entropy(logits, labels[part].repeat(len(chunk)), reduction="none")
+                losses = F.cross_entropy(logits, labels_part.repeat(len(chunk)), reduction="none")
                 loss_sum[start : start + len(chunk)] += losses.view(len(chunk), -1).double().sum(1)
-                hits = (logits.argmax(1).view(len(chunk), -1) == labels[part]).double()
-                correct[start : start + len(chunk)].index_add_(1, labels[part], hits)
+                hits = (logits.argmax(1).view(len(chunk), -1) == labels_part).double()
+                correct[start : start + len(chunk)].index_add_(1, labels_part, hits)
     return loss_sum.cpu().numpy(), correct.cpu().numpy(), class_counts.cpu().numpy()
 
 

@@ -17,9 +17,10 @@ from . import layout
 from .errors import UserError
 from .io import read_table, sha256_file, write_csv, write_json
 from .provenance import check_made
+from .stats import CUMULATIVE_COLUMNS
 
 
-SEED_TABLES = {"metrics.csv": ["epoch", "test_accuracy"], "cumulative.csv": ["layer", "order", "fraction", "accuracy"]}
+SEED_TABLES = {"metrics.csv": ["epoch", "test_accuracy"], "cumulative.csv": CUMULATIVE_COLUMNS}
 
 
 def publish(results: Path, dataset: str, out: Path):

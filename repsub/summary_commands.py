@@ -15,10 +15,10 @@ def run_tables(args):
 
 
 def stats_command(args):
-    from .io import write_csv
-    from .settings import AblationSettings
     import pandas as pd
 
+    from .io import write_csv
+    from .settings import AblationSettings
     from .stats import (cumulative_statistics, layer_statistics, pool_seeds, trajectory_statistics, unit_table,
                         units_file, without_unmoved)
 
@@ -111,6 +111,7 @@ def figures_command(args):
     from .io import read_table, save_figure
     from .manifest import read_manifest
     from .settings import METHOD_NAMES, OPTIMISED
+    from .stats import CUMULATIVE_COLUMNS
 
     units = read_table(args.units, ["seed", "layer", "unit", "selectivity", "dead", "accuracy_drop",
                                     *[f"rs_{m}" for m in args.methods]], "stats")
@@ -147,7 +148,7 @@ def figures_command(args):
     save(figures.ablation_scatter(seed_units, f"{name}, seed {seed}: single-unit ablation"),
          "ablation_drop_vs_scores")
     cumulative = pd.concat([read_table(layout.cumulative(args.results, args.dataset, args.model, s, layer),
-                                       ["layer", "order", "repeat", "fraction", "accuracy"], "cumulative")
+                                       CUMULATIVE_COLUMNS, "cumulative")
                             for s in args.seeds for layer in args.layers])
     save(figures.cumulative_curves(cumulative, f"{name}: cumulative ablation (all seeds)"), "cumulative_ablation")
     metrics = {s: read_table(layout.metrics(args.results, args.dataset, args.model, s),
@@ -225,7 +226,6 @@ def pdf_beside(png):
 def pdf_of(*flags):
     """``more_outputs`` of a step whose figure PNGs are arguments ``flags``: the PDF beside each."""
     return lambda args: [pdf_beside(getattr(args, flag)) for flag in flags]
-
 
 
 def publish_command(args):
