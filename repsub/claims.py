@@ -244,7 +244,7 @@ def batch_norm_reliance(stats, rules):
     areas = per_seed(stats)
     areas = areas[(areas.statistic == "cumulative_auc") & (areas.x == "random")]
     for (dataset, _), family in areas.groupby(["dataset", "architecture"], sort=True):
-        flag = family.batch_norm.astype(str)
+        flag = family.batch_norm.astype(str).str.lower()  # "true", or True where a reader parsed it
         for a, b in product(sorted(set(family.model[flag == "true"])), sorted(set(family.model[flag == "false"]))):
             rows = _differences(family[family.model == a], family[family.model == b])
             if rows.empty:

@@ -96,7 +96,7 @@ def read_table(path, columns, made_by):
     if not path.is_file():
         raise UserError(f"{path} does not exist; run the workflow (or 'python -m repsub {made_by}') to make it")
     try:
-        table = pd.read_csv(path, dtype={"seed": str} if "seed" in columns else None)
+        table = pd.read_csv(path, dtype={column: str for column in TEXT_COLUMNS})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
         raise UserError(f"{path} is empty or not a CSV table ({type(error).__name__}); {_rerun(path, made_by)}") from None
     missing = [c for c in columns if c not in table.columns]
@@ -111,6 +111,10 @@ def read_table(path, columns, made_by):
         raise UserError(f"{path} holds text in the numeric column {text[0]}; {_rerun(path, made_by)}")
     return table
 
+
+# Columns read as text whatever they hold: a seed ("0", "pooled") and a flag ("true", "false",
+# "unknown") written back unchanged rather than as 0.0 or True.
+TEXT_COLUMNS = ("seed", "batch_norm")
 
 # Columns that hold numbers wherever a step reads them (an empty cell reads as NaN, still a number).
 NUMERIC_COLUMNS = {"unit", "rs", "selectivity", "mean_activation", "weight_norm", "accuracy_drop", "loss_increase",

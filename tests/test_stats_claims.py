@@ -356,3 +356,17 @@ def test_e6_compares_cumulative_ablation_with_and_without_batch_norm_over_seeds(
     assert e6(batch_norm_rows(-0.1)).to_dict() == {"cnn vs cnn_nobn": CONTRADICTED}
     assert e6(batch_norm_rows(0.1, seeds=(0,))).to_dict() == {"cnn vs cnn_nobn": INCONCLUSIVE}  # no spread to test
     assert e6(batch_norm_rows(0.1).drop(columns="batch_norm")).empty  # a first-release table cannot say
+
+
+def test_e6_survives_the_round_trip_through_a_csv_file(tmp_path):
+    """A study's tables are written and read again between steps: the flag stays "true" (not
+    True) and E6 is still found, also where a plain reader parses the flag as a boolean."""
+    from repsub.io import read_table, write_csv
+    from repsub.stats import STATS_COLUMNS
+
+    write_csv(tmp_path / "stats.csv", batch_norm_rows(0.1))
+    read = read_table(tmp_path / "stats.csv", STATS_COLUMNS, "stats")
+    assert set(read.batch_norm) == {"true", "false"}
+    for table in (read, pd.read_csv(tmp_path / "stats.csv")):
+        claims = claims_table(table)
+        assert claims[claims.claim_id == "E6"].verdict.tolist() == [REPRODUCED]
