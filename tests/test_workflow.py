@@ -36,6 +36,7 @@ def snakemake(workdir, *args, check=True, env=None, **kwargs):
     ["configs/paper.yaml"],
     ["configs/paper-cpu.yaml"],
     ["configs/paper-cpu.yaml", "configs/paper-cpu-variants.yaml"],
+    ["configs/paper-cpu.yaml", "configs/paper-cpu-variants.yaml", "configs/paper-cpu-without-vgg16.yaml"],
 ])
 def test_every_preset_builds_its_dag(tmp_path, configs):
     paths = [str(REPO / c) for c in configs]
@@ -48,11 +49,13 @@ def test_every_preset_builds_its_dag(tmp_path, configs):
 
 def test_the_second_cpu_preset_trains_exactly_what_the_first_does():
     """paper-cpu-variants.yaml repeats the runs (a list replaces a list): its training must
-    equal the first preset's, so that the second part reuses every checkpoint."""
+    equal the first preset's, so that the second part reuses every checkpoint; the list
+    without VGG16 is the second part's, VGG16 left out."""
     import yaml
 
-    first, second = (yaml.safe_load((REPO / "configs" / name).read_text())["runs"]
-                     for name in ("paper-cpu.yaml", "paper-cpu-variants.yaml"))
+    first, second, without = (yaml.safe_load((REPO / "configs" / name).read_text())["runs"]
+                              for name in ("paper-cpu.yaml", "paper-cpu-variants.yaml", "paper-cpu-without-vgg16.yaml"))
+    assert without == [r for r in second if r["model"] != "vgg16"]
 
     def training(runs):
         return {(r["dataset"], r.get("name", r["model"])): (r.get("train"), r.get("model_options"), r.get("analysis"))
