@@ -64,8 +64,9 @@ def test_weight_norm_folds_in_batch_norm_scale(digits_manifest):
         bn.weight.uniform_(-2, 2)
         bn.running_var.uniform_(0.5, 3)
     norms = weight_norms(model, {"conv2": 64, "fc1": 256})
-    expected = [float(conv.weight[c].double().pow(2).sum().sqrt() * abs(bn.weight[c].double())
-                      / (bn.running_var[c].double() + bn.eps).sqrt()) for c in range(conv.out_channels)]
+    with torch.no_grad():
+        expected = [float(conv.weight[c].double().pow(2).sum().sqrt() * abs(bn.weight[c].double())
+                          / (bn.running_var[c].double() + bn.eps).sqrt()) for c in range(conv.out_channels)]
     np.testing.assert_allclose(norms["conv2"], expected, rtol=1e-12)
     fc = [m for m in model.blocks["fc1"] if isinstance(m, torch.nn.Linear)][0]
     np.testing.assert_allclose(norms["fc1"], fc.weight.double().norm(dim=1).detach().numpy(), rtol=1e-12)
