@@ -235,6 +235,14 @@ def mlp_low_diversity(stats, rules):
                    "key_statistic": f"sd {_fmt(mlp_sd)} vs {_fmt(conv_sd)}", "verdict": verdict, "rule": rule}
 
 
+VERSUS = " vs "  # a claim that compares two runs names both: "shallow_cnn vs shallow_cnn_nobn"
+
+
+def runs_of(model: str) -> list:
+    """The runs a claims row speaks of: its model, or both of a comparison's."""
+    return model.split(VERSUS)
+
+
 def batch_norm_reliance(stats, rules):
     """E6: per family and data set, each run with BatchNorm against each without, per layer
     both analyse: the difference of their mean ``cumulative_auc`` (random order) over seeds,
@@ -252,7 +260,7 @@ def batch_norm_reliance(stats, rules):
             verdict, count = rules.majority(rows, +1)
             yield {"claim_id": "E6", "claim": "Extension (Morcos et al. 2018): with BatchNorm a network relies less "
                    "on single directions, randomly ablating a share of a layer's units costing it less accuracy",
-                   "dataset": dataset, "model": f"{a} vs {b}",
+                   "dataset": dataset, "model": f"{a}{VERSUS}{b}",
                    "statistic": "area under accuracy against the fraction of units ablated in random order, relative "
                                 "to the intact accuracy: with BatchNorm less without, per layer [95% Welch interval "
                                 "over seeds]",

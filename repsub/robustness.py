@@ -9,7 +9,7 @@ variant covers, so that a verdict that flips with a choice is plain to see.
 
 import pandas as pd
 
-from .claims import CLAIMS_COLUMNS
+from .claims import CLAIMS_COLUMNS, runs_of
 from .errors import UserError
 from .io import read_table
 
@@ -26,13 +26,14 @@ def claim_labels(claims: pd.DataFrame) -> pd.Series:
 def robustness_table(claims_by_variant: dict, coverage: dict) -> pd.DataFrame:
     """``claims_by_variant``: variant -> its claims table (the base first); ``coverage``:
     variant -> run name -> {"layers": [...], "seeds": [...]} that variant analysed."""
-    base = coverage.get(next(iter(claims_by_variant)), {})
+    base = _with_comparisons(coverage.get(next(iter(claims_by_variant)), {}), claims_by_variant)
     frames = []
     for variant, claims in claims_by_variant.items():
         covered = coverage.get(variant)
-        if covered is None or any(model not in covered for model in claims.model):
+        if covered is None or any(run not in covered for model in claims.model for run in runs_of(model)):
             raise UserError(f"--layers lacks the runs of variant {variant}; pass the layers and seeds of every run "
                             f"in every variant")
+        covered = _with_comparisons(covered, {variant: claims})
         rows = claims.assign(
             label=claim_labels(claims), variant=variant,
             layers=[" ".join(covered[model]["layers"]) for model in claims.model],
@@ -41,6 +42,18 @@ def robustness_table(claims_by_variant: dict, coverage: dict) -> pd.DataFrame:
         )
         frames.append(rows)
     return pd.concat(frames, ignore_index=True)[ROBUSTNESS_COLUMNS]
+
+
+def _with_comparisons(covered: dict, claims_by_variant: dict) -> dict:
+    """``covered`` plus each comparison row's two runs: the layers both analysed, the seeds of either."""
+    covered = dict(covered)
+    for model in {m for claims in claims_by_variant.values() for m in claims.model}:
+        runs = runs_of(model)
+        if len(runs) > 1 and all(run in covered for run in runs):
+            first, *others = (covered[run] for run in runs)
+            covered[model] = {"layers": [layer for layer in first["layers"] if all(layer in o["layers"] for o in others)],
+                              "seeds": sorted({seed for run in runs for seed in covered[run]["seeds"]})}
+    return covered
 
 
 def read_claims(paths, variants) -> dict:

@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from repsub.claims import CONTRADICTED, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, claims_table, holm
+from repsub.errors import UserError
 from repsub.stats import fisher_interval, layer_statistics, paule_mandel, partial_spearman, pool_seeds, spearman
 
 
@@ -243,6 +244,22 @@ def test_robustness_lines_up_each_claim_across_variants_with_its_layers():
     assert rows.loc[("fc_only", "C1 IAM"), "verdict_v1"] == NOT_REPRODUCED
     assert rows.loc[("fc_only", "C1 IAM"), "layers"] == "fc1" and not rows.loc[("fc_only", "C1 IAM"), "all_layers"]
     assert rows.loc[("base", "C1 IAM"), "all_layers"]
+
+
+def test_robustness_covers_a_claim_that_compares_two_runs():
+    """E6 names two runs ("cnn vs cnn_nobn"): its row takes the layers both analysed and the seeds of either."""
+    from repsub.robustness import robustness_table
+
+    claims = claims_table(batch_norm_rows(0.1))
+    runs = {"cnn": {"layers": ["conv1", "conv2", "conv3"], "seeds": [0, 1, 2]},
+            "cnn_nobn": {"layers": ["conv1", "conv2"], "seeds": [0, 1]}}
+    table = robustness_table({"base": claims, "again": claims}, {"base": runs, "again": runs})
+    e6 = table[table.claim_id == "E6"].set_index("variant")
+    assert e6.loc["base", "model"] == "cnn vs cnn_nobn" and e6.loc["again", "verdict"] == REPRODUCED
+    assert e6.loc["base", "layers"] == "conv1 conv2" and e6.loc["base", "seeds"] == "0 1 2"
+    assert e6.all_layers.all()
+    with pytest.raises(UserError, match="lacks the runs of variant again"):
+        robustness_table({"base": claims, "again": claims}, {"base": runs, "again": {"cnn": runs["cnn"]}})
 
 
 def test_claims_over_conv_layers_are_also_made_without_the_first_conv_layer():
