@@ -1,5 +1,5 @@
-"""The committed verdicts (CIFAR-10's paper design, and ResNet-18) follow from the committed
-statistics by the current rules."""
+"""The committed verdicts (CIFAR-10's paper design, its first release, and ResNet-18) follow from
+the committed statistics by the current rules."""
 
 import pandas as pd
 import pytest
@@ -15,7 +15,7 @@ def committed(name, study="cifar10"):
     return pd.read_csv(RESULTS / study / name, keep_default_na=False, na_values=[""])
 
 
-@pytest.mark.parametrize("study", ["cifar10", "resnet18-cifar10"])
+@pytest.mark.parametrize("study", ["cifar10", "cifar10-first-release", "resnet18-cifar10"])
 def test_committed_claims_follow_from_the_committed_stats(tmp_path, study):
     """claims.csv is recomputed from stats.csv alone, every column of every row (a workflow
     run's claims.csv also holds verdict_by_step, from the AM trajectory, which stats.csv lacks)."""
@@ -26,10 +26,36 @@ def test_committed_claims_follow_from_the_committed_stats(tmp_path, study):
     pd.testing.assert_frame_equal(recomputed, committed("claims.csv", study)[list(recomputed.columns)])
 
 
-def test_committed_stats_are_their_own_restatement(tmp_path):
+@pytest.mark.parametrize("study", ["cifar10", "cifar10-first-release"])
+def test_committed_stats_are_their_own_restatement(tmp_path, study):
     """Every pooled row and interval of stats.csv is what the current rules give from its per-seed rows."""
     from repsub.io import write_csv
 
-    write_csv(tmp_path / "stats.csv", restate(committed("stats.csv")))
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "stats.csv", keep_default_na=False, na_values=[""]),
-                                  committed("stats.csv"))
+    def in_order(stats):  # a workflow's study table lists runs as they come, a restatement sorts them
+        keys = ["model", "seed", "depth", "layer", "statistic", "x", "y", "covariate"]
+        return stats.astype({"seed": str}).sort_values(keys, kind="stable").reset_index(drop=True)
+
+    write_csv(tmp_path / "stats.csv", restate(committed("stats.csv", study)))
+    pd.testing.assert_frame_equal(in_order(pd.read_csv(tmp_path / "stats.csv", keep_default_na=False, na_values=[""])),
+                                  in_order(committed("stats.csv", study)))
+
+
+@pytest.mark.parametrize("study", ["cifar10", "resnet18-cifar10"])
+def test_committed_per_seed_statistics_follow_from_the_committed_units(study):
+    """Each run's units.csv is what a referee needs: every per-seed correlation, description and
+    class-match row of stats.csv is recomputed from it (to the 9 digits a CSV keeps)."""
+    from repsub.stats import layer_statistics
+
+    stats = committed("stats.csv", study)
+    for units_csv in sorted((RESULTS / study).glob("*/units.csv")):
+        units = pd.read_csv(units_csv, keep_default_na=False, na_values=[""], dtype={"seed": str})
+        recomputed = layer_statistics(units)
+        keys = ["seed", "layer", "statistic", "x", "y"]
+        found = stats[(stats.model == units.model.iloc[0]) & stats.statistic.isin(set(recomputed.statistic))
+                      & (stats.seed.astype(str) != "pooled") & ~stats.seed.astype(str).str.startswith("pooled")]
+        merged = recomputed.fillna({"y": ""}).merge(found.astype({"seed": str}).fillna({"y": ""}), on=keys,
+                                                    suffixes=("", "_committed"), validate="1:1")
+        assert len(merged) == len(recomputed) == len(found), units_csv
+        for column in ("value", "ci_low", "ci_high", "p", "n", "n_excluded"):
+            pd.testing.assert_series_equal(merged[column].astype(float), merged[f"{column}_committed"].astype(float),
+                                           check_names=False, rtol=1e-6, atol=1e-9)
