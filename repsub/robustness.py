@@ -26,34 +26,33 @@ def claim_labels(claims: pd.DataFrame) -> pd.Series:
 def robustness_table(claims_by_variant: dict, coverage: dict) -> pd.DataFrame:
     """``claims_by_variant``: variant -> its claims table (the base first); ``coverage``:
     variant -> run name -> {"layers": [...], "seeds": [...]} that variant analysed."""
-    base = _with_comparisons(coverage.get(next(iter(claims_by_variant)), {}), claims_by_variant)
+    base = coverage.get(next(iter(claims_by_variant)), {})
     frames = []
     for variant, claims in claims_by_variant.items():
         covered = coverage.get(variant)
         if covered is None or any(run not in covered for model in claims.model for run in runs_of(model)):
             raise UserError(f"--layers lacks the runs of variant {variant}; pass the layers and seeds of every run "
                             f"in every variant")
-        covered = _with_comparisons(covered, {variant: claims})
-        rows = claims.assign(
+        rows = [_coverage(covered, model) for model in claims.model]
+        frames.append(claims.assign(
             label=claim_labels(claims), variant=variant,
-            layers=[" ".join(covered[model]["layers"]) for model in claims.model],
-            all_layers=[covered[model]["layers"] == base.get(model, {}).get("layers") for model in claims.model],
-            seeds=[" ".join(map(str, covered[model]["seeds"])) for model in claims.model],
-        )
-        frames.append(rows)
+            layers=[" ".join(row["layers"]) for row in rows],
+            all_layers=[row["layers"] == _coverage(base, model).get("layers") for row, model in zip(rows, claims.model)],
+            seeds=[" ".join(map(str, row["seeds"])) for row in rows],
+        ))
     return pd.concat(frames, ignore_index=True)[ROBUSTNESS_COLUMNS]
 
 
-def _with_comparisons(covered: dict, claims_by_variant: dict) -> dict:
-    """``covered`` plus each comparison row's two runs: the layers both analysed, the seeds of either."""
-    covered = dict(covered)
-    for model in {m for claims in claims_by_variant.values() for m in claims.model}:
-        runs = runs_of(model)
-        if len(runs) > 1 and all(run in covered for run in runs):
-            first, *others = (covered[run] for run in runs)
-            covered[model] = {"layers": [layer for layer in first["layers"] if all(layer in o["layers"] for o in others)],
-                              "seeds": sorted({seed for run in runs for seed in covered[run]["seeds"]})}
-    return covered
+def _coverage(covered: dict, model: str) -> dict:
+    """What ``covered`` says a claims row's model analysed: its run's layers and seeds, or for
+    a row comparing runs the layers they all analysed and the seeds of any ({} if a run is missing)."""
+    runs = [covered[run] for run in runs_of(model) if run in covered]
+    if len(runs) != len(runs_of(model)):
+        return {}
+    if len(runs) == 1:
+        return runs[0]
+    return {"layers": [layer for layer in runs[0]["layers"] if all(layer in run["layers"] for run in runs)],
+            "seeds": sorted({seed for run in runs for seed in run["seeds"]})}
 
 
 def read_claims(paths, variants) -> dict:
