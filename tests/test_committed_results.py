@@ -44,15 +44,15 @@ def test_committed_stats_are_their_own_restatement(tmp_path, study):
 def test_committed_per_seed_statistics_follow_from_the_committed_units(study):
     """Each run's units.csv is what a referee needs: every per-seed correlation, description and
     class-match row of stats.csv is recomputed from it (to the 9 digits a CSV keeps)."""
-    from repsub.stats import layer_statistics
+    from repsub.stats import layer_statistics, per_seed
 
     stats = committed("stats.csv", study)
     for units_csv in sorted((RESULTS / study).glob("*/units.csv")):
         units = pd.read_csv(units_csv, keep_default_na=False, na_values=[""], dtype={"seed": str})
         recomputed = layer_statistics(units)
         keys = ["seed", "layer", "statistic", "x", "y"]
-        found = stats[(stats.model == units.model.iloc[0]) & stats.statistic.isin(set(recomputed.statistic))
-                      & ~stats.seed.astype(str).str.startswith("pooled")]
+        seeds = per_seed(stats)
+        found = seeds[(seeds.model == units.model.iloc[0]) & seeds.statistic.isin(set(recomputed.statistic))]
         merged = recomputed.fillna({"y": ""}).merge(found.astype({"seed": str}).fillna({"y": ""}), on=keys,
                                                     suffixes=("", "_committed"), validate="1:1")
         assert len(merged) == len(recomputed) == len(found), units_csv

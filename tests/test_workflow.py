@@ -62,9 +62,9 @@ def test_the_second_cpu_preset_trains_exactly_what_the_first_does():
         return {(r["dataset"], r.get("name", r["model"])): (r.get("train"), r.get("model_options"), r.get("analysis"))
                 for r in runs}
 
-    trained_twice = {run: how for run, how in training(second).items() if run in training(first)}
-    assert trained_twice == training(first)
-    assert set(training(second)) - set(training(first)) == {("cifar10", "shallow_cnn_lr005")}
+    trained_first, trained_second = training(first), training(second)
+    assert {run: how for run, how in trained_second.items() if run in trained_first} == trained_first
+    assert set(trained_second) - set(trained_first) == {("cifar10", "shallow_cnn_lr005")}
     seeds = {r.get("name", r["model"]): r["seeds"] for r in second}
     assert seeds["vgg16"] == [0, 1, 2] and all(set(r["seeds"]) >= {0} for r in first)
 
