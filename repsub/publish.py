@@ -17,7 +17,7 @@ from . import layout
 from .errors import UserError
 from .io import read_table, sha256_file, write_csv, write_json
 from .provenance import check_made
-from .stats import CUMULATIVE_COLUMNS
+from .stats import CUMULATIVE_COLUMNS, per_seed
 
 
 SEED_TABLES = {"metrics.csv": ["epoch", "test_accuracy"], "cumulative.csv": CUMULATIVE_COLUMNS}
@@ -61,16 +61,25 @@ def sources(results: Path, dataset: str):
              "trajectory.csv": layout.study_trajectory(results, dataset, layout.BASE),
              "robustness.csv": layout.robustness(results, dataset)}
     missing = [str(p) for p in study.values() if not p.is_file()]
-    runs = sorted(p.parent.parent.name for p in (results / dataset).glob(f"*/{layout.BASE}/units.csv"))
-    if missing or not runs:
-        raise UserError(f"{results} holds no finished study of {dataset} ({', '.join(missing) or 'no run'} missing); "
+    if missing:
+        raise UserError(f"{results} holds no finished study of {dataset} ({', '.join(missing)} missing); "
                         f"run the workflow to its end first")
+    # The study's own table says which runs and seeds it holds: a run folder left from an
+    # earlier config, or a run's per-unit table from fewer seeds, is not part of it.
+    stats = per_seed(read_table(study["stats.csv"], ["model", "seed"], "publish"))
+    study_seeds = {run: sorted(set(rows.seed.astype(int))) for run, rows in stats.groupby("model", sort=True)}
     copies, tables = dict(study), {}
-    for run in runs:
+    for run, seeds in study_seeds.items():
         units = layout.model_units(results, dataset, run, layout.BASE)
+        if not units.is_file():
+            raise UserError(f"{units} is missing although the study's stats.csv holds run {run}; "
+                            f"run the workflow to its end first")
+        found = read_table(units, ["seed", "layer"], "publish")
+        if sorted(set(found.seed.astype(int))) != seeds:
+            raise UserError(f"{units} holds seeds {sorted(set(found.seed.astype(int)))} but the study's stats.csv "
+                            f"holds {seeds} for run {run}; run the workflow to its end first")
         copies[f"{run}/units.csv"] = units
-        found = read_table(units, ["seed", "layer"], "stats")
-        seeds, layers = sorted(set(found.seed.astype(int))), list(dict.fromkeys(found.layer))
+        layers = list(dict.fromkeys(found.layer))
         tables[f"{run}/metrics.csv"] = {seed: layout.metrics(results, dataset, run, seed) for seed in seeds}
         tables[f"{run}/cumulative.csv"] = {(seed, layer): layout.cumulative(results, dataset, run, seed, layer)
                                            for seed in seeds for layer in layers}
@@ -79,7 +88,7 @@ def sources(results: Path, dataset: str):
     copies.update({f"{figure}.png": layout.study_figure(results, dataset, figure) for figure in layout.STUDY_FIGURES})
     copies = {name: path for name, path in copies.items() if path.is_file()}
     tables = {name: {key: path for key, path in paths.items() if path.is_file()} for name, paths in tables.items()}
-    return runs, copies, {name: paths for name, paths in tables.items() if paths}
+    return list(study_seeds), copies, {name: paths for name, paths in tables.items() if paths}
 
 
 def _seed_table(paths, columns):

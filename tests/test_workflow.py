@@ -464,3 +464,26 @@ def test_publish_copies_what_a_referee_needs_and_refuses_to_overwrite(tiny_study
     assert main(["publish", "--results", str(tmp_path / "results"), "--dataset", "digits",
                  "--out", str(tmp_path / "again")]) == 2
     assert "is unfinished" in capsys.readouterr().err and not (tmp_path / "again").exists()
+
+
+def test_publish_takes_the_runs_and_seeds_of_the_study_not_every_run_folder(tiny_study, tmp_path, capsys):
+    """A run folder left from an earlier config is not published; a run of the study whose
+    per-unit table lacks a seed of the study is refused, with nothing written."""
+    import pandas as pd
+
+    from repsub.cli import main
+
+    results = tmp_path / "results"
+    shutil.copytree(tiny_study / "digits", results / "digits")
+    shutil.copytree(tiny_study / "figures", results / "figures")
+    shutil.copytree(results / "digits" / "mlp", results / "digits" / "mlp_from_an_earlier_config")
+    out = tmp_path / "published"
+    assert main(["publish", "--results", str(results), "--dataset", "digits", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["mlp", "shallow_cnn"]
+
+    units = results / "digits" / "mlp" / "base" / "units.csv"
+    table = pd.read_csv(units)
+    table.assign(seed=7).to_csv(units, index=False)
+    assert main(["publish", "--results", str(results), "--dataset", "digits", "--out", str(tmp_path / "again")]) == 2
+    assert "holds seeds [7] but the study's stats.csv holds [0] for run mlp" in capsys.readouterr().err
+    assert not (tmp_path / "again").exists()
