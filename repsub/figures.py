@@ -265,7 +265,8 @@ def forest(stats_by_variant: dict, x="selectivity"):
 
 
 def robustness_grid(table: pd.DataFrame):
-    """Claims (rows) by variants (columns), coloured by verdict, one panel per model."""
+    """Claims (rows) by variants (columns), coloured by verdict, one panel per model; a dot
+    marks a verdict that differs from the base's on the same layers and seeds."""
     from matplotlib.patches import Patch
 
     variants = list(dict.fromkeys(table.variant))
@@ -280,6 +281,8 @@ def robustness_grid(table: pd.DataFrame):
                 if (label, variant) in rows.index:
                     verdict = rows.loc[(label, variant), "verdict"]
                     ax.add_patch(plt.Rectangle((j, i), 1, 1, color=VERDICT_COLOURS[verdict], ec="white"))
+                    if verdict != rows.loc[(label, variant), "base_verdict_same_coverage"]:
+                        ax.plot(j + 0.5, i + 0.5, "o", color="black", markersize=3)
         ax.set(xlim=(0, len(variants)), ylim=(len(labels), 0), title=model)
         ax.set_xticks([j + 0.5 for j in range(len(variants))], variants, rotation=40, ha="right", fontsize=8)
         ax.set_yticks([i + 0.5 for i in range(len(labels))], labels, fontsize=8)
@@ -287,6 +290,7 @@ def robustness_grid(table: pd.DataFrame):
     figure.legend(handles=[Patch(color=c, label=v) for v, c in VERDICT_COLOURS.items() if v in set(table.verdict)],
                   loc="lower center",
                   ncol=3, fontsize=8, frameon=False)
-    figure.suptitle("Verdict of each claim across analysis variants", fontsize=10)
+    figure.suptitle("Verdict of each claim across analysis variants (dot: not the base's verdict on the same "
+                    "layers and seeds)", fontsize=10)
     figure.tight_layout(rect=(0, 0.06, 1, 1))
     return figure

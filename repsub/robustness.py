@@ -5,16 +5,21 @@ objective, its number of steps, jitter, what one conv unit's activation is.
 The workflow recomputes each variant's claims; this module lines them up, one
 row per claim, model and variant (the base analysis first), with the layers the
 variant covers, so that a verdict that flips with a choice is plain to see.
+A variant may cover fewer layers or seeds than the base (VGG16's variants run on
+one seed), and a verdict on one seed rests on that seed's intervals alone; so each
+row also holds the base's verdict recomputed on that row's layers and seeds, and a
+verdict that differs from it differs because of the choice, not the coverage.
 """
 
 import pandas as pd
 
-from .claims import CLAIMS_COLUMNS, runs_of
+from .claims import CLAIMS_COLUMNS, claims_table, runs_of
 from .errors import UserError
 from .io import read_table
+from .stats import per_seed, restate
 
 ROBUSTNESS_COLUMNS = ["claim_id", "label", "claim", "dataset", "model", "variant", "layers", "all_layers", "seeds",
-                      "verdict", "verdict_v1", "key_statistic", "values"]
+                      "verdict", "base_verdict_same_coverage", "verdict_v1", "key_statistic", "values"]
 
 
 def claim_labels(claims: pd.DataFrame) -> pd.Series:
@@ -23,9 +28,10 @@ def claim_labels(claims: pd.DataFrame) -> pd.Series:
     return (claims.claim_id + " " + method).str.strip()
 
 
-def robustness_table(claims_by_variant: dict, coverage: dict) -> pd.DataFrame:
+def robustness_table(claims_by_variant: dict, coverage: dict, base_stats: pd.DataFrame) -> pd.DataFrame:
     """``claims_by_variant``: variant -> its claims table (the base first); ``coverage``:
-    variant -> run name -> {"layers": [...], "seeds": [...]} that variant analysed."""
+    variant -> run name -> {"layers": [...], "seeds": [...]} that variant analysed;
+    ``base_stats``: the base's study statistics (its per-seed rows are used)."""
     base = coverage.get(next(iter(claims_by_variant)), {})
     frames = []
     for variant, claims in claims_by_variant.items():
@@ -34,13 +40,30 @@ def robustness_table(claims_by_variant: dict, coverage: dict) -> pd.DataFrame:
             raise UserError(f"--layers lacks the runs of variant {variant}; pass the layers and seeds of every run "
                             f"in every variant")
         rows = [_coverage(covered, model) for model in claims.model]
+        same_coverage = base_verdicts(base_stats, covered)
         frames.append(claims.assign(
             label=claim_labels(claims), variant=variant,
             layers=[" ".join(row["layers"]) for row in rows],
             all_layers=[row["layers"] == _coverage(base, model).get("layers") for row, model in zip(rows, claims.model)],
             seeds=[" ".join(map(str, row["seeds"])) for row in rows],
+            base_verdict_same_coverage=[same_coverage.get(key, "") for key in
+                                        zip(claims.claim_id, claims.claim, claims.model)],
         ))
     return pd.concat(frames, ignore_index=True)[ROBUSTNESS_COLUMNS]
+
+
+def base_verdicts(base_stats: pd.DataFrame, covered: dict) -> dict:
+    """The base's verdict per (claim id, claim, model) from its per-seed rows of only the
+    runs, layers and seeds in ``covered``, pooled again by the current rules."""
+    rows = per_seed(base_stats)
+    keep = pd.Series(False, index=rows.index)
+    for run, cover in covered.items():
+        keep |= ((rows.model == run) & rows.layer.isin(cover["layers"])
+                 & rows.seed.astype(str).isin([str(seed) for seed in cover["seeds"]]))
+    if not keep.any():
+        return {}
+    claims = claims_table(restate(rows[keep]))
+    return dict(zip(zip(claims.claim_id, claims.claim, claims.model), claims.verdict))
 
 
 def _coverage(covered: dict, model: str) -> dict:

@@ -177,8 +177,8 @@ def robustness_command(args):
     if len(args.stats) != len(args.variants):
         raise UserError(f"--stats names {len(args.stats)} files for {len(args.variants)} --variants; pass one study "
                         f"stats file per variant, in the same order")
-    table = robustness_table(read_claims(args.claims, args.variants), args.layers)
     stats = {v: read_table(path, STATS_COLUMNS, "study-stats") for v, path in zip(args.variants, args.stats)}
+    table = robustness_table(read_claims(args.claims, args.variants), args.layers, stats[args.variants[0]])
     write_csv(args.out, table)
     save_figure(figures.robustness_grid(table), args.figure, pdf_beside(args.figure))
     save_figure(figures.forest(stats), args.forest, pdf_beside(args.forest))

@@ -230,11 +230,12 @@ def test_depth_claim_needs_two_conv_layers():
 def test_robustness_lines_up_each_claim_across_variants_with_its_layers():
     from repsub.robustness import robustness_table
 
-    base = claims_table(pool_seeds(layer_statistics(synthetic_units(+1))))
+    base_stats = pool_seeds(layer_statistics(synthetic_units(+1)))
+    base = claims_table(base_stats)
     fc_only = claims_table(pool_seeds(layer_statistics(synthetic_units(-1).query("layer == 'fc1'"))))
     coverage = {"base": {"shallow_cnn": {"layers": ["conv1", "conv2", "fc1"], "seeds": [0]}},
                 "fc_only": {"shallow_cnn": {"layers": ["fc1"], "seeds": [0]}}}
-    table = robustness_table({"base": base, "fc_only": fc_only}, coverage)
+    table = robustness_table({"base": base, "fc_only": fc_only}, coverage, base_stats)
     assert list(dict.fromkeys(table.variant)) == ["base", "fc_only"]
     assert len(table) == len(base) + len(fc_only)
     assert {"C1 AM", "C1 IAM", "C1 noise", "C1 top image", "C2 IAM", "E1 IAM", "E2"} <= set(table.label)
@@ -244,6 +245,31 @@ def test_robustness_lines_up_each_claim_across_variants_with_its_layers():
     assert rows.loc[("fc_only", "C1 IAM"), "verdict_v1"] == NOT_REPRODUCED
     assert rows.loc[("fc_only", "C1 IAM"), "layers"] == "fc1" and not rows.loc[("fc_only", "C1 IAM"), "all_layers"]
     assert rows.loc[("base", "C1 IAM"), "all_layers"]
+    # beside each row, the base's verdict on that row's layers and seeds
+    assert (table.base_verdict_same_coverage[table.variant == "base"] == base.verdict.to_numpy()).all()
+    base_fc1 = claims_table(pool_seeds(layer_statistics(synthetic_units(+1).query("layer == 'fc1'"))))
+    assert (table.base_verdict_same_coverage[table.variant == "fc_only"] == base_fc1.verdict.to_numpy()).all()
+    assert rows.loc[("fc_only", "C1 IAM"), "base_verdict_same_coverage"] == REPRODUCED
+
+
+def test_robustness_sets_a_one_seed_variant_beside_the_base_on_that_seed():
+    """A variant run on seed 0 only is compared with the base pooled over its three seeds
+    and with the base on seed 0 alone, recomputed from the base's per-seed rows."""
+    from repsub.robustness import robustness_table
+
+    units = pd.concat([synthetic_units(-1, seeds=(0,)), synthetic_units(+1, seeds=(1, 2))], ignore_index=True)
+    base_stats = pool_seeds(layer_statistics(units))
+    on_seed_0 = claims_table(pool_seeds(layer_statistics(units[units.seed == 0])))
+    layers = ["conv1", "conv2", "fc1"]
+    coverage = {"base": {"shallow_cnn": {"layers": layers, "seeds": [0, 1, 2]}},
+                "seed0": {"shallow_cnn": {"layers": layers, "seeds": [0]}}}
+    table = robustness_table({"base": claims_table(base_stats), "seed0": on_seed_0}, coverage, base_stats)
+    seed0 = table[table.variant == "seed0"]
+    assert (seed0.base_verdict_same_coverage == on_seed_0.verdict.to_numpy()).all()
+    assert set(seed0.seeds) == {"0"}
+    pooled = table[table.variant == "base"].set_index("label")
+    assert seed0.set_index("label").loc["C1 IAM", "base_verdict_same_coverage"] == CONTRADICTED
+    assert pooled.loc["C1 IAM", "verdict"] != CONTRADICTED
 
 
 def test_robustness_covers_a_claim_that_compares_two_runs():
@@ -253,13 +279,14 @@ def test_robustness_covers_a_claim_that_compares_two_runs():
     claims = claims_table(batch_norm_rows(0.1))
     runs = {"cnn": {"layers": ["conv1", "conv2", "conv3"], "seeds": [0, 1, 2]},
             "cnn_nobn": {"layers": ["conv1", "conv2"], "seeds": [0, 1]}}
-    table = robustness_table({"base": claims, "again": claims}, {"base": runs, "again": runs})
+    table = robustness_table({"base": claims, "again": claims}, {"base": runs, "again": runs}, batch_norm_rows(0.1))
     e6 = table[table.claim_id == "E6"].set_index("variant")
     assert e6.loc["base", "model"] == "cnn vs cnn_nobn" and e6.loc["again", "verdict"] == REPRODUCED
     assert e6.loc["base", "layers"] == "conv1 conv2" and e6.loc["base", "seeds"] == "0 1 2"
     assert e6.all_layers.all()
     with pytest.raises(UserError, match="lacks the runs of variant again"):
-        robustness_table({"base": claims, "again": claims}, {"base": runs, "again": {"cnn": runs["cnn"]}})
+        robustness_table({"base": claims, "again": claims}, {"base": runs, "again": {"cnn": runs["cnn"]}},
+                         batch_norm_rows(0.1))
 
 
 def test_claims_over_conv_layers_are_also_made_without_the_first_conv_layer():
