@@ -290,7 +290,8 @@ def robustness_grid(table: pd.DataFrame):
     figure.legend(handles=[Patch(color=c, label=v) for v, c in VERDICT_COLOURS.items() if v in set(table.verdict)],
                   loc="lower center",
                   ncol=3, fontsize=8, frameon=False)
+    inch = 1 / figure.get_figheight()  # room for the legend below and the title above, whatever the height
     figure.suptitle("Verdict of each claim across analysis variants (dot: not the base's verdict on the same "
-                    "layers and seeds)", fontsize=10)
-    figure.tight_layout(rect=(0, 0.06, 1, 1))
+                    "layers and seeds)", fontsize=10, y=1 - 0.1 * inch, va="top")
+    figure.tight_layout(rect=(0, 0.5 * inch, 1, 1 - 0.4 * inch))
     return figure
