@@ -100,6 +100,7 @@ def correlation_vs_depth(stats: pd.DataFrame, x="selectivity"):
         line, = ax.plot(group.depth, group.value, marker="o", label=f"{model} ({dataset})")
         ax.fill_between(group.depth, group.ci_low, group.ci_high, color=line.get_color(), alpha=0.15)
     ax.axhline(0, color="grey", lw=0.8)
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))  # depths are layer counts
     ax.set(xlabel="layer depth (1 = first analysed layer)", ylabel=f"Spearman r({x}, {y})",
            title="RS/selectivity correlation against depth (band: 95% CI)")
     _legend_outside(figure, ax)
