@@ -75,9 +75,10 @@ def sources(results: Path, dataset: str):
             raise UserError(f"{units} is missing although the study's stats.csv holds run {run}; "
                             f"run the workflow to its end first")
         found = read_table(units, ["seed", "layer"], "publish")
-        if sorted(set(found.seed.astype(int))) != seeds:
-            raise UserError(f"{units} holds seeds {sorted(set(found.seed.astype(int)))} but the study's stats.csv "
-                            f"holds {seeds} for run {run}; run the workflow to its end first")
+        unit_seeds = sorted(set(found.seed.astype(int)))
+        if unit_seeds != seeds:
+            raise UserError(f"{units} holds seeds {unit_seeds} but the study's stats.csv holds {seeds} for run {run}; "
+                            f"run the workflow to its end first")
         copies[f"{run}/units.csv"] = units
         layers = list(dict.fromkeys(found.layer))
         tables[f"{run}/metrics.csv"] = {seed: layout.metrics(results, dataset, run, seed) for seed in seeds}
