@@ -75,6 +75,13 @@ def positive_int(text):
     return value
 
 
+def png_path(text):
+    """A figure's path: a PNG, beside which its PDF is written."""
+    if not text.lower().endswith(".png") or text.endswith("/"):
+        raise argparse.ArgumentTypeError(f"must name a .png file (its PDF goes beside it), got {text!r}")
+    return text
+
+
 class Step:
     """A sub-command whose file arguments are marked as inputs or outputs.
 
@@ -93,8 +100,8 @@ class Step:
         self.settings_class = None  # the settings dataclass of a step that takes --settings
         self.more_outputs, self.reads_splits, self.external = more_outputs, reads_splits, external
 
-    def add_file(self, kind, flag, help_text, required=True, many=False):
-        self.parser.add_argument(flag, required=required, help=help_text, nargs="+" if many else None)
+    def add_file(self, kind, flag, help_text, required=True, many=False, type=None):
+        self.parser.add_argument(flag, required=required, help=help_text, nargs="+" if many else None, type=type)
         self.files[kind].append(flag.lstrip("-").replace("-", "_"))
         return self
 
@@ -283,14 +290,16 @@ def add_summary_steps(sub):
     step.parser.add_argument("--layers", type=json_object, required=True,
                              help='JSON: variant -> run name -> {"layers": [...], "seeds": [...]} it analysed')
     step.add_file(INPUTS, "--stats", "study stats CSV of each variant, in the order of --variants", many=True)
-    step.add_file(OUTPUTS, "--out", "robustness CSV").add_file(OUTPUTS, "--figure", "figure PNG (a PDF goes beside it)")
-    step.add_file(OUTPUTS, "--forest", "forest plot PNG of every layer's r (a PDF goes beside it)")
+    step.add_file(OUTPUTS, "--out", "robustness CSV")
+    step.add_file(OUTPUTS, "--figure", "figure PNG (a PDF goes beside it)", type=png_path)
+    step.add_file(OUTPUTS, "--forest", "forest plot PNG of every layer's r (a PDF goes beside it)", type=png_path)
 
     step = Step(sub, "study-figures", "Figures across runs: correlation against depth and against AM step.",
                 summary_commands.study_figures_command, more_outputs=summary_commands.pdf_of("out", "trajectory_figure"))
-    step.add_file(INPUTS, "--stats", "study stats CSV").add_file(OUTPUTS, "--out", "figure PNG (a PDF goes beside it)")
+    step.add_file(INPUTS, "--stats", "study stats CSV")
+    step.add_file(OUTPUTS, "--out", "figure PNG (a PDF goes beside it)", type=png_path)
     step.add_file(INPUTS, "--trajectory", "study trajectory CSV")
-    step.add_file(OUTPUTS, "--trajectory-figure", "r against AM step, PNG (a PDF goes beside it)")
+    step.add_file(OUTPUTS, "--trajectory-figure", "r against AM step, PNG (a PDF goes beside it)", type=png_path)
 
 
 def add_report_step(sub):
@@ -329,9 +338,12 @@ def build_parser():
     return parser
 
 
-def check_paths(inputs, outputs):
-    """Refuse two outputs on one path, and an output on an input's path (it would be overwritten)."""
+def check_paths(command, inputs, outputs):
+    """Refuse two outputs on one path, an output on an input's path (it would be overwritten)
+    and an output on another step's finished file."""
     from pathlib import Path
+
+    from .provenance import finished_elsewhere
 
     seen = {}
     for path in outputs:
@@ -339,37 +351,53 @@ def check_paths(inputs, outputs):
         if key in seen:
             raise UserError(f"{seen[key]} and {path} name the same file; give each output its own path")
         seen[key] = path
+        made_by = finished_elsewhere(path, command)
+        if made_by:
+            raise UserError(f"{path} is a finished output of the step '{made_by}'; write this step's output "
+                            f"elsewhere")
     for path in inputs:
         if Path(path).resolve() in seen:
             raise UserError(f"{path} is both an input and an output of this step; write the output elsewhere")
 
 
+def where_it_runs(args):
+    """The device a torch step runs on, as its record names it, and its optimisation loop's
+    precision (None for steps without one); checked before any output is touched."""
+    if not hasattr(args, "device"):
+        return None, None
+    from .devices import describe_device, pick_device, resolve_precision, set_threads
+
+    set_threads(args.threads)
+    device = describe_device(args.device)
+    if hasattr(args, "precision"):  # steps with an optimisation loop record what auto became
+        args.precision = resolve_precision(args.precision, pick_device(args.device))
+        return device, args.precision
+    return device, None
+
+
 def main(argv=None):
-    from .provenance import begin_records, check_made, discard, finish_records, input_digests, now
+    from .provenance import begin_records, check_made, discard, drop, finish_records, input_digests, now, put_back
+    from .provenance import set_aside
 
     args = build_parser().parse_args(argv)
     step = args.step
     started = now()
-    outputs, created, device, precision = [], [], None, None
+    outputs, created, moved = [], [], []
     try:
-        # Arguments are checked before ``outputs`` is set: a failure from here on removes the
-        # outputs, and a wrong argument must never remove a previous run's complete ones.
+        # Every argument is checked before ``outputs`` is set: a failure from here on removes the
+        # step's new outputs and puts the previous run's back, and a wrong argument touches none.
         planned = step.outputs(args)
         inputs, external = step.inputs(args), step.external_inputs(args)
-        check_paths([*inputs, *external], planned)
+        check_paths(step.name, [*inputs, *external], planned)
         if step.settings_class:  # a wrong setting stops the step before it says it started
             step.settings_class.from_dict(args.settings)
+        device, precision = where_it_runs(args)
         at_start = input_digests([*inputs, *external])
         check_made(inputs, at_start)
+        moved = set_aside(planned)
         outputs = planned
         created = begin_records(step.name, outputs, started)
-        if hasattr(args, "device"):  # a torch step: say where it runs (stdout goes to the job's log)
-            from .devices import describe_device, pick_device, resolve_precision, set_threads
-
-            set_threads(args.threads)
-            device = describe_device(args.device)
-            if hasattr(args, "precision"):  # steps with an optimisation loop record what auto became
-                args.precision = precision = resolve_precision(args.precision, pick_device(args.device))
+        if device:  # a torch step: say where it runs (stdout goes to the job's log)
             print(f"repsub {step.name}: started {now(precise=True)} on {device}"
                   + (f", {precision} optimisation" if precision else ""), flush=True)
         # Steps that read files beyond their file arguments (statistics, figures) return them;
@@ -380,13 +408,16 @@ def main(argv=None):
             parameters = {k: v for k, v in vars(args).items() if k != "step"}
             finish_records(step.name, parameters, [*inputs, *extra.get("read", [])], outputs, started, device,
                            extra.get("precision", precision), at_start, extra.get("record"), external)
+        drop(moved)
         if device:
             print(f"repsub {step.name}: finished {now(precise=True)}", flush=True)
     except UserError as error:
         discard(outputs, created)
+        put_back(moved)
         print(f"error: {error}", file=sys.stderr)
         return 2
     except BaseException:  # a bug or an interrupt: still leave nothing that looks finished
         discard(outputs, created)
+        put_back(moved)
         raise
     return 0

@@ -71,7 +71,7 @@ def check_config_command(args):
     import yaml
     from jsonschema import Draft202012Validator
 
-    from .configuration import schema_error, yaml_problem
+    from .configuration import active_runs, analysis_variants, schema_error, yaml_problem
 
     merged = {}
     for path in args.configfiles:
@@ -82,11 +82,16 @@ def check_config_command(args):
         if not isinstance(loaded, dict):
             raise UserError(f"{path} holds no mapping of keys; a config file gives keys at its top level")
         merged = merged_config(merged, loaded)
-    schema = yaml.safe_load((Path(__file__).parent.parent / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    error = next(iter(Draft202012Validator(schema).iter_errors(merged)), None)
+    schema_path = Path(__file__).parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+    error = next(iter(Draft202012Validator(yaml.safe_load(schema_path.read_text())).iter_errors(merged)), None)
     if error is not None:
         raise UserError(schema_error(error))
-    print(f"{', '.join(args.configfiles)}: valid YAML, and together they match the schema")
+    from snakemake.utils import validate  # fills the schema's defaults, as the workflow sees the config
+
+    validate(merged, str(schema_path))
+    analysis_variants(merged, active_runs(merged, print))  # what the workflow checks before any job
+    print(f"{', '.join(args.configfiles)}: valid YAML without repeated keys, matching the schema, and consistent "
+          f"(layers, data sets, variants, results folder)")
 
 
 def merged_config(config, overlay):

@@ -7,6 +7,7 @@ paths, a data root that exists. Each problem is one sentence naming the key,
 raised before any job starts rather than as a failed job later.
 """
 
+import math
 import re
 from pathlib import Path
 
@@ -49,7 +50,9 @@ def yaml_problem(path):
     import yaml
 
     try:
-        yaml.safe_load(Path(path).read_text())
+        yaml.load(Path(path).read_text(), Loader=_unique_key_loader())
+    except DuplicateKey as error:
+        return f"{path} gives the key {error.key!r} twice (line {error.line}); keep one, as only the last would count"
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -58,6 +61,32 @@ def yaml_problem(path):
     except (OSError, UnicodeDecodeError) as error:
         return f"{path} cannot be read ({type(error).__name__}); fix the file"
     return None
+
+
+def _unique_key_loader():
+    """A safe YAML loader that refuses a key given twice in one mapping (PyYAML, and so Snakemake,
+    keeps the last silently)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *anchor' merges keys a mapping may override
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, str) and key in seen:
+                    raise DuplicateKey(key, key_node.start_mark.line + 1)
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    return Loader
+
+
+class DuplicateKey(Exception):
+    def __init__(self, key, line):
+        super().__init__(key, line)
+        self.key, self.line = key, line
 
 
 def downloads_cifar10(spec):
@@ -86,6 +115,10 @@ def run_layers(run):
     return run.get("layers") or list(layer_names(run["model"]))
 
 
+PROJECT = Path(__file__).resolve().parent.parent
+# The project's own folders: results written into one would mix with its sources.
+SOURCE_FOLDERS = ("repsub", "workflow", "envs", "tests", "configs", "docs", "profiles", "benchmarks", ".git",
+                  ".snakemake")
 SYSTEM_FOLDERS = {Path(p) for p in ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc",
                                      "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var")}
 RESULT_FOLDERS = ("logs", "benchmarks", "figures", "report")  # the results folder's own, beside the data sets
@@ -104,6 +137,10 @@ def check_results(config):
     if resolved in SYSTEM_FOLDERS or resolved in (Path.cwd(), *Path.cwd().parents):
         raise UserError(f"results: {results!r} is {resolved}, a system folder or the working folder or one above "
                         f"it, where outputs would mix with other files; set it to a folder of its own such as results")
+    inside = [name for name in SOURCE_FOLDERS if resolved == PROJECT / name or PROJECT / name in resolved.parents]
+    if inside:
+        raise UserError(f"results: {results!r} is in the project's {inside[0]}/ folder, where outputs would mix with "
+                        f"its sources; set it to a folder of its own such as results")
 
 
 def check_dataset(name, spec):
@@ -112,6 +149,7 @@ def check_dataset(name, spec):
         raise UserError(f"datasets.{name}: a data set name may hold only letters, digits, _ and -, begin with a "
                         f"letter or digit and not be {', '.join(RESULT_FOLDERS)}, as it is used in paths; rename it")
     if spec["source"] == "digits":
+        check_digits_split(spec.get("test_fraction", 0.25), f"datasets.{name}.test_fraction")
         return True
     if "root" not in spec:
         raise UserError(f"datasets.{name}.root is missing; set it to the data folder, or to null to switch the "
@@ -121,7 +159,46 @@ def check_dataset(name, spec):
     if not downloads_cifar10(spec) and not Path(spec["root"]).is_dir():
         raise UserError(f"datasets.{name}.root: folder {spec['root']} does not exist; fix the path"
                         + (" or set download: true" if spec["source"] == "cifar10" else ""))
+    if spec["source"] == "imagefolder" and spec.get("crop"):
+        check_crop(name, spec)
     return True
+
+
+DIGITS_IMAGES, DIGITS_CLASSES = 1797, 10  # scikit-learn's digits
+
+
+def check_digits_split(fraction, key, images=DIGITS_IMAGES, classes=DIGITS_CLASSES):
+    """Refuse a test fraction that leaves either split fewer images than classes (each split
+    needs one of each class: the split is stratified)."""
+    if type(fraction) not in (int, float) or not 0 < fraction < 1:
+        raise UserError(f"{key} must be a number strictly between 0 and 1, got {fraction!r}; fix it")
+    n_test = math.ceil(fraction * images)
+    if min(n_test, images - n_test) < classes:
+        raise UserError(f"{key}: {fraction} leaves {n_test} of the {images} images to test and {images - n_test} to "
+                        f"train, and each split needs one of each of the {classes} classes; choose a fraction such "
+                        f"as 0.25")
+
+
+def check_crop(name, spec):
+    """Refuse a centre crop larger than the images (it would pad them with black): the side
+    after ``resize`` where given, else the first training image's."""
+    from PIL import Image
+
+    crop, resize = spec["crop"], spec.get("resize")
+    side = resize
+    if side is None:
+        first = next((f for f in sorted(Path(spec["root"], "train").glob("*/*")) if f.suffix.lower() in
+                      (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")), None)
+        if first is None:
+            return  # prepare says what the folder lacks
+        try:
+            with Image.open(first) as image:
+                side = min(image.size)
+        except OSError:
+            return  # prepare names the unreadable image
+    if crop > side:
+        raise UserError(f"datasets.{name}.crop: {crop} pixels is larger than the images' {side}-pixel side"
+                        + (" after resize" if resize else f" ({first.name})") + "; choose a crop up to the side")
 
 
 RESERVED_NAMES = (DATA, STUDY)  # folders beside the runs' folders
@@ -217,10 +294,17 @@ def analysis_variants(config, runs):
         if unknown:
             raise UserError(f"variants.{name}.layers: no run's model has layer {', '.join(map(repr, unknown))}; the "
                             f"layers are {', '.join(sorted(known))}")
-        if runs and not any(variant_layers(run_layers(run), overlay) for run in runs):
-            raise UserError(f"variants.{name} covers no run: none of its layers is among the runs' analysed layers; "
-                            f"name layers a run analyses, or remove the variant")
+        if runs and not any(variant_layers(scoped_layers(run), overlay) for run in runs):
+            raise UserError(f"variants.{name} covers no run: none of its layers is among the layers the runs analyse "
+                            f"and scope to variants (variant_scope); name such layers, or remove the variant")
     return {BASE: {}, **named}
+
+
+def scoped_layers(run):
+    """The layers of a run that its named variants may cover: its variant_scope's, else all it analyses."""
+    layers = run_layers(run)
+    scope = run.get("variant_scope", {}).get("layers", layers)
+    return [layer for layer in layers if layer in scope]
 
 
 def variant_layers(run_layers, overlay):

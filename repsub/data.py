@@ -10,12 +10,12 @@ is streamed from disk in batches instead (ImageNet).
 
 import hashlib
 import io
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .configuration import check_digits_split
 from .errors import UserError
 from .settings import MAX_COUNT, MAX_SEED
 from .torchfiles import save_torch
@@ -78,9 +78,6 @@ class StreamedSplit:
 
 def load_digits(test_fraction=0.25, split_seed=0):
     """scikit-learn's digits, split train/test stratified by class with a seed."""
-    if type(test_fraction) not in (int, float) or not 0 < test_fraction < 1:
-        raise UserError(f"digits test_fraction must be a number strictly between 0 and 1, got {test_fraction!r}; "
-                        f"fix datasets.<name>.test_fraction")
     if type(split_seed) is not int or not 0 <= split_seed <= MAX_SEED:
         raise UserError(f"digits split_seed must be an integer from 0 to {MAX_SEED}, got {split_seed!r}; fix "
                         f"datasets.<name>.split_seed")
@@ -88,11 +85,7 @@ def load_digits(test_fraction=0.25, split_seed=0):
     from sklearn.model_selection import train_test_split
 
     bunch = sklearn_digits()
-    n_test, n_classes = math.ceil(test_fraction * len(bunch.target)), len(bunch.target_names)
-    if min(n_test, len(bunch.target) - n_test) < n_classes:
-        raise UserError(f"digits test_fraction {test_fraction} leaves {n_test} of {len(bunch.target)} images to "
-                        f"test, and each split needs one of each of the {n_classes} classes; fix "
-                        f"datasets.<name>.test_fraction")
+    check_digits_split(test_fraction, "datasets.<name>.test_fraction", len(bunch.target), len(bunch.target_names))
     images = np.rint(bunch.images * (255 / 16)).astype(np.uint8)[:, None]
     train_idx, test_idx = train_test_split(
         np.arange(len(images)), test_size=test_fraction, random_state=split_seed,
@@ -137,6 +130,10 @@ def _decode_image(path, resize=None, crop=None):
             if resize:
                 image = F.resize(image, resize)
             if crop:
+                if crop > min(image.size):  # center_crop would pad with black
+                    raise UserError(f"image {path} is {image.size[0]}x{image.size[1]} pixels"
+                                    + (" after resize" if resize else "") + f", smaller than the crop of {crop}; "
+                                    f"set datasets.<name>.crop up to {min(image.size)}")
                 image = F.center_crop(image, crop)
             return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
     except (UnidentifiedImageError, OSError) as error:

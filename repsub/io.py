@@ -112,9 +112,10 @@ def read_table(path, columns, made_by):
     return table
 
 
-# Columns read as text whatever they hold: a seed ("0", "pooled") and a flag ("true", "false",
-# "unknown") written back unchanged rather than as 0.0 or True.
-TEXT_COLUMNS = ("seed", "batch_norm")
+# Columns read as text whatever they hold: a seed ("0", "pooled"), a flag ("true", "false",
+# "unknown") and names (a layer "1" of an nn.Sequential, a model) written back unchanged
+# rather than as 0.0, True or 1.
+TEXT_COLUMNS = ("seed", "batch_norm", "layer", "model", "variant", "dataset", "claim")
 
 # Columns that hold numbers wherever a step reads them (an empty cell reads as NaN, still a number).
 NUMERIC_COLUMNS = {"unit", "rs", "selectivity", "mean_activation", "weight_norm", "accuracy_drop", "loss_increase",

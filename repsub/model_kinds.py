@@ -10,6 +10,7 @@ and weights still load with ``weights_only``.
 """
 
 import importlib
+import inspect
 import sys
 from pathlib import Path
 
@@ -68,24 +69,46 @@ def torchvision_weights(arch, name):
 
 
 def python_net(module, factory, n_classes, module_path):
-    """The user's ``factory(num_classes=n_classes)``, imported from ``module_path``."""
+    """The user's ``factory(num_classes=n_classes)``: a function defined in ``module`` as loaded
+    from ``module_path`` (not one it imports from elsewhere, a builtin or a class), returning
+    an ``nn.Module``. Whatever the user's code raises, or a ``sys.exit`` in it, is one sentence."""
+    name = f"python:{module}:{factory}"
     if not module_path or not Path(module_path).is_dir():
         raise UserError(f"model_options.module_path: {module_path!r} is not a folder; set it to the folder that "
                         f"holds {module}")
-    folder = str(Path(module_path).resolve())
-    sys.path.insert(0, folder)
+    folder = Path(module_path).resolve()
+    make = _factory(name, module, factory, folder)
     try:
-        make = getattr(importlib.import_module(module), factory)
-    except Exception as error:  # an import runs the user's code, which may raise anything
-        raise UserError(f"python:{module}:{factory} is not importable from {module_path} "
-                        f"({type(error).__name__}: {error}); fix the module or module_path") from None
-    finally:
-        sys.path.remove(folder)
-    net = make(num_classes=n_classes)
+        net = make(num_classes=n_classes)
+    except (Exception, SystemExit) as error:  # the user's code may raise anything, or exit
+        raise UserError(f"{name}(num_classes={n_classes}) failed ({type(error).__name__}: {error}); fix the factory "
+                        f"so that it takes num_classes and builds the network") from None
     if not isinstance(net, nn.Module):
-        raise UserError(f"python:{module}:{factory} returned a {type(net).__name__}, not an nn.Module; make the "
+        raise UserError(f"{name} returned a {type(net).__name__}, not an nn.Module; make the "
                         f"factory return the network")
     return net
+
+
+def _factory(name, module, factory, folder):
+    """The factory function, imported from ``folder`` (a module of that name already loaded
+    from elsewhere, such as the standard library's ``os``, is refused)."""
+    sys.path.insert(0, str(folder))
+    try:
+        loaded = importlib.import_module(module)
+    except (Exception, SystemExit) as error:  # an import runs the user's code, which may raise anything
+        raise UserError(f"{name} is not importable from {folder} ({type(error).__name__}: {error}); fix the module "
+                        f"or model_options.module_path") from None
+    finally:
+        sys.path.remove(str(folder))
+    source = Path(getattr(loaded, "__file__", None) or "/").resolve()
+    if folder not in source.parents:
+        raise UserError(f"{name}: the module {module} is loaded from {source.parent}, not from {folder}; rename "
+                        f"your module so that no installed module shadows it")
+    make = getattr(loaded, factory, None)
+    if not inspect.isfunction(make) or make.__module__ != loaded.__name__:
+        raise UserError(f"{name}: {module}.py defines no function {factory} (it must be a function written in "
+                        f"that module, not a class or one imported from elsewhere); fix the model's name")
+    return make
 
 
 def build_graph_model(name, in_shape, n_classes, mean, std, cifar_stem=False, module_path=None, rectify=True):

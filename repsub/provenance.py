@@ -162,6 +162,103 @@ def finish_records(command, parameters, inputs, outputs, started, device=None, p
             record_path(path).unlink(missing_ok=True)
 
 
+def set_aside(outputs):
+    """Move a rerun's previous outputs and their records aside (renamed in their own folder, so
+    bytes and times stay as they were) before the step marks anything; return the moves, which
+    :func:`put_back` undoes if the step fails and :func:`drop` forgets once it has succeeded."""
+    moved = []
+    for path in outputs:
+        for name in (Path(path), record_path(path)):
+            if name.is_file():
+                kept = name.with_name(f".{name.name}.kept{os.getpid()}")
+                os.replace(name, kept)
+                moved.append((name, kept))
+    return moved
+
+
+def put_back(moved):
+    """Return the files :func:`set_aside` moved to their places (after :func:`discard`)."""
+    for name, kept in moved:
+        with contextlib.suppress(OSError):
+            os.replace(kept, name)
+
+
+def drop(moved):
+    for _, kept in moved:
+        with contextlib.suppress(OSError):
+            kept.unlink()
+
+
+def finished_elsewhere(path, command):
+    """The step other than ``command`` whose finished output ``path`` is, or None: a step
+    must never write over another step's file."""
+    candidate = record_path(path)
+    try:
+        record = json.loads(candidate.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    made_by = record.get("command") if isinstance(record, dict) and record.get("status") == "complete" else None
+    return made_by if made_by not in (None, command) else None
+
+
+UNFINISHED = ".unfinished"  # under the results folder: what set_aside_unfinished moved
+
+
+def _running_here(record):
+    """Whether the step that wrote ``record`` still runs on this host (its pid is alive)."""
+    if record.get("host") != platform.node() or not isinstance(record.get("pid"), int):
+        return False
+    try:
+        os.kill(record["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # alive, but another user's
+        return True
+    return True
+
+
+def set_aside_unfinished(results) -> tuple[int, Path | None]:
+    """Move every output under ``results`` whose record says its step never finished (a killed
+    job, or one whose outputs a read-only folder kept), every file made from one (by the
+    records' inputs), and the previous outputs a killed hand-run step had set aside, with their
+    records, into ``results/.unfinished/<time>/``. Snakemake never reads these records, and
+    plans a job again only when its outputs, or those of a job after it, are missing. A step
+    still running on this host is left alone. Returns the number of files moved and the folder."""
+    results = Path(results)
+    if not results.is_dir():
+        return 0, None
+    records = [p for p in results.rglob("*" + SUFFIX) if UNFINISHED not in p.relative_to(results).parts]
+    stale, made = set(), {}
+    for candidate in records:
+        try:
+            text = candidate.read_text()
+            record = json.loads(text) if '"in_progress"' in text else None
+        except (OSError, ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(record, dict) and record.get("status") == "in_progress" and not _running_here(record):
+            stale.add(Path(str(candidate)[:-len(SUFFIX)]).resolve())
+    if stale:  # what was made from an unfinished file is made again after it
+        for candidate in records:
+            with contextlib.suppress(OSError, ValueError, UnicodeDecodeError, AttributeError, TypeError):
+                inputs = json.loads(candidate.read_text()).get("inputs", {})
+                made[Path(str(candidate)[:-len(SUFFIX)]).resolve()] = {(candidate.parent / i).resolve() for i in inputs}
+        grew = True
+        while grew:
+            before = len(stale)
+            stale |= {output for output, inputs in made.items() if inputs & stale}
+            grew = len(stale) > before
+    moving = [path for output in sorted(stale) for path in (record_path(output), output) if path.exists()]
+    moving += [p for p in results.rglob(".*.kept*") if UNFINISHED not in p.relative_to(results).parts]
+    if not moving:
+        return 0, None
+    target = results / UNFINISHED / now().replace(":", "-")
+    for path in moving:
+        destination = target / path.resolve().relative_to(results.resolve())
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, destination)
+    return len(moving), target
+
+
 def discard(outputs, created_folders=()):
     """Remove a failed step's outputs, their records and the folders made for them."""
     for path in outputs:

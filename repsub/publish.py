@@ -9,6 +9,7 @@ images and top images stay in the results folder).
 """
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -26,13 +27,14 @@ SEED_TABLES = {"metrics.csv": ["epoch", "test_accuracy"], "cumulative.csv": CUMU
 def publish(results: Path, dataset: str, out: Path):
     """Publish ``dataset``'s study from ``results`` into ``out`` (new or empty, written
     whole or not at all); the runs published and the number of files."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"{out} exists and is not an empty folder; publish into a new folder (remove the old one "
-                        f"first to replace it)")
+    check_out(results, out)
     runs, copies, tables = sources(results, dataset)
     check_made([*copies.values(), *(path for paths in tables.values() for path in paths.values())])
-    staging = out.with_name(f".{out.name}.publishing")
-    shutil.rmtree(staging, ignore_errors=True)
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # a folder of this call's own: an earlier call's leftovers, or anyone's files, are never removed
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.publishing-", dir=out.parent))
+    staging.chmod(0o755)  # mkdtemp's folder is private; the published one is read by anyone
     try:
         for name, source in copies.items():
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
@@ -51,6 +53,18 @@ def publish(results: Path, dataset: str, out: Path):
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return runs, len(copies) + len(tables) + 1
+
+
+def check_out(results: Path, out: Path):
+    """Refuse an ``out`` that is not a new or empty folder of its own: one that holds files, the
+    working folder, or one equal to, inside or above the results folder."""
+    where, study = out.resolve(), results.resolve()
+    if where == Path.cwd().resolve() or where in (study, *study.parents) or study in where.parents:
+        raise UserError(f"--out {out} is the working folder, or the results folder, inside it or above it; publish "
+                        f"into a new folder of its own such as docs/results/NAME")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"{out} exists and is not an empty folder; publish into a new folder (remove the old one "
+                        f"first to replace it)")
 
 
 def sources(results: Path, dataset: str):

@@ -150,7 +150,7 @@ class AMSettings(Settings):
         self._choice("parameterisation", ("pixel", "fourier"))
         object.__setattr__(self, "transforms", tuple(self.transforms) if isinstance(self.transforms, list)
                            else self.transforms)  # JSON gives a list
-        if not isinstance(self.transforms, tuple) or not set(self.transforms) <= {"scale", "rotate"}:
+        if not isinstance(self.transforms, tuple) or not all(t in ("scale", "rotate") for t in self.transforms):
             self._fail("transforms", "a list of scale and rotate")
         if self.record_steps is not None:
             object.__setattr__(self, "record_steps", tuple(self.record_steps) if isinstance(
@@ -180,11 +180,12 @@ class AblationSettings(Settings):
     def __post_init__(self):
         if self.precision not in ABLATION_PRECISIONS:
             self._fail("precision", f"one of {', '.join(ABLATION_PRECISIONS)}")
-        object.__setattr__(self, "fractions", tuple(self.fractions))  # JSON gives a list
+        if isinstance(self.fractions, list):  # JSON gives a list
+            object.__setattr__(self, "fractions", tuple(self.fractions))
         self._integers(1, "max_images", "max_units_per_layer", optional=True)
         self._layer_caps("max_units_by_layer")
         self._integers(1, "masks_per_pass", "random_repeats", "tie_repeats")
         self._integers(0, "seed", most=MAX_SEED)
-        if len(self.fractions) < 2 or not all(
+        if not isinstance(self.fractions, tuple) or len(self.fractions) < 2 or not all(
                 isinstance(f, (int, float)) and not isinstance(f, bool) and 0 <= f <= 1 for f in self.fractions):
             self._fail("fractions", "a list of at least two fractions in [0, 1]")

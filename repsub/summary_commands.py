@@ -119,6 +119,10 @@ def figures_command(args):
     if missing:
         raise UserError(f"{args.units} has no seed {', '.join(missing)}; give --seeds of the run "
                         f"({', '.join(sorted(set(units.seed)))})")
+    absent = [layer for layer in args.layers if layer not in set(units.layer)]
+    if absent:
+        raise UserError(f"{args.units} has no units of layer {absent[0]}; give --layers of the run "
+                        f"({', '.join(dict.fromkeys(units.layer))})")
     name = f"{args.model} on {args.dataset}"
     seed = args.seeds[0]
     seed_units = units[units.seed == str(seed)]

@@ -99,9 +99,9 @@ def run_step(*argv):
     assert main([str(a) for a in argv]) == 0, argv
 
 
-def build_small_study(results):
-    """Every step of the pipeline, run by hand on digits (MLP, layer fc1, AM only): a
-    results tree laid out as the workflow lays it out, in a few seconds."""
+def small_study_steps(results):
+    """Every step of the pipeline on digits (MLP, layer fc1, AM only) as ``python -m repsub``
+    arguments, in order: a results tree laid out as the workflow lays it out."""
     from repsub import layout
 
     results = Path(results)
@@ -110,18 +110,7 @@ def build_small_study(results):
     selectivity = layout.selectivity(results, "digits", "mlp", 0, "base")
     method = layout.method_dir(results, "digits", "mlp", 0, "base", "fc1", "am")
     common = ["--manifest", manifest, "--device", "cpu"]
-    run_step("prepare", "--spec", '{"source": "digits"}', "--manifest", manifest)
-    run_step("train", *common, "--model", "mlp", "--seed", 0, "--settings", '{"epochs": 1, "batch_size": 256}',
-             "--checkpoint", seed / "checkpoint.pt", "--metrics", seed / "metrics.csv")
-    common += ["--checkpoint", seed / "checkpoint.pt"]
-    run_step("selectivity", *common, "--out", selectivity)
-    run_step("am", *common, "--layer", "fc1", "--methods", "am", "--settings", '{"steps": 2, "max_units_per_layer": 6}',
-             "--out-dir", method.parent)
-    run_step("ablate", *common, "--layer", "fc1", "--settings", '{"max_images": 60}',
-             "--out", layout.ablation(results, "digits", "mlp", 0, "fc1"))
-    run_step("cumulative", *common, "--layer", "fc1", "--selectivity", selectivity, "--rs",
-             method / "rs.csv", "--settings", '{"max_images": 60, "fractions": [0, 0.5, 1], "random_repeats": 1}',
-             "--out", layout.cumulative(results, "digits", "mlp", 0, "fc1"))
+    trained = [*common, "--checkpoint", seed / "checkpoint.pt"]
     study = ["--results", results, "--dataset", "digits", "--model", "mlp", "--seeds", 0, "--layers", "fc1",
              "--methods", "am"]
     units = layout.model_units(results, "digits", "mlp", "base")
@@ -129,14 +118,35 @@ def build_small_study(results):
     study_stats = layout.study_stats(results, "digits", "base")
     model_trajectory = layout.model_trajectory(results, "digits", "mlp", "base")
     study_trajectory = layout.study_trajectory(results, "digits", "base")
-    run_step("stats", *study, "--architecture", "mlp", "--units", units, "--out", model_stats,
-             "--trajectory", model_trajectory)
-    run_step("study-stats", "--inputs", model_stats, "--trajectories", model_trajectory, "--out", study_stats,
-             "--claims", layout.claims(results, "digits", "base"), "--trajectory", study_trajectory)
-    run_step("figures", *study, "--units", units, "--out-dir", layout.figures_dir(results, "digits", "mlp"))
-    run_step("study-figures", "--stats", study_stats, "--out", results / "figures" / "digits" / "fig3b.png",
-             "--trajectory", study_trajectory, "--trajectory-figure", results / "figures" / "digits" / "trajectory.png")
-    return results
+    steps = {
+        "prepare": ["--spec", '{"source": "digits"}', "--manifest", manifest],
+        "train": [*common, "--model", "mlp", "--seed", 0, "--settings", '{"epochs": 1, "batch_size": 256}',
+                  "--checkpoint", seed / "checkpoint.pt", "--metrics", seed / "metrics.csv"],
+        "selectivity": [*trained, "--out", selectivity],
+        "am": [*trained, "--layer", "fc1", "--methods", "am", "--settings", '{"steps": 2, "max_units_per_layer": 6}',
+               "--out-dir", method.parent],
+        "ablate": [*trained, "--layer", "fc1", "--settings", '{"max_images": 60}',
+                   "--out", layout.ablation(results, "digits", "mlp", 0, "fc1")],
+        "cumulative": [*trained, "--layer", "fc1", "--selectivity", selectivity, "--rs", method / "rs.csv",
+                       "--settings", '{"max_images": 60, "fractions": [0, 0.5, 1], "random_repeats": 1}',
+                       "--out", layout.cumulative(results, "digits", "mlp", 0, "fc1")],
+        "stats": [*study, "--architecture", "mlp", "--units", units, "--out", model_stats,
+                  "--trajectory", model_trajectory],
+        "study-stats": ["--inputs", model_stats, "--trajectories", model_trajectory, "--out", study_stats,
+                        "--claims", layout.claims(results, "digits", "base"), "--trajectory", study_trajectory],
+        "figures": [*study, "--units", units, "--out-dir", layout.figures_dir(results, "digits", "mlp")],
+        "study-figures": ["--stats", study_stats, "--out", results / "figures" / "digits" / "fig3b.png",
+                          "--trajectory", study_trajectory, "--trajectory-figure",
+                          results / "figures" / "digits" / "trajectory.png"],
+    }
+    return {name: [str(a) for a in argv] for name, argv in steps.items()}
+
+
+def build_small_study(results):
+    """Every step of :func:`small_study_steps`, run by hand in a few seconds."""
+    for name, argv in small_study_steps(results).items():
+        run_step(name, *argv)
+    return Path(results)
 
 
 @pytest.fixture(scope="session")

@@ -275,11 +275,43 @@ def test_bad_models_get_one_sentence(images_manifest, tmp_path, capsys):
     one_sentence(capsys, pretrained(images_manifest, tmp_path, "python:raises:make", {"module_path": str(broken)}),
                  "python:raises:make is not importable from", tmp_path)
     one_sentence(capsys, pretrained(images_manifest, tmp_path, "python:tiny_residual:nothing", user),
-                 "python:tiny_residual:nothing is not importable", tmp_path)
+                 "python:tiny_residual:nothing: tiny_residual.py defines no function nothing", tmp_path)
     weights = tmp_path.parent / "other.pt"
     torch.save(nn.Linear(2, 2).state_dict(), weights)
     one_sentence(capsys, pretrained(images_manifest, tmp_path, USER_MODEL, user, str(weights)),
                  f"weights file {weights} does not fit {USER_MODEL}", tmp_path)
+
+
+FACTORIES = {
+    "exits.py": "import sys\nsys.exit(0)\n",
+    "fails.py": "def make(num_classes):\n    raise ValueError('no such width')\n",
+    "wrong.py": "def make(num_classes):\n    return [num_classes]\n",
+    "borrows.py": "from json import loads\nfrom os import system\n\n\nclass Net:\n    pass\n",
+    "json.py": "def loads(num_classes):\n    pass\n",
+}
+
+
+@pytest.mark.parametrize("model, said", [
+    ("python:exits:make", "python:exits:make is not importable from"),
+    ("python:fails:make", "python:fails:make(num_classes=3) failed (ValueError: no such width)"),
+    ("python:wrong:make", "python:wrong:make returned a list, not an nn.Module"),
+    ("python:borrows:loads", "borrows.py defines no function loads (it must be a function written in that module"),
+    ("python:borrows:system", "borrows.py defines no function system"),
+    ("python:borrows:__class__", "borrows.py defines no function __class__"),
+    ("python:borrows:Net", "borrows.py defines no function Net"),
+    ("python:json:loads", "the module json is loaded from"),
+])
+def test_a_factory_that_exits_raises_or_is_not_the_modules_own_function_is_one_sentence(
+        images_manifest, tmp_path, capsys, model, said):
+    """A user's factory runs only as a function written in the named module, loaded from
+    module_path; an exit or an exception in the user's code is one sentence, exit 2."""
+    folder = tmp_path.parent / "factories"
+    folder.mkdir(exist_ok=True)
+    for name, text in FACTORIES.items():
+        (folder / name).write_text(text)
+    out = tmp_path / "out"
+    out.mkdir()
+    one_sentence(capsys, pretrained(images_manifest, out, model, {"module_path": str(folder)}), said, out)
 
 
 @pytest.fixture(scope="module")

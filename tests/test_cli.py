@@ -167,7 +167,11 @@ def test_check_config_names_the_file_and_line_that_snakemake_does_not(tmp_path, 
 
     presets = [str(REPO / "configs" / name) for name in ("paper-cpu.yaml", "paper-cpu-variants.yaml",
                                                          "cifar10-imagefolder.yaml")]
-    assert main(["check-config", *presets]) == 0 and "match the schema" in capsys.readouterr().out
+    data = tmp_path / "cifar10"
+    data.mkdir()
+    root = tmp_path / "root.yaml"  # check-config checks what the workflow checks, the data folder included
+    root.write_text(f"datasets: {{cifar10: {{root: {data}}}}}\n")
+    assert main(["check-config", *presets, str(root)]) == 0 and "matching the schema" in capsys.readouterr().out
     broken = tmp_path / "broken.yaml"
     broken.write_text("results: r\nruns:\n  - dataset: [cifar10\n")
     unknown = tmp_path / "unknown.yaml"
@@ -178,3 +182,23 @@ def test_check_config_names_the_file_and_line_that_snakemake_does_not(tmp_path, 
         assert main(["check-config", *map(str, files)]) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and re.search(pattern, err), err
+
+
+def test_check_config_refuses_a_repeated_key_and_a_crop_larger_than_the_images(tmp_path, capsys):
+    """Snakemake keeps the last of two equal keys silently, and a centre crop larger than the
+    images pads them with black: check-config (and the workflow, before any job) refuse both."""
+    from conftest import write_image_folder
+    from repsub.cli import main
+
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("results: r\nresults: s\n")
+    assert main(["check-config", str(twice)]) == 2
+    assert f"{twice} gives the key 'results' twice (line 2)" in capsys.readouterr().err
+    root = write_image_folder(tmp_path / "images", size=12)
+    cropped = tmp_path / "cropped.yaml"
+    cropped.write_text(f"results: {tmp_path / 'results'}\ndatasets:\n  images: {{source: imagefolder, root: {root}, "
+                       f"crop: 1000}}\nruns:\n  - {{dataset: images, model: mlp, seeds: [0], train: {{epochs: 1}}}}\n")
+    assert main(["check-config", str(cropped)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "datasets.images.crop: 1000 pixels is larger than the images' 12-pixel side" in err

@@ -191,3 +191,19 @@ def test_the_corpus_finds_no_traceback_where_a_probe_once_did(small_study, cifar
     for payload in ({"data": np.zeros((2, 3072), np.uint8), "labels": "ab"}, {"data": Huge(), "labels": [1]}):
         with corrupted(batch, pickle.dumps(payload, protocol=4)):
             assert outcome(lambda out: [*prepare, "--manifest", out / "m.json"]) == 2
+
+
+BAD_VALUES = [None, [], [None], [["scale"]], [[0, 1]], {"a": [1]}, "x", "", -1, 0, 2 ** 40, 1e300, float("nan"),
+              True, 0.5, {}]
+
+
+@pytest.mark.parametrize("kind", [TrainSettings, AMSettings, AblationSettings])
+def test_every_setting_with_every_kind_of_wrong_value_is_taken_or_one_sentence(kind):
+    """Every key of every stage, each with nulls, nested lists, mappings, text, booleans and
+    numbers out of range: taken, or refused with one sentence naming the key; no traceback."""
+    for name in kind().as_dict():
+        for value in BAD_VALUES:
+            try:
+                kind.from_dict({name: value})
+            except UserError as error:
+                assert "\n" not in str(error) and f"{kind.STAGE}.{name}" in str(error), (name, value, str(error))

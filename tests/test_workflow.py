@@ -131,6 +131,11 @@ def with_image_folder(config, root):
     (lambda c: c["variants"].update(deep={"layers": ["conv9"]}), "variants.deep.layers: no run's model has layer"),
     (lambda c: c["variants"].update(mid={"layers": ["fc2"]}), "variants.mid covers no run"),
     (lambda c: c["runs"][0].update(name="-rf"), "runs[0].name: '-rf' cannot name a run"),
+    (lambda c: c["datasets"]["digits"].update(test_fraction=0.999), "datasets.digits.test_fraction: 0.999 leaves"),
+    (lambda c: [run.update(variant_scope={"layers": [layer]}) for run, layer in zip(c["runs"], ("fc4", "conv3"))],
+     "variants.long_am covers no run"),
+    *[(lambda c, folder=folder: c.update(results=str(REPO / folder / "out")), f"is in the project's {folder}/")
+      for folder in ("repsub", "workflow")],
     (lambda c: c.update(results="-out"), "results: '-out' begins with '-'"),
     *[(lambda c, folder=folder: c.update(results=folder), f"results: '{folder}' is ")
       for folder in (".", "..", "/", "/etc")],

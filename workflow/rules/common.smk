@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 import re
 import shlex
 import sys
@@ -19,12 +20,15 @@ from repsub.configuration import (
     downloads_cifar10,
     run_layers,
     schema_error,
+    scoped_layers,
     shared_with_base,
     trains,
     variant_layers,
     weights_to_download,
+    yaml_problem,
 )
 from repsub.errors import UserError
+from repsub.provenance import set_aside_unfinished
 
 
 def _stop(sentence):
@@ -32,6 +36,10 @@ def _stop(sentence):
     print(f"error: {sentence}", file=sys.stderr)
     sys.exit(2)
 
+
+# A key given twice in a config file: Snakemake would keep the last silently.
+for problem in filter(None, map(yaml_problem, workflow.configfiles)):
+    _stop(problem)
 
 try:
     validate(config, schema="../schemas/config.schema.yaml")
@@ -71,6 +79,21 @@ try:
 except UserError as error:
     _stop(error)
 
+# Snakemake takes any file that exists as made; the project's records know better. Outputs
+# whose steps never finished are set aside, so that their jobs are planned again, unless
+# another Snakemake holds this working folder (its jobs are running). Only the main process:
+# a cluster job parses this file again while its siblings run.
+if workflow.is_main_process and any(Path(".snakemake", "locks").glob("*")):
+    _notice(
+        "repsub: this folder is locked by another Snakemake, so unfinished outputs are not set aside"
+    )
+elif workflow.is_main_process:
+    moved, where = set_aside_unfinished(RESULTS)
+    if moved:
+        _notice(
+            f"repsub: set aside {moved} files of steps that never finished, and of steps after them, into {where}; their jobs run again"
+        )
+
 
 def run_of(dataset, name):
     for run in RUNS:
@@ -86,11 +109,9 @@ def batch_norm_of(run):
 def layers_of(run, variant=BASE):
     """The layers of a run that ``variant`` analyses: the base all the run lists, a named
     variant those within the run's variant_scope and the variant's own layers."""
-    layers = run_layers(run)
     if variant == BASE:
-        return layers
-    scope = run.get("variant_scope", {}).get("layers", layers)
-    return variant_layers([l for l in layers if l in scope], VARIANTS[variant])
+        return run_layers(run)
+    return variant_layers(scoped_layers(run), VARIANTS[variant])
 
 
 def seeds_of(run, variant=BASE):

@@ -1,0 +1,224 @@
+"""Nothing lost: a refused step leaves every earlier output and record as it was, publish
+removes only what it made, and a resumed run redoes every unfinished job."""
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, small_study_steps, write_image_folder
+from repsub import layout
+from repsub.cli import main
+
+
+def snapshot(folder):
+    """Every file under ``folder`` with its bytes' sha256 and modification time."""
+    return {p.relative_to(folder): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def replaced(argv, flag, value):
+    """``argv`` with ``flag``'s value replaced (or the flag added)."""
+    argv = list(argv)
+    if flag in argv:
+        argv[argv.index(flag) + 1] = str(value)
+        return argv
+    return [*argv, flag, str(value)]
+
+
+def bad_arguments(results, truncated):
+    """Per step, wrong arguments a user may give when rerunning it by hand."""
+    steps = small_study_steps(results)
+    rs = layout.method_dir(results, "digits", "mlp", 0, "base", "fc1", "am") / "rs.csv"
+    selectivity = layout.selectivity(results, "digits", "mlp", 0, "base")
+    table = [("prepare", replaced(steps["prepare"], "--spec", '{"source": "nope"}'), "unknown data source"),
+             ("prepare", replaced(steps["prepare"], "--spec", '{"source": "digits", "test_fraction": 0.999}'),
+              "test_fraction")]
+    for step in ("train", "selectivity", "am", "ablate", "cumulative"):
+        table.append((step, replaced(steps[step], "--device", "gpu"), "unknown device 'gpu'"))
+    for step in ("selectivity", "am", "ablate", "cumulative"):
+        table.append((step, replaced(steps[step], "--checkpoint", truncated), str(truncated)))
+    for step in ("am", "ablate", "cumulative"):
+        table.append((step, replaced(steps[step], "--layer", "Conv2"), "Conv2"))
+    table += [
+        ("selectivity", replaced(steps["selectivity"], "--layers", "Conv2"), "Conv2"),
+        ("train", replaced(steps["train"], "--settings", '{"epochs": null}'), "train.epochs"),
+        ("am", replaced(steps["am"], "--settings", '{"transforms": [["scale"]]}'), "am.transforms"),
+        ("ablate", replaced(steps["ablate"], "--settings", '{"fractions": null}'), "ablation.fractions"),
+        ("cumulative", replaced(steps["cumulative"], "--rs", selectivity), "lacks the column"),
+        ("stats", replaced(steps["stats"], "--units", rs), "finished output of the step 'am'"),
+        ("stats", replaced(steps["stats"], "--layers", "Conv2"), "Conv2"),
+        ("study-stats", replaced(steps["study-stats"], "--inputs", results / "missing.csv"), "missing.csv"),
+        ("figures", replaced(steps["figures"], "--layers", "Conv2"), "Conv2"),
+        ("study-figures", replaced(steps["study-figures"], "--stats", rs), "rs.csv"),
+    ]
+    return table
+
+
+def test_a_refused_step_leaves_every_earlier_output_and_record_byte_for_byte(small_study, tmp_path, capsys):
+    """Each wrong argument, given to a step rerun over its own finished outputs, is one sentence
+    with exit status 2, and every file of the results tree (outputs and records) keeps its bytes
+    and its modification time."""
+    results = tmp_path / "results"
+    shutil.copytree(small_study, results)
+    truncated = tmp_path / "truncated.pt"
+    checkpoint = layout.checkpoint(results, "digits", "mlp", 0)
+    truncated.write_bytes(checkpoint.read_bytes()[:1000])
+    before = snapshot(results)
+    capsys.readouterr()
+    for step, argv, named in bad_arguments(results, truncated):
+        assert main([step, *argv]) == 2, (step, argv)
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("error: ") and named in err, (step, named, err)
+        assert snapshot(results) == before, (step, named)
+
+
+def test_a_figure_path_without_suffix_is_refused_by_the_parser(small_study, capsys):
+    argv = replaced(small_study_steps(small_study)["study-figures"], "--out", small_study / "figures" / "fig3b")
+    with pytest.raises(SystemExit) as stop:
+        main(["study-figures", *argv])
+    assert stop.value.code == 2 and "must name a .png file" in capsys.readouterr().err
+
+
+def test_a_rerun_that_fails_after_writing_began_puts_the_previous_outputs_back(small_study, tmp_path,
+                                                                               monkeypatch):
+    """A failure inside the step, once writing has begun, removes what the step wrote and
+    returns the previous run's files."""
+    from repsub import commands
+    from repsub.errors import UserError
+
+    results = tmp_path / "results"
+    shutil.copytree(small_study, results)
+    before = snapshot(results)
+
+    def half_written(args):
+        Path(args.out).write_text("half")
+        raise UserError("the images could not be read; fix them")
+
+    monkeypatch.setattr(commands, "selectivity_command", half_written)  # the parser takes it from there
+    assert main(["selectivity", *small_study_steps(results)["selectivity"]]) == 2
+    assert snapshot(results) == before
+
+
+def test_publish_removes_only_what_it_made_and_refuses_a_folder_that_is_not_its_own(small_study, tmp_path,
+                                                                                    capsys, monkeypatch):
+    leftover = tmp_path / ".pub.publishing"
+    leftover.mkdir()
+    (leftover / "notes.txt").write_text("mine")
+    result = main(["publish", "--results", str(small_study), "--dataset", "digits", "--out", str(tmp_path / "pub")])
+    assert result == 2  # the small study has no robustness table: refused, nothing written
+    assert (leftover / "notes.txt").read_text() == "mine" and not (tmp_path / "pub").exists()
+    assert not list(tmp_path.glob(".pub.publishing-*"))
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path)
+    for out in (".", str(small_study), str(small_study / "digits" / "pub"), str(small_study.parent)):
+        assert main(["publish", "--results", str(small_study), "--dataset", "digits", "--out", out]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "publish into a new folder of its own" in err, (out, err)
+
+
+NUMBERED = '''from torch import nn
+
+
+def make(num_classes):  # the README's example network
+    return nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes))
+'''
+
+
+def test_the_readmes_numbered_layers_run_end_to_end(tmp_path):
+    """The own-model example of the README, layers "1" and "3" of an nn.Sequential: names that
+    a CSV round trip must keep as text."""
+    import torch
+
+    from test_workflow import snakemake
+    from conftest import write_config
+
+    mynets = tmp_path / "mynets"
+    mynets.mkdir()
+    (mynets / "small.py").write_text(NUMBERED)
+    sys.path.insert(0, str(mynets))
+    try:
+        import small
+    finally:
+        sys.path.remove(str(mynets))
+    torch.manual_seed(0)
+    torch.save(small.make(3).state_dict(), mynets / "small.pt")
+    root = write_image_folder(tmp_path / "images", classes=("a", "b", "c"), per_class=4, size=12)
+    config = {"results": "results-mine", "device": "cpu",
+              "datasets": {"mine": {"source": "imagefolder", "root": str(root)}},
+              "runs": [{"dataset": "mine", "model": "python:small:make", "seeds": [0],
+                        "model_options": {"module_path": "mynets", "weights": "mynets/small.pt"},
+                        "layers": ["1", "3"]}],
+              "jobs": {"threads": 1, "pretrained_threads": 1},
+              "analysis": {"batch_size": 8, "am": {"methods": ["am", "iam"], "steps": 2},
+                           "ablation": {"fractions": [0, 1], "random_repeats": 1, "tie_repeats": 1}}}
+    snakemake(tmp_path, "--cores", "2", "--configfile", str(write_config(tmp_path / "mine.json", config)))
+    import pandas as pd
+
+    units = pd.read_csv(layout.model_units(tmp_path / "results-mine", "mine", "make", "base"), dtype=str)
+    assert list(dict.fromkeys(units.layer)) == ["1", "3"]
+    assert layout.claims(tmp_path / "results-mine", "mine", "base").is_file()
+
+
+def made_files(results):
+    """The sha256 of every table, array, checkpoint and figure of a run (records hold times)."""
+    return {k: v[0] for k, v in snapshot(results).items()
+            if ".unfinished" not in k.parts and k.suffix in (".csv", ".pt", ".npy", ".png", ".pdf", ".json")
+            and not k.name.endswith(".prov.json")}
+
+
+def _unfinish(paths):
+    """Leave ``paths`` as a job leaves them when its folder turned read-only mid-run: the files
+    there (one cut short), their records still in progress."""
+    import json
+
+    for path in paths:
+        record = Path(str(path) + ".prov.json")
+        record.write_text(json.dumps({"format": 2, "status": "in_progress", "command": "am",
+                                      "started": "2026-12-05T00:00:00+00:00", "host": "elsewhere", "pid": 1}))
+    paths[0].write_bytes(paths[0].read_bytes()[:40])
+
+
+def test_a_resumed_run_redoes_unfinished_jobs_to_the_same_bytes(tmp_path):
+    """Two faults that leave files Snakemake takes as made: a job's outputs kept by a read-only
+    folder, and a hand-run step killed midway. After each, ``--rerun-incomplete`` sets the
+    unfinished files aside, says so, redoes their jobs and reaches the uninterrupted run's bytes."""
+    from conftest import tiny_config, write_config
+    from test_workflow import snakemake
+
+    config = tiny_config(tmp_path / "results", variants={})
+    config["runs"] = [run for run in config["runs"] if run["model"] == "mlp"]
+    config = str(write_config(tmp_path / "tiny.json", config))
+    snakemake(tmp_path, "--cores", "2", "--configfile", config)
+    results = tmp_path / "results"
+    made = made_files(results)
+
+    am = layout.method_dir(results, "digits", "mlp", 0, "base", "fc1", "am")
+    _unfinish([am / "rs.csv", am / "images.npy"])
+    said = snakemake(tmp_path, "--cores", "2", "--configfile", config, "--rerun-incomplete")
+    assert re.search(r"set aside \d+ files of steps that never finished, and of steps after them", said.stderr)
+    assert made_files(results) == made
+
+    # a hand-run am step (the workflow's own command for fc4), killed once it has begun
+    record = Path(str(layout.method_dir(results, "digits", "mlp", 0, "base", "fc4", "am") / "rs.csv") + ".prov.json")
+    argv = __import__("json").loads(record.read_text())["argv"]
+    process = subprocess.Popen([sys.executable, "-m", "repsub", *argv[1:]], cwd=tmp_path,
+                               env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (record.is_file() and '"in_progress"' in record.read_text(errors="replace")) and time.time() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert '"in_progress"' in record.read_text()
+    said = snakemake(tmp_path, "--cores", "2", "--configfile", config, "--rerun-incomplete")
+    assert "of steps that never finished" in said.stderr
+    assert made_files(results) == made
