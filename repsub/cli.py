@@ -183,6 +183,9 @@ def add_model_steps(sub):
     settings(step, TrainSettings)
     precision(step)
     step.parser.add_argument("--model-options", type=json_object, default={}, help="model options as JSON")
+    step.parser.add_argument("--registration", default=None,
+                             help="the registration this training belongs to (its registered text's sha256 is "
+                                  "recorded)")
     step.add_file(OUTPUTS, "--checkpoint", "checkpoint to write").add_file(OUTPUTS, "--metrics", "metrics CSV")
 
     step = common(Step(sub, "pretrained", "Store a model with weights from elsewhere (or random) as a checkpoint, "

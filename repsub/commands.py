@@ -136,10 +136,12 @@ def train_command(args):
     from .io import sha256_file, write_csv
     from .models import build_model
     from .provenance import package_versions
+    from .registration import registration_record
     from .settings import TrainSettings
     from .training import train
 
     settings = TrainSettings.from_dict(args.settings)
+    registration = registration_record(args.registration) if args.registration else None
     manifest = read_manifest(args.manifest)
     generator = seed_everything(args.seed)
     build = build_settings(manifest, args.model_options, manifest["mean"], manifest["std"])
@@ -154,6 +156,7 @@ def train_command(args):
     factory = factory_record(args.model, args.model_options)
     meta = {"model": args.model, "build": build, "seed": args.seed, "train_settings": settings.as_dict(),
             **({"factory": factory} if factory else {}),
+            **({"registration": registration} if registration else {}),
             "precision": args.precision,
             "manifest_sha256": sha256_file(args.manifest), "epochs": int(last["epoch"]),
             "final_train_accuracy": float(last["train_accuracy"]),
@@ -163,7 +166,9 @@ def train_command(args):
     if resume:
         Path(resume).unlink(missing_ok=True)
     # the state file is gone after a successful run: its digest and run stay in the record
-    return {"record": {"resumed_from": resumed}} if resumed else {}
+    record = {**({"resumed_from": resumed} if resumed else {}),
+              **({"registration": registration} if registration else {})}
+    return {"record": record} if record else {}
 
 
 def pretrained_command(args):

@@ -329,6 +329,10 @@ def active_runs(config, notice):
     """The runs whose data set is switched on, each with its ``name``; ``notice`` says which
     are off and why."""
     check_results(config)
+    registration = config.get("registration") or {}
+    if registration and not Path(registration["file"]).is_file():
+        raise UserError(f"registration.file: {registration['file']} does not exist; set it to the registration "
+                        f"(docs/REGISTRATION.md) or remove registration:")
     switched_on = {name: check_dataset(name, spec) for name, spec in config["datasets"].items()}
     runs, seen = [], set()
     for index, run in enumerate(config["runs"]):

@@ -39,22 +39,28 @@ def seed_test(r, sesoi=SESOI_R):
     """The seeds' correlations of one layer: their mean r (back from the mean z), the 95% and
     90% t intervals, the two-sided p of z = 0 and the TOST p of |z| >= atanh(sesoi).
     Undefined (NaN) below two seeds with a defined r or where the seeds agree exactly."""
-    from scipy.stats import t
-
     z = fisher_z(r)
     z = z[~np.isnan(z)]
     k = len(z)
-    undefined = {"value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "ci90_low": np.nan, "ci90_high": np.nan,
-                 "p": np.nan, "p_equivalence": np.nan, "n_seeds": k}
     if k < 2 or np.ptp(z) == 0:
-        return {**undefined, "value": np.tanh(z.mean()) if k else np.nan}
-    mean, se = z.mean(), z.std(ddof=1) / np.sqrt(k)
+        return {"value": np.tanh(z.mean()) if k else np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                "ci90_low": np.nan, "ci90_high": np.nan, "p": np.nan, "p_equivalence": np.nan, "n_seeds": k}
+    return {name: value.item() for name, value in seed_tests(z[None], sesoi).items()} | {"n_seeds": k}
+
+
+def seed_tests(z, sesoi=SESOI_R):
+    """:func:`seed_test` of many layers at once: ``z`` holds one layer's seeds' Fisher z per
+    row (every row with k >= 2 defined values that are not all equal)."""
+    from scipy.stats import t
+
+    k = z.shape[-1]
+    mean, se = z.mean(axis=-1), z.std(axis=-1, ddof=1) / np.sqrt(k)
     half95, half90 = t.ppf(0.975, k - 1) * se, t.ppf(0.95, k - 1) * se
     bound = np.arctanh(sesoi)
-    p_equivalence = max(t.sf((mean + bound) / se, k - 1), t.cdf((mean - bound) / se, k - 1))
+    p_equivalence = np.maximum(t.sf((mean + bound) / se, k - 1), t.cdf((mean - bound) / se, k - 1))
     return {"value": np.tanh(mean), "ci_low": np.tanh(mean - half95), "ci_high": np.tanh(mean + half95),
             "ci90_low": np.tanh(mean - half90), "ci90_high": np.tanh(mean + half90),
-            "p": 2 * t.sf(abs(mean) / se, k - 1), "p_equivalence": p_equivalence, "n_seeds": k}
+            "p": 2 * t.sf(np.abs(mean) / se, k - 1), "p_equivalence": p_equivalence}
 
 
 def layer_counts(values, p, p_equivalence):
@@ -63,6 +69,29 @@ def layer_counts(values, p, p_equivalence):
     significant = np.asarray(holm(p) < ALPHA)
     equivalent = np.asarray(holm(p_equivalence) < ALPHA)
     return significant & (values > 0), significant & (values < 0), equivalent
+
+
+def holm_many(p):
+    """:func:`repsub.claims.holm` of many families at once, one per row, without NaN."""
+    order = np.argsort(p, axis=-1, kind="stable")
+    ranked = np.take_along_axis(p, order, axis=-1) * (p.shape[-1] - np.arange(p.shape[-1]))
+    adjusted = np.minimum(1.0, np.maximum.accumulate(ranked, axis=-1))
+    out = np.empty_like(adjusted)
+    np.put_along_axis(out, order, adjusted, axis=-1)
+    return out
+
+
+def verdicts_many(values, p, p_equivalence, layers, sign):
+    """:func:`verdict` of the first ``layers`` layers of many families at once (one per row of
+    the arrays, every layer of the row in its Holm family): an array of outcomes."""
+    significant, equivalent = holm_many(p) < ALPHA, holm_many(p_equivalence) < ALPHA
+    positive, negative = (significant & (values > 0))[:, :layers], (significant & (values < 0))[:, :layers]
+    equivalent = equivalent[:, :layers]
+    claimed, opposite = (positive, negative) if sign > 0 else (negative, positive)
+    half = layers / 2
+    return np.select([claimed.sum(1) > half, opposite.sum(1) > half,
+                      (equivalent.sum(1) > half) & ~(positive | negative).any(1)],
+                     [REPRODUCED, CONTRADICTED, ABSENT], INCONCLUSIVE)
 
 
 def verdict(positive, negative, equivalent, sign):

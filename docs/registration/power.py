@@ -1,6 +1,6 @@
 """Power of the registered test (docs/REGISTRATION.md), by simulation, for 3 to 12 seeds.
 
-Run from the repository root: ``python docs/registration/power.py`` (about a minute on
+Run from the repository root: ``python docs/registration/power.py`` (under a minute on
 one CPU core); it writes docs/registration/power.csv and prints the confirmatory seed
 count that the registration's rule picks. The effect simulated is the smallest effect
 size of interest (SESOI, fixed in the registration before this script existed); the
@@ -9,7 +9,8 @@ parameter, the spread of a layer's per-seed Fisher z across seeds.
 
 Model: seed s of a network gives layer l the Fisher z value atanh(rho) + e, with
 e ~ N(0, sd_z^2), independent across seeds and layers; each simulated data set goes
-through repsub.confirmatory's own seed test, Holm adjustment and verdict.
+through repsub.confirmatory's seed test, Holm adjustment and verdict, batched (checked
+against the one-layer functions first).
 """
 
 import sys
@@ -23,9 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from repsub.claims import CONTRADICTED, REPRODUCED  # noqa: E402
-from repsub.confirmatory import ABSENT, SESOI_R, layer_counts, seed_test, verdict  # noqa: E402
+from repsub.confirmatory import (ABSENT, SESOI_R, layer_counts, seed_test, seed_tests, verdict,  # noqa: E402
+                                 verdicts_many)
 
-SIMULATIONS = 4000
+SIMULATIONS = 20000
 SEEDS = range(3, 13)
 TARGET = 0.8
 EXPLORATORY = ROOT / "docs" / "results" / "cifar10" / "stats.csv"
@@ -67,22 +69,27 @@ DESIGNS = [  # name, nuisance group, networks, layers per network, claimed sign,
 
 def simulate(rng, k, sd_z, rho, networks, layers):
     """Shares of simulated studies whose first network's claim comes out reproduced,
-    contradicted and absent (each network's layers one family with the others')."""
-    outcomes = {REPRODUCED: 0, CONTRADICTED: 0, ABSENT: 0}
-    for _ in range(SIMULATIONS):
-        z = np.arctanh(rho) + rng.normal(0, sd_z, size=(networks * layers, k))
-        tests = [seed_test(np.tanh(row)) for row in z]
-        positive, negative, equivalent = layer_counts([t["value"] for t in tests], [t["p"] for t in tests],
-                                                      [t["p_equivalence"] for t in tests])
-        first = slice(0, layers)
-        outcome = verdict(positive[first], negative[first], equivalent[first], +1)
-        if outcome in outcomes:
-            outcomes[outcome] += 1
-    return {name: count / SIMULATIONS for name, count in outcomes.items()}
+    contradicted and absent (each network's layers one Holm family with the others')."""
+    z = np.arctanh(rho) + rng.normal(0, sd_z, size=(SIMULATIONS, networks * layers, k))
+    tests = seed_tests(z)
+    outcomes = verdicts_many(tests["value"], tests["p"], tests["p_equivalence"], layers, +1)
+    return {name: float(np.mean(outcomes == name)) for name in (REPRODUCED, CONTRADICTED, ABSENT)}
+
+
+def check_against_the_one_layer_functions(rng):
+    """The batched functions give the verdicts of seed_test, layer_counts and verdict."""
+    z = rng.normal(0.2, 0.15, size=(200, 4, 4))
+    tests = seed_tests(z)
+    batched = verdicts_many(tests["value"], tests["p"], tests["p_equivalence"], 2, +1)
+    for row, expected in zip(z, batched):
+        one = [seed_test(np.tanh(layer)) for layer in row]
+        counts = layer_counts([t["value"] for t in one], [t["p"] for t in one], [t["p_equivalence"] for t in one])
+        assert verdict(*(c[:2] for c in counts), +1) == expected
 
 
 def main():
     rng = np.random.default_rng(20261205)
+    check_against_the_one_layer_functions(rng)
     spread = spread_of_seeds()
     rows = []
     for design, group, networks, layers in DESIGNS:

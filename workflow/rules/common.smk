@@ -102,6 +102,12 @@ def run_of(dataset, name):
     raise ValueError(f"no run named {name} on {dataset} in the config")
 
 
+def registration_of(seed):
+    """The registration file a seed's training belongs to, or "" (none)."""
+    registration = config.get("registration") or {}
+    return registration["file"] if seed in registration.get("seeds", []) else ""
+
+
 def batch_norm_of(run):
     return architectures.batch_norm(run["model"], run.get("model_options", {}))
 
