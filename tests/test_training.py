@@ -124,3 +124,28 @@ def test_a_checkpoint_left_as_the_resume_state_is_refused(digits_manifest, tmp_p
     save_checkpoint(resume, model, {"model": "mlp"})
     with pytest.raises(UserError, match="is a checkpoint, not the state"):
         train(model, train_split, test_split, SETTINGS, torch.device("cpu"), "fp32", generator, resume)
+
+
+def test_a_registered_training_records_the_registered_texts_sha256(digits_manifest, tmp_path):
+    """The registration's text above its addenda is what a confirmatory run records: an
+    addendum added later leaves the digest the runs hold unchanged."""
+    import hashlib
+    import json
+
+    from conftest import run_step
+    from repsub.torchfiles import load_torch_file
+
+    registration = tmp_path / "REGISTRATION.md"
+    registration.write_text("# Registered\n\nThe test.\n\n## Addenda\n")
+    run_step("train", "--manifest", digits_manifest, "--model", "mlp", "--seed", 100, "--device", "cpu",
+             "--settings", '{"epochs": 1, "batch_size": 512}', "--registration", registration,
+             "--checkpoint", tmp_path / "c.pt", "--metrics", tmp_path / "m.csv")
+    expected = hashlib.sha256(b"# Registered\n\nThe test.\n").hexdigest()
+    record = json.loads((tmp_path / "c.pt.prov.json").read_text())
+    assert record["registration"]["registered_sha256"] == expected
+    meta = load_torch_file(tmp_path / "c.pt", "checkpoint", "retrain it")["meta"]
+    assert meta["registration"]["registered_sha256"] == expected
+    registration.write_text(registration.read_text() + "\n### 2026-12-06\nA dated addendum.\n")
+    from repsub.registration import registration_record
+
+    assert registration_record(registration)["registered_sha256"] == expected
