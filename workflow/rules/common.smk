@@ -103,9 +103,13 @@ def run_of(dataset, name):
 
 
 def registration_of(seed):
-    """The registration file a seed's training belongs to, or "" (none)."""
+    """The arguments that name the registration a seed's training belongs to (none if none)."""
     registration = config.get("registration") or {}
-    return registration["file"] if seed in registration.get("seeds", []) else ""
+    return (
+        ["--registration", registration["file"]]
+        if seed in registration.get("seeds", [])
+        else []
+    )
 
 
 def batch_norm_of(run):

@@ -36,7 +36,7 @@ rule train:
     shell:
         "python -m repsub train --manifest {input.manifest:q} --model {params.model:q}"
         " --seed {wildcards.seed:q} --settings {params.settings:q} --model-options {params.options:q}"
-        " --registration {params.registration:q}"
+        " {params.registration:q}"
         " --checkpoint {output.checkpoint:q} --metrics {output.metrics:q}"
         " --device {params.device:q} --precision {params.precision:q} --threads {threads:q} > {log:q} 2>&1"
 
