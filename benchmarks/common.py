@@ -13,7 +13,7 @@ def setup(parser):
     """Parse the arguments (adding --device), print the machine, and return
     (args, device, a seeded shallow CNN for CIFAR-shaped input in eval mode)."""
     from repsub.devices import pick_device
-    from repsub.models import build_model
+    from repsub.nets.names import build_model
 
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()

@@ -27,8 +27,8 @@ from torch import nn
 from repsub.am import maximise_layer
 from repsub.data import TensorSplit
 from repsub.devices import pick_device
-from repsub.graph_models import GraphNet
-from repsub.models import build_model
+from repsub.nets.graph import GraphNet
+from repsub.nets.names import build_model
 from repsub.settings import AMSettings
 from repsub.unit_ablation import evaluate_units
 

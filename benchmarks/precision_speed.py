@@ -17,7 +17,7 @@ from repsub.ablation import evaluate_masks, intact_and_masks
 from repsub.am import maximise_layer
 from repsub.data import TensorSplit
 from repsub.devices import autocast, pick_device
-from repsub.models import build_model
+from repsub.nets.names import build_model
 from repsub.settings import AMSettings
 
 SHAPE = (3, 32, 32)

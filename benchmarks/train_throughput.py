@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from common import describe, timed
 
 from repsub.devices import pick_device
-from repsub.models import build_model
+from repsub.nets.names import build_model
 
 
 def forward_flops(model, x):

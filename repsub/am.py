@@ -21,7 +21,7 @@ import torch
 
 from .devices import autocast
 from .errors import UserError
-from .models import unit_activations
+from .nets.base import unit_activations
 from . import transforms
 from .objectives import objective, spaces_needed
 from .parameterisations import PARAMETERISATIONS

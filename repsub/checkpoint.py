@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from .errors import UserError
-from .models import build_model
+from .nets.names import build_model
 from .torchfiles import load_torch_file, save_torch
 
 META_KEYS = {"model": str, "build": dict, "manifest_sha256": str}

@@ -9,7 +9,7 @@ from itertools import product
 import numpy as np
 import pandas as pd
 
-from .architectures import CONV, VECTOR
+from .nets.kinds import CONV, VECTOR
 from .settings import METHOD_NAMES
 from .stats import POOLED, POOLED_V1, per_seed
 

@@ -12,9 +12,9 @@ import json
 import sys
 
 from . import commands, summary_commands
-from .architectures import model_source
 from .errors import UserError
 from .layout import BASE, split_files
+from .nets.names import kind_of
 from . import __version__
 from .settings import METHODS, PRECISIONS, UNITS, AblationSettings, AMSettings, TrainSettings
 
@@ -46,7 +46,7 @@ json_list = json_of(list, "a JSON list such as '[{\"dataset\": \"digits\"}]'")
 def model_name(text):
     """A model named as a config names it (a built-in family, torchvision:<name>, python:<module>:<factory>)."""
     try:
-        model_source(text)
+        kind_of(text)
     except UserError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return text
@@ -164,6 +164,19 @@ def add_model_steps(sub):
                              help="vgg16_imagenet (default) or torchvision:<name>")
     step.parser.add_argument("--weights", required=True, help="torchvision weights name, e.g. IMAGENET1K_V1")
     step.add_file(OUTPUTS, "--out", "state-dict file (.pt) to write")
+
+    step = Step(sub, "check-model", "Build a run's model once for its data, before its other jobs: refuse a head of "
+                "another size than the classes, a layer it lacks, weights that do not fit.",
+                commands.check_model_command, external=commands.model_files)
+    step.add_file(INPUTS, "--manifest", "data manifest.json written by 'prepare'")
+    step.parser.add_argument("--run", required=True, help="the run's name, for the messages")
+    step.parser.add_argument("--model", type=model_name, required=True,
+                             help="torchvision:<name> or python:<module>:<factory> (any model)")
+    step.parser.add_argument("--model-options", type=json_object, default={}, help="the run's model_options as JSON")
+    step.parser.add_argument("--weights", type=json_value, default=None,
+                             help="JSON: the .pt/.pth state-dict file the run loads, or null")
+    step.parser.add_argument("--layers", nargs="+", required=True, help="the layers the run analyses")
+    step.add_file(OUTPUTS, "--out", "JSON of the layers' units and kinds")
 
     step = Step(sub, "layers", "List a model's layers: name, kind (conv map or vector) and units.",
                 commands.layers_command)
@@ -319,7 +332,8 @@ def add_report_step(sub):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m repsub", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m repsub", description="The workflow's steps, one command each; "
+                                     "'python -m repsub STEP --help' says what a step takes.")
     parser.add_argument("--version", action="version", version=f"repsub {__version__}")
     sub = parser.add_subparsers(required=True, metavar="STEP")
     add_model_steps(sub)
@@ -354,13 +368,14 @@ def check_paths(command, inputs, outputs):
         if key in seen:
             raise UserError(f"{seen[key]} and {path} name the same file; give each output its own path")
         seen[key] = path
+    for path in inputs:
+        if Path(path).resolve() in seen:
+            raise UserError(f"{path} is both an input and an output of this step; write the output elsewhere")
+    for path in outputs:
         made_by = finished_elsewhere(path, command)
         if made_by:
             raise UserError(f"{path} is a finished output of the step '{made_by}'; write this step's output "
                             f"elsewhere")
-    for path in inputs:
-        if Path(path).resolve() in seen:
-            raise UserError(f"{path} is both an input and an output of this step; write the output elsewhere")
 
 
 def where_it_runs(args):

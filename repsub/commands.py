@@ -35,24 +35,16 @@ def download_cifar10_command(args):
 
 
 def download_weights_command(args):
-    from .architectures import model_parts
+    from .nets.names import kind_of
     from .torchfiles import save_torch
 
-    if args.model == "vgg16_imagenet":
-        from .models import vgg16_weights
-
-        state = vgg16_weights(args.weights)
-    else:
-        from .model_kinds import torchvision_weights
-
-        state = torchvision_weights(model_parts(args.model)[0], args.weights)
-    save_torch(args.out, state)
+    save_torch(args.out, kind_of(args.model).download_weights(args.weights))
 
 
 def layers_command(args):
     """Print a model's layers (every node with a channel dimension for a traced model): name, kind, units,
     and whether the node is a ReLU (any other is analysed through one)."""
-    from .models import build_model
+    from .nets.names import build_model
 
     channels = args.image_shape[0]
     model = build_model(args.model, args.image_shape, args.classes, [0.5] * channels, [0.25] * channels,
@@ -89,9 +81,34 @@ def check_config_command(args):
     from snakemake.utils import validate  # fills the schema's defaults, as the workflow sees the config
 
     validate(merged, str(schema_path))
-    analysis_variants(merged, active_runs(merged, print))  # what the workflow checks before any job
+    runs = active_runs(merged, print)
+    analysis_variants(merged, runs)  # what the workflow checks before any job
+    checked = check_models(merged, runs)
     print(f"{', '.join(args.configfiles)}: valid YAML without repeated keys, matching the schema, and consistent "
-          f"(layers, data sets, variants, results folder)")
+          f"(layers, data sets, variants, results folder)" + (f"; the models of {', '.join(checked)} fit their data"
+                                                              if checked else ""))
+
+
+def check_models(config, runs):
+    """What each run's first job checks (nets/fit.py), here before any job, where torch is at
+    hand: the runs checked."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:  # a login node without torch checks the rest
+        return []
+    from .configuration import data_shape
+    from .nets.fit import check_fit
+    from .nets.names import kind_of
+
+    checked = []
+    for run in runs:
+        shape = data_shape(config["datasets"][run["dataset"]])
+        if not kind_of(run["model"]).checked_before_jobs or shape is None:
+            continue
+        options = run.get("model_options", {})
+        check_fit(run["name"], run["model"], options, options.get("weights"), *shape, run["layers"])
+        checked.append(run["name"])
+    return checked
 
 
 def merged_config(config, overlay):
@@ -105,27 +122,19 @@ def merged_config(config, overlay):
 
 def model_files(args):
     """The files from outside the workflow that make a model: a local weights file, a python: model's code."""
-    from .architectures import factory_files
-    from .configuration import WEIGHT_FILE_SUFFIXES
+    from .nets.kinds import is_weights_file
+    from .nets.names import kind_of
 
     weights = getattr(args, "weights", None)
-    local = [weights] if weights and str(weights).endswith(WEIGHT_FILE_SUFFIXES) else []
-    return [*local, *factory_files(args.model, args.model_options.get("module_path"))]
+    return [*([weights] if is_weights_file(weights) else []), *kind_of(args.model).files(args.model_options)]
 
 
 def factory_record(model, options):
     """A python: model's factory files and their sha256 (empty for other models)."""
-    from .architectures import factory_files
     from .io import sha256_file
+    from .nets.names import kind_of
 
-    return {path: sha256_file(path) for path in factory_files(model, options.get("module_path"))}
-
-
-def build_settings(manifest, options, mean, std):
-    """What rebuilds a model for a data set: its image shape and classes, the input normalisation,
-    and the run's model options less ``weights`` (loaded into the model, not part of it)."""
-    return {"in_shape": manifest["image_shape"], "n_classes": len(manifest["classes"]), "mean": mean, "std": std,
-            **{k: v for k, v in options.items() if k != "weights"}}
+    return {path: sha256_file(path) for path in kind_of(model).files(options)}
 
 
 def train_command(args):
@@ -134,7 +143,8 @@ def train_command(args):
     from .manifest import read_manifest
     from .devices import pick_device, seed_everything
     from .io import sha256_file, write_csv
-    from .models import build_model
+    from .nets.kinds import build_settings
+    from .nets.names import build_model, kind_of
     from .provenance import package_versions
     from .registration import registration_record
     from .settings import TrainSettings
@@ -144,7 +154,8 @@ def train_command(args):
     registration = registration_record(args.registration) if args.registration else None
     manifest = read_manifest(args.manifest)
     generator = seed_everything(args.seed)
-    build = build_settings(manifest, args.model_options, manifest["mean"], manifest["std"])
+    mean, std, normalisation = kind_of(args.model).normalisation(args.model_options, manifest)
+    build = build_settings(manifest, args.model_options, mean, std)
     model = build_model(args.model, **build)
     device = pick_device(args.device)
     resume = args.checkpoint + ".resume.pt" if settings.resume else None
@@ -166,9 +177,8 @@ def train_command(args):
     if resume:
         Path(resume).unlink(missing_ok=True)
     # the state file is gone after a successful run: its digest and run stay in the record
-    record = {**({"resumed_from": resumed} if resumed else {}),
-              **({"registration": registration} if registration else {})}
-    return {"record": record} if record else {}
+    return {"record": {"normalisation": normalisation, **({"resumed_from": resumed} if resumed else {}),
+                       **({"registration": registration} if registration else {})}}
 
 
 def pretrained_command(args):
@@ -181,11 +191,12 @@ def pretrained_command(args):
     from .manifest import read_manifest
     from .devices import pick_device
     from .io import sha256_file, write_csv
+    from .nets.names import kind_of
     from .provenance import package_versions
     from .training import evaluate
 
     manifest = read_manifest(args.manifest)
-    model, build, normalisation = _loaded_model(args, manifest)
+    model, build, normalisation = kind_of(args.model).loaded(args.model_options, args.weights, manifest)
     device = pick_device(args.device)
     loss, accuracy = evaluate(model.eval().to(device), load_split(args.manifest, "test", args.threads),
                               args.batch_size, device)
@@ -199,30 +210,17 @@ def pretrained_command(args):
     return {"record": {"normalisation": normalisation}}
 
 
-def _loaded_model(args, manifest):
-    """The model with its weights (``args.weights``: a local file, or null for random ones), the
-    settings that rebuild it, and where its input normalisation comes from."""
-    from .architectures import TORCHVISION, model_parts, model_source
-    from .configuration import WEIGHT_FILE_SUFFIXES
-    from .models import IMAGENET_MEAN, IMAGENET_STD, build_model
+def check_model_command(args):
+    """Build the run's model once for its data and refuse one that does not fit (nets/fit.py)."""
+    from .io import write_json
+    from .manifest import read_manifest
+    from .nets.fit import check_fit
 
-    if args.model == "vgg16_imagenet":
-        return (build_model("vgg16_imagenet", weights=args.weights), {},
-                f"ImageNet mean {list(IMAGENET_MEAN)} and std {list(IMAGENET_STD)}, as torchvision's VGG16 expects")
-    from .model_kinds import load_weights, torchvision_normalisation
-
-    named = args.model_options.get("weights")
-    if model_source(args.model) == TORCHVISION and named and not str(named).endswith(WEIGHT_FILE_SUFFIXES):
-        mean, std = torchvision_normalisation(model_parts(args.model)[0], named)
-        normalisation = f"mean {mean} and std {std} of torchvision's {named} weights"
-    else:
-        mean, std = manifest["mean"], manifest["std"]
-        normalisation = f"mean {mean} and std {std} of the data set's manifest"
-    build = build_settings(manifest, args.model_options, mean, std)
-    model = build_model(args.model, **build)
-    if args.weights:
-        load_weights(model, args.weights)
-    return model, build, normalisation
+    manifest = read_manifest(args.manifest)
+    layers = check_fit(args.run, args.model, args.model_options, args.weights, tuple(manifest["image_shape"]),
+                       len(manifest["classes"]), args.layers, manifest["mean"], manifest["std"])
+    write_json(args.out, {"model": args.model, "image_shape": manifest["image_shape"],
+                          "classes": len(manifest["classes"]), "layers": layers})
 
 
 def load_checked(args, layer=None):
@@ -243,7 +241,7 @@ def selectivity_command(args):
     from .data import load_split
     from .devices import pick_device
     from .io import write_csv
-    from .models import layer_kind
+    from .nets.base import layer_kind
     from .selectivity import class_means, selectivity_table, weight_norms
 
     model, _, manifest = load_checked(args)

@@ -11,12 +11,11 @@ import math
 import re
 from pathlib import Path
 
-from .architectures import PYTHON, TRAINABLE, default_run_name, factory_files, layer_names, model_source
 from .errors import UserError
 from .layout import BASE, DATA, STUDY
+from .nets.names import kind_of
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")  # never a leading '-', which a command would read as an option
-WEIGHT_FILE_SUFFIXES = (".pt", ".pth")
 
 
 def schema_error(error) -> str:
@@ -96,8 +95,7 @@ def downloads_cifar10(spec):
 
 def weights_to_download(run):
     """The torchvision weights name a run fetches, or None (random, trained, or a local file)."""
-    weights = run.get("model_options", {}).get("weights")
-    return None if weights is None or str(weights).endswith(WEIGHT_FILE_SUFFIXES) else weights
+    return kind_of(run["model"]).weights_to_download(run.get("model_options", {}))
 
 
 def trains(run):
@@ -106,13 +104,13 @@ def trains(run):
 
 
 def model_layers(run):
-    """Every layer a run's model has: a built-in family's all, a traced model's those the run names."""
-    return layer_names(run["model"]) if model_source(run["model"]) == "builtin" else run_layers(run)
+    """Every layer a run's model has: a fixed list's all, a traced model's those the run names."""
+    return list(kind_of(run["model"]).layers or run_layers(run))
 
 
 def run_layers(run):
-    """The layers a run analyses: those it lists, else every layer of its built-in model."""
-    return run.get("layers") or list(layer_names(run["model"]))
+    """The layers a run analyses: those it lists, else every layer of its model's fixed list."""
+    return run.get("layers") or list(kind_of(run["model"]).layers)
 
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -179,6 +177,35 @@ def check_digits_split(fraction, key, images=DIGITS_IMAGES, classes=DIGITS_CLASS
                         f"as 0.25")
 
 
+def data_shape(spec):
+    """The image shape (C, H, W) and class count a data set will have once prepared, read from
+    the config and, for an image folder, its class folders and first training image; None
+    where that cannot be told without preparing it (a CIFAR-10 still to download)."""
+    if spec["source"] == "digits":
+        return (1, 8, 8), DIGITS_CLASSES
+    if spec["source"] == "cifar10":
+        return (3, 32, 32), 10
+    from PIL import Image
+
+    train = Path(spec["root"], "train")
+    classes = sorted(p for p in train.iterdir() if p.is_dir()) if train.is_dir() else []
+    first = next((f for folder in classes for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES), None)
+    if first is None:
+        return None
+    with Image.open(first) as image:
+        width, height = image.size
+    if spec.get("resize"):
+        short = spec["resize"]
+        width, height = (short, int(short * height / width)) if width <= height else (int(short * width / height), short)
+    if spec.get("crop"):
+        width = height = spec["crop"]
+    return (3, height, width), len(classes)
+
+
+# An image folder's image files (data.py reads the same).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".webp", ".tif", ".tiff")
+
+
 def check_crop(name, spec):
     """Refuse a centre crop larger than the images (it would pad them with black): the side
     after ``resize`` where given, else the first training image's."""
@@ -188,7 +215,7 @@ def check_crop(name, spec):
     side = resize
     if side is None:
         first = next((f for f in sorted(Path(spec["root"], "train").glob("*/*")) if f.suffix.lower() in
-                      (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")), None)
+                      IMAGE_SUFFIXES), None)
         if first is None:
             return  # prepare says what the folder lacks
         try:
@@ -211,47 +238,7 @@ IAM_ONLY = {"iam_others"}  # AM settings that change IAM's images alone
 
 def run_name(run):
     """A run's name: its folder and its name in tables (by default its model's name without a prefix)."""
-    return run.get("name", default_run_name(run["model"]))
-
-
-LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")  # a traced node's name, used as a folder
-
-
-def check_model(key, run):
-    """What a run's model needs beyond its name: layers named for a traced model, weights or
-    training, a factory's folder, options that fit the model."""
-    source, options = model_source(run["model"]), run.get("model_options", {})
-    if source == "builtin":
-        unknown = [option for option in ("cifar_stem", "module_path", "rectify") if option in options]
-        if unknown:
-            raise UserError(f"{key}.model_options.{unknown[0]} applies to torchvision: or python: models only; "
-                            f"remove it")
-        if run["model"] in TRAINABLE and not trains(run):
-            raise UserError(f"{key}: {run['model']} on {run['dataset']} needs a train: block")
-        return
-    if not run.get("layers"):
-        raise UserError(f"{key}.layers: {run['model']} has no fixed layer list; name the layers to analyse (list "
-                        f"them with 'python -m repsub layers --model {run['model']}')")
-    bad = [layer for layer in run["layers"] if not LAYER_NAME.fullmatch(layer) or layer == BASE]
-    if bad:
-        raise UserError(f"{key}.layers: {bad[0]!r} cannot name a layer folder (nor be {BASE}); use the node names "
-                        f"that 'python -m repsub layers' lists")
-    if trains(run) and options.get("weights"):
-        raise UserError(f"{key}: a run either trains its model (train:) or loads model_options.weights; "
-                        f"remove one of them")
-    if source == PYTHON:
-        if not options.get("module_path") or not Path(options["module_path"]).is_dir():
-            raise UserError(f"{key}.model_options.module_path: {options.get('module_path')!r} is not a folder; set "
-                            f"it to the folder that holds the factory's module")
-        factory_files(run["model"], options["module_path"])
-        if not trains(run) and not options.get("weights"):
-            raise UserError(f"{key}: {run['model']} needs its trained weights (model_options.weights: a .pt/.pth "
-                            f"state-dict file) or a train: block")
-        if options.get("cifar_stem"):
-            raise UserError(f"{key}.model_options.cifar_stem applies to torchvision ResNets only; remove it")
-    weights = options.get("weights")
-    if source == PYTHON and weights and not str(weights).endswith(WEIGHT_FILE_SUFFIXES):
-        raise UserError(f"{key}.model_options.weights: a python: model loads a local .pt/.pth file, not {weights!r}")
+    return run.get("name", kind_of(run["model"]).run_name())
 
 
 def check_run(index, run, datasets):
@@ -263,23 +250,13 @@ def check_run(index, run, datasets):
     if run["dataset"] not in datasets:
         raise UserError(f"{key}.dataset: data set {run['dataset']!r} is not defined under datasets; add it there "
                         f"or fix the name")
-    check_model(key, run)
-    if model_source(run["model"]) == "builtin":
-        known = layer_names(run["model"])
-        unknown = [layer for layer in run.get("layers", []) if layer not in known]
-        if unknown:
-            raise UserError(f"{key}.layers: {run['model']} has no layer {', '.join(map(repr, unknown))}; its layers "
-                            f"are {', '.join(known)}")
+    kind_of(run["model"]).check_run(key, run, trains(run))
     scope = run.get("variant_scope", {})
     outside = [layer for layer in scope.get("layers", []) if layer not in run_layers(run)]
     outside += [str(seed) for seed in scope.get("seeds", []) if seed not in run["seeds"]]
     if outside:
         raise UserError(f"{key}.variant_scope: {', '.join(outside)} not among the run's own layers and seeds; "
                         f"scope the variants to some of them")
-    weights = run.get("model_options", {}).get("weights")
-    if weights and str(weights).endswith(WEIGHT_FILE_SUFFIXES) and not Path(weights).is_file():
-        raise UserError(f"{key}.model_options.weights: file {weights} does not exist; fix the path, or give a "
-                        f"torchvision weights name such as IMAGENET1K_V1")
 
 
 def analysis_variants(config, runs):

@@ -15,15 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .configuration import check_digits_split
+from .configuration import IMAGE_SUFFIXES, check_digits_split
 from .errors import UserError
 from .settings import MAX_COUNT, MAX_SEED
 from .torchfiles import save_torch
 from .io import files_digest, sha256_file, write_json
 from .manifest import read_manifest
 from .layout import SPLITS, split_path
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".webp", ".tif", ".tiff")
 
 
 class TensorSplit:

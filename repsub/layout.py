@@ -52,6 +52,11 @@ def model_dir(results, dataset, model):
     return Path(results) / dataset / model
 
 
+def model_check(results, dataset, model):
+    """What 'check-model' found of a run's model on its data (its layers' units and kinds)."""
+    return model_dir(results, dataset, model) / "model_check.json"
+
+
 def seed_dir(results, dataset, model, seed):
     return model_dir(results, dataset, model) / f"seed{seed}"
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .models import unit_activations
+from .nets.base import unit_activations
 from .progress import progress
 
 

@@ -26,7 +26,6 @@ from torch import nn
 
 from .ablation import CPU_PASS_ELEMENTS, PASS_ELEMENTS, pass_elements, zero_sums
 from .ablation_precision import Strict
-from .models import LayeredNet
 from .progress import progress
 
 # Elements of one pass on a CPU where only cheap layers follow a linear successor
@@ -72,23 +71,21 @@ class Subtract:
     """The successor layer's output is computed once per batch; ablating unit u subtracts
     u's contribution from it, and the rest of the block and network runs from there."""
 
-    def __init__(self, model, layer, before, linear, after):
-        self.model, self.before, self.linear, self.after = model, before, linear, after
-        names = list(model.blocks)
-        self.following = names[names.index(layer) + 2:]
+    def __init__(self, before, linear, after, onwards):
+        self.before, self.linear, self.after, self.onwards = before, linear, after, onwards
 
     @staticmethod
     def of(model, layer):
         """A Subtract for ``layer`` where the model is a chain of blocks and the successor block
         allows it, else None."""
-        if not isinstance(model, LayeredNet):
+        successor = model.successor(layer)
+        if successor is None:
             return None
-        names = list(model.blocks)
-        parts = list(model.blocks[names[names.index(layer) + 1]])
+        parts, onwards = successor
         for index, part in enumerate(parts):
             if isinstance(part, nn.Linear) or (
                     isinstance(part, nn.Conv2d) and part.groups == 1 and part.padding_mode == "zeros"):
-                return Subtract(model, layer, nn.Sequential(*parts[:index]), part, nn.Sequential(*parts[index + 1:]))
+                return Subtract(nn.Sequential(*parts[:index]), part, nn.Sequential(*parts[index + 1:]), onwards)
             if not isinstance(part, CHANNELWISE) or (isinstance(part, nn.Flatten) and part.start_dim != 1):
                 return None
         return None
@@ -130,10 +127,7 @@ class Subtract:
         return x
 
     def rest(self, x, images):
-        x = self.after(x)
-        for name in self.following:
-            x = self.model.blocks[name](x)
-        return x
+        return self.onwards(self.after(x))
 
 
 def successor_method(model, layer):

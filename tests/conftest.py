@@ -54,6 +54,27 @@ def write_image_folder(root, classes=("cat", "dog", "emu"), per_class=4, size=12
     return Path(root)
 
 
+def write_user_model(folder, module, code, classes=3):
+    """A user's model module ``module`` with ``code`` in ``folder``, and beside it the state dict of
+    its ``make(classes)`` (seeded): the weights file's path."""
+    import importlib
+    import sys
+
+    folder = Path(folder)
+    folder.mkdir(exist_ok=True)
+    (folder / f"{module}.py").write_text(code)
+    sys.modules.pop(module, None)
+    sys.path.insert(0, str(folder))
+    try:
+        torch.manual_seed(0)
+        weights = folder / f"{module}.pt"
+        torch.save(importlib.import_module(module).make(classes).state_dict(), weights)
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop(module, None)
+    return weights
+
+
 def tiny_config(results, **overrides):
     """A seconds-long study on digits: few epochs, AM steps and units."""
     config = {

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from repsub.ablation import ablation_orders, cumulative_masks, evaluate_masks, intact_and_masks, single_unit_table
 from repsub.data import load_split, stratified_subset
 from repsub.io import read_json
-from repsub.models import build_model
+from repsub.nets.names import build_model
 
 
 def naive_single_unit(model, images, labels, layer, unit):
@@ -197,7 +197,7 @@ def test_single_unit_shortcuts_equal_the_full_pass_for_every_unit(name, options)
 def test_single_unit_shortcuts_equal_the_full_pass_on_vgg16(monkeypatch):
     """VGG16's block structure (a pool before five of its convs, pool and flatten before fc1) at
     an eighth of its widths, every unit of every layer."""
-    import repsub.models as models
+    import repsub.nets.chain as models
 
     monkeypatch.setattr(models, "VGG16_CONV_WIDTHS", tuple(w // 8 for w in models.VGG16_CONV_WIDTHS))
     torch.manual_seed(0)

@@ -14,15 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from conftest import write_config, write_image_folder
+from conftest import REPO, write_config, write_image_folder, write_user_model
 from repsub import layout
 from repsub.ablation import evaluate_masks
 from repsub.am import maximise_layer
 from repsub.cli import main
 from repsub.data import TensorSplit
 from repsub.errors import UserError
-from repsub.graph_models import GraphNet
-from repsub.models import build_model
+from repsub.nets.graph import GraphNet
+from repsub.nets.names import build_model
 from repsub.selectivity import class_means, weight_norms
 from repsub.settings import AMSettings
 from repsub.unit_ablation import evaluate_units
@@ -399,9 +399,9 @@ def test_a_torchvision_and_a_user_model_run_end_to_end(tmp_path):
     snakemake(tmp_path, "--cores", "2", "--configfile", str(config))
     results = tmp_path / "results"
     claims = pd.read_csv(layout.claims(results, "shapes", "base"))
-    assert set(claims.model) == {"resnet18", "make"}
+    assert set(claims.model) == {"resnet18", "tiny_residual"}
     for name, layers, kinds in (("resnet18", ["relu", "layer4.1.relu_1", "flatten"], ["conv", "conv", "vector"]),
-                                ("make", ["block.conv1", "block.relu_1", "relu"], ["conv", "conv", "vector"])):
+                                ("tiny_residual", ["block.conv1", "block.relu_1", "relu"], ["conv", "conv", "vector"])):
         units = pd.read_csv(layout.model_units(results, "shapes", name, "base"))
         assert list(dict.fromkeys(units.layer)) == layers
         assert units.groupby("layer", sort=False).kind.first().tolist() == kinds
@@ -410,7 +410,7 @@ def test_a_torchvision_and_a_user_model_run_end_to_end(tmp_path):
             assert layout.am_file(results, "shapes", name, 0, "base", layer, "iam", "rs").is_file()
         assert layout.figure(results, "shapes", name, "fig1_selectivity_vs_rs").is_file()
     assert "C3" in set(claims[claims.model == "resnet18"].claim_id)  # the pooled vector before the classifier
-    record = json.loads(Path(str(layout.checkpoint(results, "shapes", "make", 0)) + ".prov.json").read_text())
+    record = json.loads(Path(str(layout.checkpoint(results, "shapes", "tiny_residual", 0)) + ".prov.json").read_text())
     assert any(name.endswith("tiny_residual.py") for name in record["external"])
     assert "manifest" in record["normalisation"]
     assert main(["audit", str(layout.claims(results, "shapes", "base"))]) == 0
@@ -445,3 +445,70 @@ def test_config_errors_of_traced_models_are_one_sentence(run, variants, message)
     with pytest.raises(UserError) as error:
         analysis_variants(config, active_runs(config, print))
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+WRONG_HEAD = '''from torch import nn
+
+
+def make(num_classes):  # ignores num_classes: 12 outputs whatever the data
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(8, 12))
+'''
+
+
+def _own_model_config(tmp_path, layers, code):
+    """A python: model with its weights on a 3-class image folder."""
+    write_user_model(tmp_path / "mine", "twelve", code)
+    root = write_image_folder(tmp_path / "images", classes=("a", "b", "c"), per_class=2, size=8)
+    return {"results": "results", "device": "cpu",
+            "datasets": {"shapes": {"source": "imagefolder", "root": str(root)}},
+            "runs": [{"dataset": "shapes", "model": "python:twelve:make", "seeds": [0], "name": "twelve",
+                      "model_options": {"module_path": "mine", "weights": "mine/twelve.pt"}, "layers": layers}]}
+
+
+@pytest.mark.parametrize("head, layers, said", [
+    (12, ["1"], "run twelve: python:twelve:make gives outputs of shape (12,) for images of the 3 classes"),
+    (3, ["1", "Conv2"], "model python:twelve:make has no layer 'Conv2'"),
+])
+def test_a_wrong_head_or_a_misspelt_layer_is_refused_before_any_expensive_job(tmp_path, capsys, monkeypatch, head,
+                                                                              layers, said):
+    """check-config refuses it where torch is at hand, and so does the run's first job, before
+    any other job of the run starts; the command a message suggests runs as printed."""
+    import shlex
+    import subprocess
+    import sys
+
+    code = WRONG_HEAD if head == 12 else WRONG_HEAD.replace("nn.Linear(8, 12)", "nn.Linear(8, num_classes)")
+    config = _own_model_config(tmp_path, layers, code)
+    path = write_config(tmp_path / "mine.json", config)
+    monkeypatch.chdir(tmp_path)
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and said in err, err
+    result = snakemake(tmp_path, "--cores", "1", "--configfile", str(path), check=False)
+    assert result.returncode != 0 and said in result.stdout + result.stderr
+    assert not (tmp_path / "results" / "shapes" / "twelve" / "seed0" / "checkpoint.pt").exists()
+    if head == 3:  # the command the message suggests lists the layers as printed
+        suggested = shlex.split(err.split("this command lists them: ")[1])
+        assert suggested[0] == "python"
+        listed = subprocess.run([sys.executable, *suggested[1:]], cwd=tmp_path, capture_output=True, text=True,
+                                env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+        assert listed.returncode == 0 and "\n1 " in listed.stdout, listed.stderr
+
+
+def test_a_models_own_normalisation_is_used_and_recorded(images_manifest, user_checkpoint, tmp_path):
+    """model_options.normalisation replaces the training split's statistics, in the model and
+    in the checkpoint's record; a count that does not fit the channels is one sentence."""
+    weights = user_checkpoint.parent / "weights.pt"
+    options = {"module_path": str(USER_MODELS), "normalisation": {"mean": [0.1, 0.2, 0.3], "std": [0.5, 0.5, 0.5]}}
+    out = tmp_path / "own"
+    out.mkdir()
+    assert main([str(a) for a in pretrained(images_manifest, out, USER_MODEL, options, str(weights))]) == 0
+    record = json.loads((out / "c.pt.prov.json").read_text())
+    assert record["normalisation"] == "mean [0.1, 0.2, 0.3] and std [0.5, 0.5, 0.5] given in model_options.normalisation"
+    meta = torch.load(out / "c.pt", weights_only=True)["meta"]
+    assert meta["build"]["mean"] == [0.1, 0.2, 0.3] and "normalisation" not in meta["build"]
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    options["normalisation"] = {"mean": [0.1], "std": [0.5]}
+    assert main([str(a) for a in pretrained(images_manifest, bad, USER_MODEL, options, str(weights))]) == 2

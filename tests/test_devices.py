@@ -36,7 +36,7 @@ def test_bad_device_and_precision_names_are_one_sentence_errors(monkeypatch):
 
 
 def test_layer_width_probes_on_the_models_own_device():
-    from repsub.models import build_model
+    from repsub.nets.names import build_model
 
     model = build_model("shallow_cnn", (3, 32, 32), 10, [0.5] * 3, [0.25] * 3).to("meta")
     assert model.layer_width("conv3", (3, 32, 32)) == 128

@@ -13,7 +13,7 @@ import torch
 
 from conftest import write_config, write_image_folder
 from repsub import layout
-from repsub.architectures import layer_names
+from repsub.nets.names import kind_of
 from test_workflow import snakemake
 
 LAYERS = ("conv1", "conv13", "fc2")
@@ -69,12 +69,12 @@ def test_pretrained_vgg16_on_a_streamed_image_folder_runs_end_to_end(tmp_path):
 def test_every_layer_of_the_pretrained_vgg16_has_its_width_at_224_px(tmp_path):
     """What the workflow analyses of any layer it is given: the re-cut blocks of torchvision's
     VGG16 loaded from a state-dict file, every layer's units at 224 px."""
-    from repsub.models import build_model
+    from repsub.nets.names import build_model
 
     torch.manual_seed(0)
     torch.save(torchvision_vgg16().state_dict(), tmp_path / "vgg16-random.pth")
     model = build_model("vgg16_imagenet", weights=str(tmp_path / "vgg16-random.pth")).eval()
-    assert model.layers == layer_names("vgg16_imagenet") == tuple(WIDTHS)
+    assert model.layers == kind_of("vgg16_imagenet").layers == tuple(WIDTHS)
     with torch.no_grad():
         activations = model.layer_activations(torch.rand(1, 3, 224, 224), list(WIDTHS))
     assert {layer: a.shape[1] for layer, a in activations.items()} == WIDTHS

@@ -134,24 +134,13 @@ def make(num_classes):  # the README's example network
 '''
 
 
-def test_the_readmes_numbered_layers_run_end_to_end(tmp_path):
-    """The own-model example of the README, layers "1" and "3" of an nn.Sequential: names that
-    a CSV round trip must keep as text."""
-    import torch
-
+def test_the_readmes_numbered_layers_run_end_to_end_with_the_quick_look(tmp_path):
+    """The own-model example of the README, layers "1" and "3" of an nn.Sequential (names that
+    a CSV round trip must keep as text), with the quick-look overlay the README names."""
     from test_workflow import snakemake
-    from conftest import write_config
+    from conftest import write_config, write_user_model
 
-    mynets = tmp_path / "mynets"
-    mynets.mkdir()
-    (mynets / "small.py").write_text(NUMBERED)
-    sys.path.insert(0, str(mynets))
-    try:
-        import small
-    finally:
-        sys.path.remove(str(mynets))
-    torch.manual_seed(0)
-    torch.save(small.make(3).state_dict(), mynets / "small.pt")
+    write_user_model(tmp_path / "mynets", "small", NUMBERED)
     root = write_image_folder(tmp_path / "images", classes=("a", "b", "c"), per_class=4, size=12)
     config = {"results": "results-mine", "device": "cpu",
               "datasets": {"mine": {"source": "imagefolder", "root": str(root)}},
@@ -159,13 +148,14 @@ def test_the_readmes_numbered_layers_run_end_to_end(tmp_path):
                         "model_options": {"module_path": "mynets", "weights": "mynets/small.pt"},
                         "layers": ["1", "3"]}],
               "jobs": {"threads": 1, "pretrained_threads": 1},
-              "analysis": {"batch_size": 8, "am": {"methods": ["am", "iam"], "steps": 2},
-                           "ablation": {"fractions": [0, 1], "random_repeats": 1, "tie_repeats": 1}}}
-    snakemake(tmp_path, "--cores", "2", "--configfile", str(write_config(tmp_path / "mine.json", config)))
+              "analysis": {"batch_size": 8, "am": {"methods": ["am", "iam", "noise", "top_image"]}}}
+    snakemake(tmp_path, "--cores", "2", "--configfile", str(write_config(tmp_path / "mine.json", config)),
+              str(REPO / "configs" / "quick-look.yaml"))
     import pandas as pd
 
-    units = pd.read_csv(layout.model_units(tmp_path / "results-mine", "mine", "make", "base"), dtype=str)
+    units = pd.read_csv(layout.model_units(tmp_path / "results-mine", "mine", "small", "base"), dtype=str)
     assert list(dict.fromkeys(units.layer)) == ["1", "3"]
+    assert set(units.dropna(subset=["rs_am"]).groupby("layer").size()) == {16}  # the quick look's cap, of 32 and 64
     assert layout.claims(tmp_path / "results-mine", "mine", "base").is_file()
 
 

@@ -6,7 +6,7 @@ from repsub.data import load_split, stratified_subset
 from repsub.devices import seed_everything
 from repsub.errors import UserError
 from repsub.io import read_json
-from repsub.models import build_model
+from repsub.nets.names import build_model
 from repsub.settings import TrainSettings
 from repsub.training import random_crop_flip, train
 

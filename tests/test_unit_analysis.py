@@ -9,7 +9,8 @@ from repsub.unit_subsets import select_units
 from repsub.settings import AMSettings
 from repsub.errors import UserError
 from repsub.io import read_json
-from repsub.models import build_model, unit_activations
+from repsub.nets.base import unit_activations
+from repsub.nets.names import build_model
 from repsub.rs import rs_table, top_substitutes
 from repsub.selectivity import class_means, selectivity_index, selectivity_table, weight_norms
 
@@ -285,7 +286,7 @@ def test_the_trajectory_starts_at_the_noise_baseline_and_ends_at_the_final_image
 
 def test_a_unit_am_cannot_move_is_counted_as_never_moved():
     """Under the post-ReLU objective a unit silent on its noise gets no gradient."""
-    from repsub.models import mlp
+    from repsub.nets.chain import mlp
 
     torch.manual_seed(0)
     model = mlp((1, 2, 2), 3, [0.0], [1.0], widths=(3, 3, 3, 3)).eval()
@@ -312,7 +313,7 @@ def test_consistent_iam_ignores_units_that_are_already_silent():
     units 0's and 1's. IAM with the others in the optimised (pre-ReLU) space pulls the image
     down unit 2's weights, which cannot change any post-ReLU activation, so cannot change RS;
     with the others in the compared (post-ReLU) space it does not, and the images differ."""
-    from repsub.models import mlp
+    from repsub.nets.chain import mlp
 
     model = mlp((1, 2, 2), 3, [0.0], [1.0], widths=(3, 3, 3, 3)).eval()
     weights = torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])

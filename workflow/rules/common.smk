@@ -12,9 +12,8 @@ from snakemake.utils import validate
 sys.path.insert(0, workflow.basedir)
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(workflow.basedir)}; ")
 
-from repsub import architectures, layout
+from repsub import layout
 from repsub.configuration import (
-    WEIGHT_FILE_SUFFIXES,
     active_runs,
     analysis_variants,
     downloads_cifar10,
@@ -28,6 +27,8 @@ from repsub.configuration import (
     yaml_problem,
 )
 from repsub.errors import UserError
+from repsub.nets.kinds import is_weights_file
+from repsub.nets.names import kind_of
 from repsub.provenance import set_aside_unfinished
 
 
@@ -113,7 +114,7 @@ def registration_of(seed):
 
 
 def batch_norm_of(run):
-    return architectures.batch_norm(run["model"], run.get("model_options", {}))
+    return kind_of(run["model"]).batch_norm(run.get("model_options", {}))
 
 
 def layers_of(run, variant=BASE):
@@ -237,10 +238,33 @@ def download_inputs(wildcards):
 def pretrained_weights(wildcards):
     """What a run that loads its model loads: the file download_weights fetched, or the
     configured local file, or null (random weights)."""
-    run = run_of(wildcards.dataset, wildcards.pretrained)
+    return weights_of(wildcards.dataset, wildcards.pretrained)
+
+
+def loaded_weights(wildcards):
+    """What the run whose model is checked loads (null for a run that trains it)."""
+    return weights_of(wildcards.dataset, wildcards.checked)
+
+
+def weights_of(dataset, name):
+    run = run_of(dataset, name)
+    if trains(run):
+        return None
     if weights_to_download(run):
-        return str(layout.weights(RESULTS, wildcards.dataset, wildcards.pretrained))
+        return str(layout.weights(RESULTS, dataset, name))
     return run.get("model_options", {}).get("weights")
+
+
+def checked_before_jobs(run):
+    return kind_of(run["model"]).checked_before_jobs
+
+
+def model_check_of(dataset, name):
+    """The model check a run's first expensive job waits for (none for the built-in families)."""
+    run = run_of(dataset, name)
+    if not checked_before_jobs(run):
+        return []
+    return [str(layout.model_check(RESULTS, dataset, name))]
 
 
 def job_log(folder, name):
@@ -360,9 +384,7 @@ localrules:
 
 def model_code(run):
     """The files of a python: model's factory, which its checkpoint step reads (none for others)."""
-    return architectures.factory_files(
-        run["model"], run.get("model_options", {}).get("module_path")
-    )
+    return kind_of(run["model"]).files(run.get("model_options", {}))
 
 
 def names_matching(runs):
@@ -381,6 +403,7 @@ wildcard_constraints:
     model=names_matching(RUNS),
     trainable=names_matching([run for run in RUNS if trains(run)]),
     pretrained=names_matching([run for run in RUNS if not trains(run)]),
+    checked=names_matching([run for run in RUNS if checked_before_jobs(run)]),
     seed=r"\d+",
     layer=layers_matching() or "(?!)",
     variant="|".join(VARIANTS),

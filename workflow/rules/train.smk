@@ -1,6 +1,34 @@
+rule check_model:
+    input:
+        manifest=MANIFEST,
+        weights=lambda wc: [w for w in [loaded_weights(wc)] if is_weights_file(w)],
+        code=lambda wc: model_code(run_of(wc.dataset, wc.checked)),
+    output:
+        str(layout.model_check(RESULTS, DATASET, "{checked}")),
+    log:
+        job_log(layout.model_dir(RESULTS, DATASET, "{checked}"), "check_model"),
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        **retried(4000, 30),
+    params:
+        model=lambda wc: run_of(wc.dataset, wc.checked)["model"],
+        options=lambda wc: as_json(
+            run_of(wc.dataset, wc.checked).get("model_options", {})
+        ),
+        weights=lambda wc: as_json(loaded_weights(wc)),
+        layers=lambda wc: layers_of(run_of(wc.dataset, wc.checked)),
+    shell:
+        "python -m repsub check-model --manifest {input.manifest:q} --run {wildcards.checked:q}"
+        " --model {params.model:q} --model-options {params.options:q} --weights {params.weights:q}"
+        " --layers {params.layers:q} --out {output:q} > {log:q} 2>&1"
+
+
 rule train:
     input:
         manifest=MANIFEST,
+        fit=lambda wc: model_check_of(wc.dataset, wc.trainable),
         code=lambda wc: model_code(run_of(wc.dataset, wc.trainable)),
     output:
         checkpoint=protected(str(layout.checkpoint(RESULTS, DATASET, TRAINABLE, SEED))),
@@ -63,11 +91,8 @@ rule download_weights:
 rule pretrained_checkpoint:
     input:
         manifest=MANIFEST,
-        weights=lambda wc: [
-            w
-            for w in [pretrained_weights(wc)]
-            if w and w.endswith(WEIGHT_FILE_SUFFIXES)
-        ],
+        fit=lambda wc: model_check_of(wc.dataset, wc.pretrained),
+        weights=lambda wc: [w for w in [pretrained_weights(wc)] if is_weights_file(w)],
         code=lambda wc: model_code(run_of(wc.dataset, wc.pretrained)),
     output:
         checkpoint=str(layout.checkpoint(RESULTS, DATASET, PRETRAINED, SEED)),

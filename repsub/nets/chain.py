@@ -1,10 +1,10 @@
-"""The four model families as chains of named blocks.
+"""The built-in families as chains of named blocks (a :class:`repsub.nets.base.Net`).
 
 Every analysable layer ends a block with a ReLU, so a model can stop at a layer
 (``forward_to``), continue from it (``forward_from``) or return the value just
 before its ReLU (``pre_relu=True``), and the pieces compose exactly to
-``forward``. Models take pixels in [0, 1] and normalise inside, so activation
-maximisation can optimise plain pixels.
+``forward``. The pretrained ImageNet VGG16 is re-cut into such a chain too
+(:mod:`repsub.nets.imagenet_vgg16`).
 """
 
 from collections import OrderedDict
@@ -12,25 +12,12 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from .architectures import CONV, LAYERS, VECTOR, VGG16_CONV_WIDTHS, check_layer, model_source
-from .configuration import WEIGHT_FILE_SUFFIXES
-from .errors import UserError
+from ..errors import UserError
+from .base import Normalize, layer_kind
 
 HEAD = "head"
-MAX_WIDTH = 1 << 16  # of the hidden FC layer (the schema says the same)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+VGG16_CONV_WIDTHS = (64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)
 VGG16_POOL_AFTER = {2, 4, 7, 10, 13}
-
-
-class Normalize(nn.Module):
-    def __init__(self, mean, std):
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-
-    def forward(self, x):
-        return (x - self.mean) / self.std
 
 
 class LayeredNet(nn.Module):
@@ -41,8 +28,10 @@ class LayeredNet(nn.Module):
         self.name = name
         self.blocks = nn.ModuleDict(blocks)
         self.layers = tuple(k for k in blocks if k != HEAD)
-        if self.layers != LAYERS[name]:
-            raise AssertionError(f"{name}: blocks {self.layers} != {LAYERS[name]}")
+
+    def _check(self, layer):
+        if layer not in self.layers:
+            raise UserError(f"model {self.name!r} has no layer {layer!r}; its layers are {', '.join(self.layers)}")
 
     def forward(self, x):
         for block in self.blocks.values():
@@ -51,7 +40,7 @@ class LayeredNet(nn.Module):
 
     def forward_to(self, x, layer: str, pre_relu: bool = False):
         """Activations of ``layer`` (post-ReLU unless ``pre_relu``)."""
-        check_layer(self.name, layer)
+        self._check(layer)
         for name, block in self.blocks.items():
             if name == layer:
                 return block[:-1](x) if pre_relu else block(x)
@@ -65,7 +54,7 @@ class LayeredNet(nn.Module):
 
     def forward_from(self, h, layer: str):
         """Logits, given the post-ReLU activations ``h`` of ``layer``."""
-        check_layer(self.name, layer)
+        self._check(layer)
         names = list(self.blocks)
         for name in names[names.index(layer) + 1 :]:
             h = self.blocks[name](h)
@@ -104,6 +93,13 @@ class LayeredNet(nn.Module):
         batch_norms = [m for m in modules[index + 1:] if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
         return modules[index], (batch_norms[0] if batch_norms else None)
 
+    def successor(self, layer):
+        """The modules of the block after ``layer``'s (it reads nothing but the layer's output),
+        and what runs the network on from that block's output."""
+        names = list(self.blocks)
+        following = names[names.index(layer) + 1]
+        return list(self.blocks[following]), lambda x: self.forward_from(x, following) if following != HEAD else x
+
 
 class ChainCut:
     """A chain of blocks cut after ``layer``: the rest needs nothing but the layer's output."""
@@ -114,21 +110,6 @@ class ChainCut:
     def rest(self, h, images=None):
         """Logits with ``h`` at the layer (``images`` names the batch's images; a chain needs no other value)."""
         return self.model.forward_from(h, self.layer)
-
-
-@torch.no_grad()
-def layer_kind(model, layer: str, image_shape) -> str:
-    """CONV where ``layer`` gives (images, channels, H, W), VECTOR where (images, units)."""
-    probe = torch.zeros(1, *image_shape, device=next(model.parameters()).device)
-    return CONV if model.forward_to(probe, layer).dim() == 4 else VECTOR
-
-
-def unit_activations(h: torch.Tensor, unit: str = "spatial_mean") -> torch.Tensor:
-    """One value per unit: a conv channel is the spatial mean of its feature map (the
-    paper's definition) or, with ``unit="spatial_max"``, its maximum."""
-    if h.dim() != 4:
-        return h
-    return h.amax(dim=(2, 3)) if unit == "spatial_max" else h.mean(dim=(2, 3))
 
 
 def _conv_block(c_in, c_out, batch_norm, pool_first=False, normalize=None):
@@ -189,78 +170,3 @@ def vgg16(in_shape, n_classes, mean, std, batch_norm=True, fc_width=512):
         c_in = c_out
     _add_pooled_classifier(blocks, c_in * (height // 32) * (width // 32), fc_width, n_classes)
     return LayeredNet("vgg16", blocks)
-
-
-def vgg16_imagenet(weights=None):
-    """torchvision's VGG16, re-cut into named blocks; ``weights`` is a torchvision
-    weights name (e.g. ``IMAGENET1K_V1``), a local state-dict file, or None."""
-    import torchvision
-
-    from .torchfiles import load_torch_file
-
-    local_file = weights is not None and str(weights).endswith(WEIGHT_FILE_SUFFIXES)
-    net = torchvision.models.vgg16(weights=None if local_file else weights)
-    if local_file:
-        net.load_state_dict(load_torch_file(weights, "weights file", "replace it with a VGG16 state dict"))
-    blocks = OrderedDict()
-    pending = [Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-    conv_index = 0
-    for module in net.features:
-        pending.append(module)
-        if isinstance(module, nn.ReLU):
-            conv_index += 1
-            blocks[f"conv{conv_index}"] = nn.Sequential(*pending)
-            pending = []
-    fc1, relu1, drop1, fc2, relu2, drop2, classifier = net.classifier
-    blocks["fc1"] = nn.Sequential(*pending, net.avgpool, nn.Flatten(), fc1, relu1)
-    blocks["fc2"] = nn.Sequential(drop1, fc2, relu2)
-    blocks[HEAD] = nn.Sequential(drop2, classifier)
-    return LayeredNet("vgg16_imagenet", blocks)
-
-
-def vgg16_weights(name):
-    """torchvision's VGG16 state dict for weights ``name`` (e.g. IMAGENET1K_V1), downloaded once
-    into torch's cache; the workflow runs this in a local rule, as compute nodes may be offline."""
-    import torchvision
-
-    choices = {w.name: w for w in torchvision.models.VGG16_Weights}
-    if name not in choices:
-        raise UserError(f"unknown VGG16 weights {name!r}; use one of {', '.join(choices)} or a local .pt/.pth file")
-    try:
-        return choices[name].get_state_dict(progress=False)
-    except Exception as error:  # urllib raises many kinds
-        raise UserError(f"downloading the VGG16 weights {name} failed ({type(error).__name__}: {error}); check the "
-                        f"network, or fetch them elsewhere and set model_options.weights to the .pth file") from None
-
-
-def build_model(name, in_shape=None, n_classes=None, mean=None, std=None, **options):
-    """Build model ``name`` for images of ``in_shape`` (C, H, W) and ``n_classes``."""
-    if model_source(name) != "builtin":
-        from .model_kinds import build_graph_model
-
-        _check_options(name, build_graph_model, options)
-        return build_graph_model(name, tuple(in_shape), n_classes, mean, std, **options)
-    builder = {"mlp": mlp, "shallow_cnn": shallow_cnn, "vgg16": vgg16, "vgg16_imagenet": vgg16_imagenet}[name]
-    _check_options(name, builder, options)
-    if name == "vgg16_imagenet":
-        return vgg16_imagenet(**options)
-    return builder(tuple(in_shape), n_classes, mean, std, **options)
-
-
-OPTION_KINDS = {"batch_norm": bool, "fc_width": int, "weights": (str, type(None)), "cifar_stem": bool,
-                "module_path": (str, type(None)), "rectify": bool}
-
-
-def _check_options(name, builder, options):
-    """Refuse an option the model does not take, or a value of the wrong kind or size."""
-    import inspect
-
-    takes = [p for p in inspect.signature(builder).parameters if p in OPTION_KINDS]
-    for key, value in options.items():
-        if key not in takes:
-            raise UserError(f"model_options.{key}: {name} takes no such option; its options are "
-                            f"{', '.join(takes) or 'none'}")
-        if not isinstance(value, OPTION_KINDS[key]) or (key == "fc_width" and (
-                isinstance(value, bool) or not 1 <= value <= MAX_WIDTH)):
-            raise UserError(f"model_options.{key}: {value!r} does not fit {name}; see "
-                            f"workflow/schemas/config.schema.yaml")

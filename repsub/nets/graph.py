@@ -1,6 +1,6 @@
 """Any image classifier as a graph of named nodes: a torchvision model or a user's own module.
 
-The built-in families (:mod:`repsub.models`) are chains of blocks that end at their
+The built-in families (:mod:`repsub.nets.chain`) are chains of blocks that end at their
 layers. A network with skip connections cannot be cut in two like that, so here the
 model is traced once with torch.fx, and a layer is a node named as
 ``torchvision.models.feature_extraction`` names it (``layer3.1.relu_1``: a module
@@ -23,9 +23,9 @@ import torch
 from torch import fx, nn
 from torch.nn import functional as F
 
-from .architectures import CONV, VECTOR
-from .errors import UserError
-from .models import Normalize
+from ..errors import UserError
+from .base import Normalize
+from .kinds import CONV, VECTOR
 
 RELU_FUNCTIONS = (torch.relu, F.relu)
 # What may lie between a unit's output and the convolution or linear map that made it
@@ -87,8 +87,8 @@ class GraphNet(nn.Module):
 
     def _node(self, layer):
         if layer not in self.nodes:
-            raise UserError(f"model {self.name} has no layer {layer!r}; list its layers with 'python -m repsub "
-                            f"layers --model {self.name}'")
+            raise UserError(f"model {self.name} has no layer {layer!r}; name a node that 'python -m repsub layers' "
+                            f"lists for it")
         return self.nodes[layer]
 
     def _needed(self, targets):
@@ -205,6 +205,10 @@ class GraphNet(nn.Module):
             if len(node.all_input_nodes) != 1:
                 return None
             node = node.all_input_nodes[0]
+        return None
+
+    def successor(self, layer):
+        """None: a graph's later nodes may read more than the layer (a skip connection)."""
         return None
 
     @torch.no_grad()
