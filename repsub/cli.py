@@ -344,6 +344,13 @@ def build_parser():
     step.parser.add_argument("--results", required=True, help="the results folder of the study")
     step.parser.add_argument("--dataset", required=True, help="the data set whose study to publish")
     step.parser.add_argument("--out", required=True, help="a new or empty folder (e.g. docs/results/NAME)")
+    step = Step(sub, "article", "Render a study's article from its template and committed tables (no number "
+                "typed by hand).", summary_commands.article_command)
+    step.parser.add_argument("--template", required=True, help="the article's Jinja template (docs/articles/)")
+    step.parser.add_argument("--study", required=True, help="the published study folder (e.g. docs/results/cifar10)")
+    step.parser.add_argument("--ours", nargs="+", required=True, help="the config files the study's runs were made with")
+    step.parser.add_argument("--paper", nargs="+", required=True, help="the config files of the paper's design")
+    step.parser.add_argument("--out", required=True, help="the Markdown file to write")
     step = Step(sub, "check-config", "Check config files as Snakemake merges them: YAML syntax (with the line of "
                 "an error) and the schema.", commands.check_config_command)
     step.parser.add_argument("configfiles", nargs="+", help="the files given to --configfile, in that order")

@@ -232,6 +232,14 @@ def pdf_of(*flags):
     return lambda args: [pdf_beside(getattr(args, flag)) for flag in flags]
 
 
+def article_command(args):
+    from .article import render
+    from .io import write_text
+
+    write_text(args.out, render(args.template, args.study, args.ours, args.paper))
+    print(f"rendered {args.out} from {args.template}")
+
+
 def publish_command(args):
     from .publish import publish
 

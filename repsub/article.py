@@ -1,0 +1,254 @@
+"""A study's write-up rendered from its committed tables, so that no number in it is typed by hand.
+
+The article is a Jinja template (``docs/articles/<study>.md.j2``) whose fields are
+expressions over a :class:`Study`: the published folder's claims, statistics,
+trajectory and robustness tables, each run's training metrics, and the preset configs
+the runs were made with. Derived statements (the AM step at which a sign turns, how
+many layers are lower, which layers count) are computed here too, so that new data
+changes the sentence instead of leaving it wrong. Prose around the fields is written by
+hand. A test renders the template again and compares it byte for byte with the
+committed article.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .claims import early_conv_layers, holm
+from .errors import UserError
+from .stats import POOLED
+
+TABLES = ("claims.csv", "stats.csv", "trajectory.csv", "robustness.csv")
+
+
+def number(value, digits=2) -> str:
+    """A correlation or share as the article prints it: signed where it is a correlation."""
+    return "nan" if pd.isna(value) else f"{value:+.{digits}f}"
+
+
+def share(value, digits=1) -> str:
+    return "nan" if pd.isna(value) else f"{100 * value:.{digits}f}%"
+
+
+class Presets:
+    """Config files as Snakemake merges them, asked for one value at a time."""
+
+    def __init__(self, paths):
+        import yaml
+
+        self.paths = [Path(p) for p in paths]
+        self.configs = [yaml.safe_load(p.read_text()) for p in self.paths]
+
+    def get(self, *keys):
+        """A value the files give (the last file that gives it), e.g. get("analysis", "am", "steps")."""
+        found = None
+        for config in self.configs:
+            found = _dig(config, keys) if _dig(config, keys) is not None else found
+        if found is None:
+            raise UserError(f"none of {', '.join(map(str, self.paths))} gives {'.'.join(keys)}")
+        return found
+
+    def run(self, name, *keys):
+        """A value of one run's entry (named by its name, else its model), e.g. run("mlp", "train", "epochs")."""
+        found = None
+        for config in self.configs:
+            for entry in config.get("runs", []):
+                if entry.get("name", entry["model"]) == name and _dig(entry, keys) is not None:
+                    found = _dig(entry, keys)
+        if found is None:
+            raise UserError(f"no run {name} of {', '.join(map(str, self.paths))} gives {'.'.join(keys)}")
+        return found
+
+
+def _dig(mapping, keys):
+    for key in keys:
+        mapping = mapping.get(key) if isinstance(mapping, dict) else None
+    return mapping
+
+
+class Study:
+    """The tables of one published study folder, and the statements the article makes from them."""
+
+    def __init__(self, folder, ours=(), paper=()):
+        self.folder = Path(folder)
+        missing = [name for name in TABLES if not (self.folder / name).is_file()]
+        if missing:
+            raise UserError(f"{self.folder} lacks {', '.join(missing)}; publish the study there first "
+                            f"('python -m repsub publish')")
+        read = {name: pd.read_csv(self.folder / name, keep_default_na=False, na_values=[""], dtype={"seed": str})
+                for name in TABLES}
+        self.claims, self.stats = read["claims.csv"], read["stats.csv"]
+        self.trajectory, self.robustness = read["trajectory.csv"], read["robustness.csv"]
+        self.runs = list(dict.fromkeys(self.claims.model[~self.claims.model.str.contains(" vs ")]))
+        self.ours, self.paper = Presets(ours), Presets(paper)  # the configs of the runs, and of the paper's design
+        self.read = [self.folder / name for name in TABLES]
+
+    # --- what was run ---------------------------------------------------------------
+
+    def metrics(self, run):
+        path = self.folder / run / "metrics.csv"
+        if path not in self.read:
+            self.read.append(path)
+        return pd.read_csv(path, dtype={"seed": str})
+
+    def seeds(self, run):
+        return sorted(self.metrics(run).seed.unique(), key=int)
+
+    def epochs(self, run) -> int:
+        return int(self.metrics(run).epoch.max())
+
+    def accuracies(self, run) -> str:
+        """The final test accuracy of each seed, as "86.12%, 85.35%, 85.31%"."""
+        metrics = self.metrics(run)
+        last = metrics.loc[metrics.groupby("seed", sort=False).epoch.idxmax()]
+        return ", ".join(f"{100 * a:.2f}%" for a in last.test_accuracy)
+
+    # --- verdicts -------------------------------------------------------------------
+
+    def census(self, ids=None) -> dict:
+        rows = self.claims if ids is None else self.claims[self.claims.claim_id.isin(ids)]
+        counts = rows.verdict.value_counts()
+        return {verdict: int(counts.get(verdict, 0)) for verdict in ("reproduced", "contradicted", "inconclusive")}
+
+    def verdict(self, claim_id, run, source=None) -> str:
+        rows = self._rows(claim_id, run, source)
+        return rows.verdict.iloc[0] if len(rows) else "not tested"
+
+    def key(self, claim_id, run, source=None) -> str:
+        rows = self._rows(claim_id, run, source)
+        return rows.key_statistic.iloc[0] if len(rows) else ""
+
+    def claim_text(self, claim_id) -> str:
+        """The claim as the table states it, without the RS source in brackets."""
+        text = self.claims[self.claims.claim_id == claim_id].claim.iloc[0]
+        return text.rsplit(" (", 1)[0] if text.endswith(")") and claim_id.startswith(("C1", "C2", "E1", "E3")) \
+            else text
+
+    def _rows(self, claim_id, run, source):
+        rows = self.claims[(self.claims.claim_id == claim_id) & (self.claims.model == run)]
+        if source is not None:
+            rows = rows[rows.claim.str.endswith(f"({source})")]
+        return rows
+
+    def rows_with(self, ids, verdict):
+        """(claim id, run, RS source) of the rows of ``ids`` with ``verdict``."""
+        rows = self.claims[self.claims.claim_id.isin(ids) & (self.claims.verdict == verdict)]
+        return [(r.claim_id, r.model, r.claim.rsplit("(", 1)[1].rstrip(")") if r.claim.endswith(")") else "")
+                for r in rows.itertuples()]
+
+    def reproduced_where(self, claim_id):
+        """(run, RS source or "") of every row of the claim that is reproduced."""
+        rows = self.claims[(self.claims.claim_id == claim_id) & (self.claims.verdict == "reproduced")]
+        return [(r.model, r.claim.rsplit("(", 1)[1].rstrip(")") if r.claim.endswith(")") else "")
+                for r in rows.itertuples()]
+
+    # --- correlations ---------------------------------------------------------------
+
+    def layers(self, run, kind=None):
+        rows = self.stats[(self.stats.model == run) & (self.stats.seed == POOLED)]
+        rows = rows.drop_duplicates("layer").sort_values("depth")
+        return list(rows.layer[rows.kind == kind]) if kind else list(rows.layer)
+
+    def r(self, run, layer, y, x="selectivity", statistic="spearman"):
+        """The pooled row of a correlation: value, ci_low, ci_high, p."""
+        rows = self.stats[(self.stats.model == run) & (self.stats.seed == POOLED) & (self.stats.layer == layer)
+                          & (self.stats.statistic == statistic) & (self.stats.x == x) & (self.stats.y == y)]
+        if len(rows) != 1:
+            raise UserError(f"stats.csv has {len(rows)} pooled rows of {statistic} {x} {y} in {run} {layer}")
+        return rows.iloc[0]
+
+    def r_text(self, run, layer, y, x="selectivity", statistic="spearman") -> str:
+        row = self.r(run, layer, y, x, statistic)
+        return f"{number(row.value)} [{number(row.ci_low)}, {number(row.ci_high)}]"
+
+    def p_holm(self, run, layer, y, early=False, x="selectivity") -> float:
+        """Holm-adjusted p of a layer within its claim's family (all layers, or the early conv layers)."""
+        rows = self.stats[(self.stats.model == run) & (self.stats.seed == POOLED) & (self.stats.statistic ==
+                          "spearman") & (self.stats.x == x) & (self.stats.y == y)].sort_values("depth")
+        if early:
+            rows = early_conv_layers(rows)
+        adjusted = holm(rows.p.reset_index(drop=True))
+        return float(adjusted[list(rows.layer).index(layer)])
+
+    def significant(self, run, y, sign, early=False) -> list:
+        """The layers that count for ``sign`` (Holm-adjusted p < 0.05 with r of that sign)."""
+        rows = self.stats[(self.stats.model == run) & (self.stats.seed == POOLED) & (self.stats.statistic ==
+                          "spearman") & (self.stats.x == "selectivity") & (self.stats.y == y)].sort_values("depth")
+        if early:
+            rows = early_conv_layers(rows)
+        adjusted = holm(rows.p.reset_index(drop=True)).to_numpy()
+        return [layer for layer, value, p in zip(rows.layer, rows.value, adjusted) if p < 0.05 and value * sign > 0]
+
+    def mean(self, run, layer, x) -> float:
+        rows = self.stats[(self.stats.model == run) & (self.stats.seed == POOLED) & (self.stats.layer == layer)
+                          & (self.stats.statistic == "mean") & (self.stats.x == x)]
+        return float(rows.value.iloc[0])
+
+    def fraction_zero(self, run, layer, y="rs_iam") -> float:
+        rows = self.stats[(self.stats.model == run) & (self.stats.seed == POOLED) & (self.stats.layer == layer)
+                          & (self.stats.statistic == "fraction_zero") & (self.stats.x == y)]
+        return float(rows.value.iloc[0])
+
+    def lower(self, run) -> tuple:
+        """(layers where mean RS of IAM is below AM's, layers compared)."""
+        layers = self.layers(run)
+        below = [layer for layer in layers if self.mean(run, layer, "rs_iam") < self.mean(run, layer, "rs_am")]
+        return len(below), len(layers)
+
+    # --- along the AM trajectory ----------------------------------------------------
+
+    def steps(self):
+        return sorted(self.trajectory.step.unique())
+
+    def r_at(self, run, layer, y, step) -> float:
+        rows = self.trajectory[(self.trajectory.model == run) & (self.trajectory.seed == POOLED)
+                               & (self.trajectory.layer == layer) & (self.trajectory.statistic == "spearman")
+                               & (self.trajectory.x == "selectivity") & (self.trajectory.y == y)
+                               & (self.trajectory.step == step)]
+        return float(rows.value.iloc[0])
+
+    def sign_turn(self, run, layer, y) -> str:
+        """Where along the AM steps the pooled r first takes the other sign than at step 0:
+        "between steps 2 and 4 (+0.13 to -0.12)", or "never"."""
+        steps = self.steps()
+        values = [self.r_at(run, layer, y, step) for step in steps]
+        for (a, b), (va, vb) in zip(zip(steps, steps[1:]), zip(values, values[1:])):
+            if np.sign(vb) != np.sign(values[0]) and np.sign(vb) != 0:
+                return f"between steps {a} and {b} ({number(va)} to {number(vb)})"
+        return "never"
+
+    # --- robustness -----------------------------------------------------------------
+
+    def variants(self):
+        return [v for v in dict.fromkeys(self.robustness.variant) if v != "base"]
+
+    def differing(self, variant) -> int:
+        """Rows of a variant whose verdict differs from the base's on the same layers and seeds."""
+        rows = self.robustness[self.robustness.variant == variant]
+        return int((rows.verdict != rows.base_verdict_same_coverage).sum())
+
+    def variant_verdicts(self, variant, claim_id):
+        """(run, verdict) of a claim under a variant."""
+        rows = self.robustness[(self.robustness.variant == variant) & (self.robustness.claim_id == claim_id)]
+        return [(r.model, r.verdict) for r in rows.itertuples()]
+
+    def variant_rows(self, variant) -> int:
+        return int((self.robustness.variant == variant).sum())
+
+
+def render(template, folder, ours, paper) -> str:
+    """The article: ``template`` rendered over the study in ``folder``, the configs its runs were
+    made with (``ours``) and those of the paper's design (``paper``)."""
+    import jinja2
+
+    template = Path(template)
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(template.parent), undefined=jinja2.StrictUndefined,
+                                     keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    environment.filters.update(number=number, share=share)
+    study = Study(folder, ours, paper)
+    try:
+        text = environment.get_template(template.name).render(study=study)
+    except jinja2.TemplateError as error:
+        raise UserError(f"{template}: {type(error).__name__}: {error}; fix the template") from None
+    return text
