@@ -302,12 +302,17 @@ def shared_with_base(overlay):
     return shared
 
 
+def registration_file(registration) -> Path:
+    """The registration a confirmatory sample names: a project file, so a relative path is the project's."""
+    return PROJECT / registration["file"]
+
+
 def active_runs(config, notice):
     """The runs whose data set is switched on, each with its ``name``; ``notice`` says which
     are off and why."""
     check_results(config)
     registration = config.get("registration") or {}
-    if registration and not Path(registration["file"]).is_file():
+    if registration and not registration_file(registration).is_file():
         raise UserError(f"registration.file: {registration['file']} does not exist; set it to the registration "
                         f"(docs/REGISTRATION.md) or remove registration:")
     switched_on = {name: check_dataset(name, spec) for name, spec in config["datasets"].items()}

@@ -37,6 +37,9 @@ def snakemake(workdir, *args, check=True, env=None, **kwargs):
     ["configs/paper-cpu.yaml"],
     ["configs/paper-cpu.yaml", "configs/paper-cpu-variants.yaml"],
     ["configs/paper-cpu.yaml", "configs/paper-cpu-variants.yaml", "configs/paper-cpu-without-vgg16.yaml"],
+    ["configs/paper-cpu.yaml", "configs/paper-cpu-variants.yaml", "configs/cifar10-imagefolder.yaml",
+     "configs/confirmatory.yaml"],
+    ["config.yaml", "configs/quick-look.yaml"],
 ])
 def test_every_preset_builds_its_dag(tmp_path, configs):
     paths = [str(REPO / c) for c in configs]
@@ -45,6 +48,26 @@ def test_every_preset_builds_its_dag(tmp_path, configs):
         paths.append(str(write_config(tmp_path / "root.json", {"datasets": {"cifar10": {"root": str(tmp_path / "cifar10")}}})))
     result = snakemake(tmp_path, "-n", "--quiet", "rules", "--configfile", *paths)
     assert "train" in result.stdout or "prepare_data" in result.stdout
+
+
+def test_the_confirmatory_seeds_train_as_the_exploratory_ones_under_the_registration():
+    """configs/confirmatory.yaml adds the registered seeds to the four small networks, each
+    trained exactly as in the exploratory presets; the variants stay on the exploratory seeds."""
+    import yaml
+
+    second, confirmatory = (yaml.safe_load((REPO / "configs" / name).read_text())
+                            for name in ("paper-cpu-variants.yaml", "confirmatory.yaml"))
+    registration = confirmatory["registration"]
+    assert (REPO / registration["file"]).is_file()
+    assert f"seeds **{', '.join(map(str, registration['seeds'][:-1]))} and {registration['seeds'][-1]}**" in (
+        REPO / registration["file"]).read_text()
+    before = {run.get("name", run["model"]): run for run in second["runs"]}
+    for run in confirmatory["runs"]:
+        name, exploratory = run.get("name", run["model"]), before[run.get("name", run["model"])]
+        assert run["train"] == exploratory["train"] and run.get("model_options") == exploratory.get("model_options")
+        added = [seed for seed in run["seeds"] if seed not in exploratory["seeds"]]
+        assert added in ([], registration["seeds"]), name
+        assert not set(run.get("variant_scope", {}).get("seeds", run["seeds"])) & set(registration["seeds"]), name
 
 
 def test_the_second_cpu_preset_trains_exactly_what_the_first_does():

@@ -19,6 +19,7 @@ from repsub.configuration import (
     downloads_cifar10,
     run_layers,
     schema_error,
+    registration_file,
     scoped_layers,
     shared_with_base,
     trains,
@@ -107,7 +108,7 @@ def registration_of(seed):
     """The arguments that name the registration a seed's training belongs to (none if none)."""
     registration = config.get("registration") or {}
     return (
-        ["--registration", registration["file"]]
+        ["--registration", str(registration_file(registration))]
         if seed in registration.get("seeds", [])
         else []
     )
