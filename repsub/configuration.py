@@ -49,7 +49,7 @@ def yaml_problem(path):
     import yaml
 
     try:
-        yaml.load(Path(path).read_text(), Loader=_unique_key_loader())
+        loaded = yaml.load(Path(path).read_text(), Loader=_unique_key_loader())
     except DuplicateKey as error:
         return f"{path} gives the key {error.key!r} twice (line {error.line}); keep one, as only the last would count"
     except yaml.YAMLError as error:
@@ -59,7 +59,27 @@ def yaml_problem(path):
         return f"{path} is not valid YAML{where} ({what}); fix the file"
     except (OSError, UnicodeDecodeError) as error:
         return f"{path} cannot be read ({type(error).__name__}); fix the file"
+    if _values(loaded, MAX_VALUES) > MAX_VALUES:
+        return (f"{path} expands to more than {MAX_VALUES:,} values through repeated aliases (*name); write the "
+                f"values out instead")
     return None
+
+
+MAX_VALUES = 100_000  # a config's values once its aliases are expanded: real ones hold a few hundred
+
+
+def _values(node, cap):
+    """How many values ``node`` holds with its aliases expanded, counted up to ``cap`` only, so
+    that a 'billion laughs' file, whose aliases share one object, is counted in a moment."""
+    count, stack = 0, [node]
+    while stack and count <= cap:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            stack += item
+    return count
 
 
 def _unique_key_loader():

@@ -202,3 +202,16 @@ def test_check_config_refuses_a_repeated_key_and_a_crop_larger_than_the_images(t
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
     assert "datasets.images.crop: 1000 pixels is larger than the images' 12-pixel side" in err
+
+
+def test_check_config_refuses_a_file_whose_aliases_expand_without_end(tmp_path, capsys):
+    """A 'billion laughs' file (nine levels of nine aliases) is refused at once, not expanded."""
+    from repsub.cli import main
+
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for previous, name in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{name}: &{name} [{', '.join(['*' + previous] * 9)}]")
+    laughs = tmp_path / "laughs.yaml"
+    laughs.write_text("\n".join(lines) + "\n")
+    assert main(["check-config", str(laughs)]) == 2
+    assert "expands to more than 100,000 values" in capsys.readouterr().err
