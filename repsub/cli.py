@@ -16,6 +16,7 @@ from .errors import UserError
 from .layout import BASE, split_files
 from .nets.names import kind_of
 from . import __version__
+from .step_result import StepResult
 from .settings import METHODS, PRECISIONS, UNITS, AblationSettings, AMSettings, TrainSettings
 
 INPUTS, OUTPUTS = "inputs", "outputs"
@@ -97,6 +98,7 @@ class Step:
         self.parser = subparsers.add_parser(name, help=help_text, description=help_text)
         self.parser.set_defaults(step=self)
         self.name, self.command, self.files = name, command, {INPUTS: [], OUTPUTS: []}
+        self.on_device = self.optimises = False  # a torch step (--device), one with an optimisation loop
         self.settings_class = None  # the settings dataclass of a step that takes --settings
         self.more_outputs, self.reads_splits, self.external = more_outputs, reads_splits, external
 
@@ -126,11 +128,13 @@ def add_model_steps(sub):
         if checkpoint:
             step.add_file(INPUTS, "--checkpoint", "trained checkpoint (.pt)")
         step.add_file(INPUTS, "--manifest", "data manifest.json written by 'prepare'")
+        step.on_device = True
         step.parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
         step.parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
         return step
 
     def precision(step):
+        step.optimises = True
         step.parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                                  help="of the optimisation loop: bf16 autocast, fp32, or auto (bf16 on CUDA and "
                                       "on CPUs with native bf16); measuring always runs in fp32")
@@ -385,16 +389,16 @@ def check_paths(command, inputs, outputs):
                             f"elsewhere")
 
 
-def where_it_runs(args):
+def where_it_runs(step, args):
     """The device a torch step runs on, as its record names it, and its optimisation loop's
     precision (None for steps without one); checked before any output is touched."""
-    if not hasattr(args, "device"):
+    if not step.on_device:
         return None, None
     from .devices import describe_device, pick_device, resolve_precision, set_threads
 
     set_threads(args.threads)
     device = describe_device(args.device)
-    if hasattr(args, "precision"):  # steps with an optimisation loop record what auto became
+    if step.optimises:  # steps with an optimisation loop record what auto became
         args.precision = resolve_precision(args.precision, pick_device(args.device))
         return device, args.precision
     return device, None
@@ -416,7 +420,7 @@ def main(argv=None):
         check_paths(step.name, [*inputs, *external], planned)
         if step.settings_class:  # a wrong setting stops the step before it says it started
             step.settings_class.from_dict(args.settings)
-        device, precision = where_it_runs(args)
+        device, precision = where_it_runs(step, args)
         at_start = input_digests([*inputs, *external])
         check_made(inputs, at_start)
         moved = set_aside(planned)
@@ -427,12 +431,12 @@ def main(argv=None):
                   + (f", {precision} optimisation" if precision else ""), flush=True)
         # Steps that read files beyond their file arguments (statistics, figures) return them;
         # ablation steps return how they computed (strict fp32, or a checked low precision).
-        extra = step.command(args) or {}
-        check_made(extra.get("read", []))  # files found beyond the arguments, read by now
+        result = step.command(args) or StepResult()
+        check_made(result.read)  # files found beyond the arguments, read by now
         if outputs:
             parameters = {k: v for k, v in vars(args).items() if k != "step"}
-            finish_records(step.name, parameters, [*inputs, *extra.get("read", [])], outputs, started, device,
-                           extra.get("precision", precision), at_start, extra.get("record"), external)
+            finish_records(step.name, parameters, [*inputs, *result.read], outputs, started, device,
+                           result.precision or precision, at_start, result.record, external)
         drop(moved)
         if device:
             print(f"repsub {step.name}: finished {now(precise=True)}", flush=True)

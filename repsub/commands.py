@@ -7,6 +7,7 @@ torch-free steps start without loading torch.
 from pathlib import Path
 
 from .errors import UserError
+from .step_result import StepResult
 
 
 def prepare_command(args):
@@ -177,8 +178,8 @@ def train_command(args):
     if resume:
         Path(resume).unlink(missing_ok=True)
     # the state file is gone after a successful run: its digest and run stay in the record
-    return {"record": {"normalisation": normalisation, **({"resumed_from": resumed} if resumed else {}),
-                       **({"registration": registration} if registration else {})}}
+    return StepResult(record={"normalisation": normalisation, **({"resumed_from": resumed} if resumed else {}),
+                              **({"registration": registration} if registration else {})})
 
 
 def pretrained_command(args):
@@ -207,7 +208,7 @@ def pretrained_command(args):
             "final_test_accuracy": accuracy, "versions": package_versions()}
     save_checkpoint(args.checkpoint, model, meta)
     write_csv(args.metrics, pd.DataFrame([{"epoch": 0, "test_loss": loss, "test_accuracy": accuracy}]))
-    return {"record": {"normalisation": normalisation}}
+    return StepResult(record={"normalisation": normalisation})
 
 
 def check_model_command(args):
@@ -272,7 +273,7 @@ def am_command(args):
     for method in args.methods:
         # each method gets its own copy: AM moves a model's weights to channels_last in place
         _am_method(args, copy.deepcopy(model), meta, manifest, settings, method, split)
-    return {"read": split_files(args.manifest) if split is not None else []}
+    return StepResult(read=split_files(args.manifest) if split is not None else [])
 
 
 def _am_method(args, model, meta, manifest, settings, method, split):
@@ -348,7 +349,7 @@ def ablate_command(args):
     sums = evaluate_units(model, split, args.layer, units, len(manifest["classes"]), args.batch_size, device,
                           precision)
     write_csv(args.out, single_unit_table(args.layer, units, *sums, manifest["classes"]))
-    return {"precision": precision.record()}
+    return StepResult(precision=precision.record())
 
 
 def cumulative_command(args):
@@ -362,7 +363,7 @@ def cumulative_command(args):
     table = cumulative_table(model, split, args.layer, layer_scores(selectivity, rs, args.layer), n_units,
                              len(manifest["classes"]), settings, args.batch_size, device, precision)
     write_csv(args.out, table)
-    return {"precision": precision.record()}
+    return StepResult(precision=precision.record())
 
 
 def audit_command(args):

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from . import layout
 from .errors import UserError
+from .step_result import StepResult
 from .io import load_npy
 
 
@@ -33,7 +34,7 @@ def stats_command(args):
     rows = pd.concat([layer_statistics(units), cumulative_statistics(units, tables)], ignore_index=True)
     write_csv(args.out, pool_seeds(rows.assign(ablation_precision=precision, batch_norm=args.batch_norm)))
     write_csv(args.trajectory, trajectory_statistics(units, tables))
-    return {"read": [*(table.path for table in tables), *(units_file(t.path) for t in tables if t.kind == "rs")]}
+    return StepResult(read=[*(table.path for table in tables), *(units_file(t.path) for t in tables if t.kind == "rs")])
 
 
 def ablation_mode(path):
@@ -167,8 +168,8 @@ def figures_command(args):
               for (layer, method), path in trace_files.items()]
     save(figures.am_convergence(pd.concat(traces, ignore_index=True), f"{name}, seed {seed}: AM convergence"),
          "am_convergence")
-    return {"read": [*(table.path for table in run_tables(args)), *trace_files.values(),
-                     layout.manifest(args.results, args.dataset)]}
+    return StepResult(read=[*(table.path for table in run_tables(args)), *trace_files.values(),
+                            layout.manifest(args.results, args.dataset)])
 
 
 def robustness_command(args):
