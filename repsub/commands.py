@@ -312,7 +312,8 @@ def _am_method(args, model, meta, manifest, settings, method, split):
                                          ignore_index=True))
     write_csv(out["movement"], result.movement)
     title = f"{meta['model']} {args.layer} {METHOD_NAMES[method]} images"
-    save_figure(contact_sheet(result.images.numpy(), np.asarray(units), title), out["sheet"])
+    unmoved = set(result.movement.unit[~result.movement.moved]) if method in OPTIMISED else set()
+    save_figure(contact_sheet(result.images.numpy(), np.asarray(units), title, unmoved=unmoved), out["sheet"])
 
 
 def am_files(args):

@@ -17,6 +17,8 @@ from .sheets import as_display  # noqa: E402
 
 BASELINES_FIRST = ("noise", "top_image", "am", "iam")  # drawing order: the baselines under AM and IAM
 METHOD_COLOURS = {"am": "tab:blue", "iam": "tab:orange", "noise": "tab:gray", "top_image": "tab:green"}
+# AM and IAM points often overlap: told apart by shape (IAM open), not only by colour
+METHOD_MARKERS = {"am": "o", "iam": "s", "noise": ".", "top_image": "^"}
 SCORE_COLOURS = {"selectivity": "tab:red", "rs": "tab:blue", "mean_activation": "tab:green",
                  "weight_norm": "tab:purple"}
 ORDER_STYLES = {f"{score}_{direction}": (colour, style) for score, colour in SCORE_COLOURS.items()
@@ -56,8 +58,9 @@ def selectivity_vs_rs(units: pd.DataFrame, title: str, methods=("am", "iam")):
     for ax, layer in zip(axes, layers):
         alive = units[(units.layer == layer) & ~units.dead.astype(bool)]
         for order, method in enumerate(m for m in BASELINES_FIRST if m in methods):
-            ax.scatter(alive.selectivity, alive[f"rs_{method}"], s=8, alpha=0.6, color=METHOD_COLOURS[method],
-                       label=METHOD_NAMES[method], edgecolors="none", zorder=2 + order)
+            ax.scatter(alive.selectivity, alive[f"rs_{method}"], s=10, alpha=0.6, color=METHOD_COLOURS[method],
+                       marker=METHOD_MARKERS[method], label=METHOD_NAMES[method], zorder=2 + order,
+                       **({"facecolors": "none"} if method == "iam" else {"edgecolors": "none"}))
         ax.set(title=layer, xlabel="class selectivity", ylabel="RS (fraction of units)", xlim=(-0.02, 1.02),
                ylim=(-0.03, 1.03))
     _legend_outside(figure, axes[0])
@@ -174,6 +177,16 @@ def cumulative_curves(cumulative: pd.DataFrame, title: str):
 
 
 def training_curves(metrics_by_seed: dict, title: str):
+    """Loss and accuracy per epoch and seed; a model whose weights were given (no epoch
+    trained here) says so instead of drawing empty axes."""
+    if all(len(metrics) == 1 and metrics.epoch.iloc[0] == 0 for metrics in metrics_by_seed.values()):
+        figure, ax = plt.subplots(figsize=(6, 1.6), layout="constrained")
+        accuracy = ", ".join(f"seed {seed} {100 * m.test_accuracy.iloc[0]:.2f}%" for seed, m in metrics_by_seed.items())
+        ax.text(0.5, 0.5, f"weights given, not trained by the workflow\ntest accuracy: {accuracy}", ha="center",
+                va="center")
+        ax.axis("off")
+        figure.suptitle(title)
+        return figure
     figure, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
     for seed, metrics in metrics_by_seed.items():
         if "train_loss" in metrics:

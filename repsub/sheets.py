@@ -10,7 +10,9 @@ def as_display(image: np.ndarray) -> np.ndarray:
     return image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
 
 
-def contact_sheet(images: np.ndarray, units, title: str, max_images: int = 64):
+def contact_sheet(images: np.ndarray, units, title: str, max_images: int = 64, unmoved=()):
+    """Up to ``max_images`` images with their unit ids; a unit in ``unmoved`` (one AM never
+    raised above its starting noise) is labelled so, in red."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,7 +29,11 @@ def contact_sheet(images: np.ndarray, units, title: str, max_images: int = 64):
             ax.axis("off")
         else:
             ax.imshow(as_display(images[k]), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_title(f"unit {units[k]}", fontsize=7)
+            still = units[k] in unmoved
+            ax.set_title(f"unit {units[k]}" + (" unmoved" if still else ""), fontsize=7,
+                         color="tab:red" if still else "black")
     suffix = f" (first {shown} of {len(images)})" if shown < len(images) else ""
+    if len(unmoved):
+        suffix += f"; {len(unmoved)} unit(s) AM never moved"
     figure.suptitle(title + suffix, fontsize=9)
     return figure

@@ -37,6 +37,22 @@ def stats_command(args):
     return StepResult(read=[*(table.path for table in tables), *(units_file(t.path) for t in tables if t.kind == "rs")])
 
 
+def ablation_images(path, manifest) -> str:
+    """How many images cumulative ablation measured ``path`` on, from its record's settings and
+    the data's split sizes: "1,000 test images" (or "images not recorded" for a hand-made table)."""
+    import json
+
+    from .provenance import record_path
+
+    try:
+        parameters = json.loads(record_path(path).read_text())["parameters"]
+        split, cap = parameters["split"], parameters["settings"].get("max_images")
+        count = min(cap or manifest["counts"][split], manifest["counts"][split])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return "images not recorded"
+    return f"{count:,} {split} images"
+
+
 def ablation_mode(path):
     """How single-unit ablation computed ``path`` (its record's precision mode): fp32, a
     checked low precision, or unrecorded for a table made by hand."""
@@ -140,7 +156,8 @@ def figures_command(args):
                                    f"{name}: {last}, the layer before the classifier", args.methods),
          "fig3a_fc_selectivity_vs_rs")
     method = "iam" if "iam" in args.methods else args.methods[0]
-    shape = tuple(read_manifest(layout.manifest(args.results, args.dataset))["image_shape"])
+    manifest = read_manifest(layout.manifest(args.results, args.dataset))
+    shape = tuple(manifest["image_shape"])
     panels = {}
     for layer in args.layers:
         alive = seed_units[(seed_units.layer == layer) & ~seed_units.dead.astype(bool)
@@ -155,7 +172,10 @@ def figures_command(args):
     cumulative = pd.concat([read_table(layout.cumulative(args.results, args.dataset, args.model, s, layer),
                                        CUMULATIVE_COLUMNS, "cumulative")
                             for s in args.seeds for layer in args.layers])
-    save(figures.cumulative_curves(cumulative, f"{name}: cumulative ablation (all seeds)"), "cumulative_ablation")
+    images = ablation_images(layout.cumulative(args.results, args.dataset, args.model, args.seeds[0], args.layers[0]),
+                             manifest)
+    save(figures.cumulative_curves(cumulative, f"{name}: cumulative ablation (all seeds, {images})"),
+         "cumulative_ablation")
     metrics = {s: read_table(layout.metrics(args.results, args.dataset, args.model, s),
                              ["epoch", "test_loss", "test_accuracy"], "train") for s in args.seeds}
     save(figures.training_curves(metrics, f"{name}: training"), "training_curves")
