@@ -327,9 +327,13 @@ def add_report_step(sub):
                 summary_commands.report_pages_command)
     step.add_file(INPUTS, "--claims", "base claims CSV of each data set", many=True)
     step.add_file(INPUTS, "--robustness", "robustness CSV of each data set, in the order of --claims", many=True)
+    step.add_file(INPUTS, "--stats", "study stats CSV of each data set, in the order of --claims", many=True)
+    step.add_file(INPUTS, "--manifests", "data manifest of each data set, in the order of --claims", many=True)
+    step.add_file(INPUTS, "--metrics", "every run's per-seed metrics CSV (the runs' entries name theirs)", many=True)
     step.parser.add_argument("--configfiles", nargs="*", default=[], help="the config files of the run, to name them")
     step.parser.add_argument("--runs", type=json_list, required=True,
-                             help='JSON list of runs: [{"dataset", "name", "model", "seeds", "layers"}, ...]')
+                             help='JSON list of runs: [{"dataset", "name", "model", "seeds", "layers", "metrics", '
+                                  '"ablation_images"}, ...]')
     step.add_file(OUTPUTS, "--claims-pages", "HTML page per claims CSV", many=True)
     step.add_file(OUTPUTS, "--robustness-pages", "HTML page per robustness CSV", many=True)
     step.add_file(OUTPUTS, "--front-page", "HTML fragment for the report's front page")

@@ -39,6 +39,24 @@ def page(title: str, body: str) -> str:
             f"</head><body><h3>{html.escape(title)}</h3>{body}</body></html>")
 
 
+def _units(stats, run):
+    """Per layer, from the first seed's statistics: the live units with an RS (AM), of all units."""
+    rows = stats[(stats.dataset == run["dataset"]) & (stats.model == run["name"]) & (stats.seed == str(run["seeds"][0]))
+                 & (stats.statistic == "mean")]
+
+    def count(layer, x, dead=False):
+        found = rows[(rows.layer == layer) & (rows.x == x)]
+        return int(found.n.iloc[0] + (found.n_excluded.iloc[0] if dead else 0)) if len(found) else 0
+    return "; ".join(f"{layer} {count(layer, 'rs_am')} of {count(layer, 'selectivity', dead=True)}"
+                     for layer in run["layers"])
+
+
+def _images(manifest, run):
+    test = manifest["counts"]["test"]
+    ablation = min(run.get("ablation_images") or test, test)
+    return f"selectivity {test:,} test images; ablation {ablation:,}"
+
+
 def verdict_matrix(claims: pd.DataFrame) -> pd.DataFrame:
     """One row per claim (its label, e.g. C1 AM), one verdict column per data set and model."""
     from .robustness import claim_labels
@@ -50,11 +68,15 @@ def verdict_matrix(claims: pd.DataFrame) -> pd.DataFrame:
     return matrix.reset_index().rename(columns={"label": "id"})
 
 
-def front_page(claims: pd.DataFrame, configfiles, runs) -> str:
-    """An HTML fragment for the report's front page: what ran, and every verdict."""
+def front_page(claims: pd.DataFrame, configfiles, runs, stats, manifests) -> str:
+    """An HTML fragment for the report's front page: what ran and was measured (accuracy, units
+    per layer, images), and every verdict (an inconclusive one says on how many seeds)."""
     config_list = ", ".join(f"<code>{html.escape(str(path))}</code>" for path in configfiles) or "none"
     run_rows = pd.DataFrame([{"data set": r["dataset"], "run": r["name"], "model": r["model"],
-                              "seeds": " ".join(map(str, r["seeds"])), "layers": " ".join(r["layers"])}
+                              "seeds": " ".join(map(str, r["seeds"])),
+                              "test accuracy": ", ".join(f"{100 * a:.2f}%" for a in r["accuracy"]),
+                              "units per layer (live with RS, of all)": _units(stats, r),
+                              "images": _images(manifests[r["dataset"]], r)}
                              for r in runs])
     return (f"{STYLE}<p><b>Config files:</b> {config_list}</p><p><b>Runs</b></p>{table_html(run_rows)}"
             f"<p><b>Verdict per claim and model</b> (base analysis; rules and numbers in the claims "

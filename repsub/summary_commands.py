@@ -229,7 +229,7 @@ def report_pages_command(args):
     from .report_pages import front_page, page, table_html
     from .robustness import ROBUSTNESS_COLUMNS
 
-    for flag in ("claims_pages", "robustness", "robustness_pages"):
+    for flag in ("claims_pages", "robustness", "robustness_pages", "stats", "manifests"):
         if len(getattr(args, flag)) != len(args.claims):
             raise UserError(f"--{flag.replace('_', '-')} names {len(getattr(args, flag))} files for "
                             f"{len(args.claims)} --claims; pass one per data set, in the same order")
@@ -240,7 +240,16 @@ def report_pages_command(args):
         table = read_table(source, ROBUSTNESS_COLUMNS, "robustness")
         write_text(path, page(f"Verdicts across the analysis variants on {', '.join(table.dataset.unique())}",
                               table_html(table)))
-    write_text(args.front_page, front_page(pd.concat(claims, ignore_index=True), args.configfiles, args.runs))
+    from .manifest import read_manifest
+    from .stats import STATS_COLUMNS
+
+    stats = pd.concat([read_table(path, STATS_COLUMNS, "study-stats") for path in args.stats], ignore_index=True)
+    manifests = {m["dataset"]: m for m in (read_manifest(path) | {"dataset": claim.dataset.iloc[0]}
+                                           for path, claim in zip(args.manifests, claims))}
+    measured = [run | {"accuracy": [read_table(path, ["epoch", "test_accuracy"], "train").test_accuracy.iloc[-1]
+                                    for path in run["metrics"]]} for run in args.runs]
+    write_text(args.front_page, front_page(pd.concat(claims, ignore_index=True), args.configfiles, measured, stats,
+                                           manifests))
 
 
 def pdf_beside(png):

@@ -175,6 +175,13 @@ rule report_pages:
     input:
         claims=[str(layout.claims(RESULTS, d, BASE)) for d in datasets_studied()],
         robustness=[str(layout.robustness(RESULTS, d)) for d in datasets_studied()],
+        stats=[str(layout.study_stats(RESULTS, d, BASE)) for d in datasets_studied()],
+        manifests=[str(layout.manifest(RESULTS, d)) for d in datasets_studied()],
+        metrics=[
+            str(layout.metrics(RESULTS, run["dataset"], run["name"], seed))
+            for run in RUNS
+            for seed in run["seeds"]
+        ],
     output:
         front_page=report(
             str(layout.report_page(RESULTS, "front_page")),
@@ -219,11 +226,20 @@ rule report_pages:
                     "model": run["model"],
                     "seeds": run["seeds"],
                     "layers": layers_of(run),
+                    "metrics": [
+                        str(layout.metrics(RESULTS, run["dataset"], run["name"], seed))
+                        for seed in run["seeds"]
+                    ],
+                    "ablation_images": {
+                        **config["analysis"]["ablation"],
+                        **run.get("analysis", {}).get("ablation", {}),
+                    }.get("max_images"),
                 }
                 for run in RUNS
             ]
         ),
     shell:
         "python -m repsub report-pages --claims {input.claims:q} --robustness {input.robustness:q}"
+        " --stats {input.stats:q} --manifests {input.manifests:q} --metrics {input.metrics:q}"
         " --configfiles {params.configfiles:q} --runs {params.runs:q} --claims-pages {output.claims:q}"
         " --robustness-pages {output.robustness:q} --front-page {output.front_page:q} > {log:q} 2>&1"
