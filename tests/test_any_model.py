@@ -330,7 +330,7 @@ def user_checkpoint(images_manifest, tmp_path_factory):
 
 
 @pytest.mark.parametrize("layer, pattern", [
-    ("no.such.node", "has no layer 'no.such.node'; list its layers with 'python -m repsub layers"),
+    ("no.such.node", "has no layer 'no.such.node'; name a node that 'python -m repsub layers' lists"),
     ("flatten", "layer 'flatten' of python:tiny_residual:make gives (1, 8, 64), not (images, channels[, H, W])"),
 ])
 def test_a_layer_the_model_lacks_or_without_channels_gets_one_sentence(images_manifest, user_checkpoint, tmp_path,
