@@ -36,6 +36,7 @@ rule single_unit_ablation:
         " --layer {wildcards.layer:q} --split {params.split:q} --batch-size {params.batch_size:q}"
         " --settings {params.settings:q}"
         " --out {output.table:q} --device {params.device:q} --threads {threads:q} > {log:q} 2>&1"
+        " || (tail -n 1 {log:q} >&2; exit 1)"
 
 
 rule cumulative_ablation:
@@ -67,3 +68,4 @@ rule cumulative_ablation:
         " --layer {wildcards.layer:q} --selectivity {input.selectivity:q} --rs {input.rs:q}"
         " --split {params.split:q} --batch-size {params.batch_size:q} --settings {params.settings:q}"
         " --out {output.table:q} --device {params.device:q} --threads {threads:q} > {log:q} 2>&1"
+        " || (tail -n 1 {log:q} >&2; exit 1)"

@@ -40,6 +40,7 @@ rule selectivity:
         " --layers {params.layers:q}"
         " --out {output.table:q}"
         " --device {params.device:q} --threads {threads:q} > {log:q} 2>&1"
+        " || (tail -n 1 {log:q} >&2; exit 1)"
 
 
 # One job makes every method of a layer that its variant computes itself: the base all of
@@ -125,3 +126,4 @@ for AM_METHODS, AM_VARIANTS in am_method_sets().items():
             " --unit {params.unit:q} --split {params.split:q} --batch-size {params.batch_size:q}"
             " --out-dir {params.folder:q} --device {params.device:q} --precision {params.precision:q}"
             " --threads {threads:q} > {log:q} 2>&1"
+            " || (tail -n 1 {log:q} >&2; exit 1)"

@@ -10,6 +10,9 @@ from snakemake.utils import validate
 # The science package lives at the repository root; the workflow and every job
 # (local, conda or SLURM) import it from there.
 sys.path.insert(0, workflow.basedir)
+# Each rule's command writes to its log, and on failure prints the log's last line, the one
+# sentence that says why, so that it shows in the terminal (locally; on SLURM in the job's
+# log, which profiles/slurm shows).
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(workflow.basedir)}; ")
 
 from repsub import layout

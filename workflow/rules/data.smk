@@ -12,6 +12,7 @@ rule download_cifar10:
         root=lambda wc: config["datasets"][wc.dataset]["root"],
     shell:
         "python -m repsub download-cifar10 --root {params.root:q} --out {output.record:q} > {log:q} 2>&1"
+        " || (tail -n 1 {log:q} >&2; exit 1)"
 
 
 rule prepare_data:
@@ -33,3 +34,4 @@ rule prepare_data:
     shell:
         "python -m repsub prepare --spec {params.spec:q} --manifest {output.manifest:q}"
         " --threads {threads:q} > {log:q} 2>&1"
+        " || (tail -n 1 {log:q} >&2; exit 1)"

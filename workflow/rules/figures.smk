@@ -35,6 +35,7 @@ rule model_figures:
         "python -m repsub figures --results {params.results:q} --dataset {wildcards.dataset:q}"
         " --model {wildcards.model:q} --seeds {params.seeds:q} --layers {params.layers:q}"
         " --methods {params.methods:q} --units {input.units:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        " || (tail -n 1 {log:q} >&2; exit 1)"
 
 
 rule study_figures:
@@ -72,3 +73,4 @@ rule study_figures:
     shell:
         "python -m repsub study-figures --stats {input.stats:q} --out {output.fig3b:q}"
         " --trajectory {input.trajectory:q} --trajectory-figure {output.trajectory:q} > {log:q} 2>&1"
+        " || (tail -n 1 {log:q} >&2; exit 1)"

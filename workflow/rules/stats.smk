@@ -55,6 +55,7 @@ rule model_statistics:
         " --from-base {params.from_base:q} --units {output.units:q} --out {output.stats:q}"
         " --trajectory {output.trajectory:q} --exclude-unmoved {params.exclude_unmoved:q}"
         " --ablation-settings {params.ablation:q} --batch-norm {params.batch_norm:q} > {log:q} 2>&1"
+        " || (tail -n 1 {log:q} >&2; exit 1)"
 
 
 rule study_statistics:
@@ -106,6 +107,7 @@ rule study_statistics:
         "python -m repsub study-stats --inputs {input.stats:q} --trajectories {input.trajectories:q}"
         " --out {output.stats:q} --claims {output.claims:q} --trajectory {output.trajectory:q}"
         " > {log:q} 2>&1"
+        " || (tail -n 1 {log:q} >&2; exit 1)"
 
 
 rule robustness:
@@ -169,6 +171,7 @@ rule robustness:
         "python -m repsub robustness --variants {params.variants:q} --claims {input.claims:q}"
         " --stats {input.stats:q} --layers {params.coverage:q} --out {output.table:q}"
         " --figure {output.figure:q} --forest {output.forest:q} > {log:q} 2>&1"
+        " || (tail -n 1 {log:q} >&2; exit 1)"
 
 
 rule report_pages:
@@ -243,3 +246,4 @@ rule report_pages:
         " --stats {input.stats:q} --manifests {input.manifests:q} --metrics {input.metrics:q}"
         " --configfiles {params.configfiles:q} --runs {params.runs:q} --claims-pages {output.claims:q}"
         " --robustness-pages {output.robustness:q} --front-page {output.front_page:q} > {log:q} 2>&1"
+        " || (tail -n 1 {log:q} >&2; exit 1)"

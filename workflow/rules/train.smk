@@ -23,6 +23,7 @@ rule check_model:
         "python -m repsub check-model --manifest {input.manifest:q} --run {wildcards.checked:q}"
         " --model {params.model:q} --model-options {params.options:q} --weights {params.weights:q}"
         " --layers {params.layers:q} --out {output:q} > {log:q} 2>&1"
+        " || (tail -n 1 {log:q} >&2; exit 1)"
 
 
 rule train:
@@ -67,6 +68,7 @@ rule train:
         " {params.registration:q}"
         " --checkpoint {output.checkpoint:q} --metrics {output.metrics:q}"
         " --device {params.device:q} --precision {params.precision:q} --threads {threads:q} > {log:q} 2>&1"
+        " || (tail -n 1 {log:q} >&2; exit 1)"
 
 
 rule download_weights:
@@ -86,6 +88,7 @@ rule download_weights:
         "python -m repsub download-weights --model {params.model:q} --weights {params.weights:q}"
         " --out {output.weights:q}"
         " > {log:q} 2>&1"
+        " || (tail -n 1 {log:q} >&2; exit 1)"
 
 
 rule pretrained_checkpoint:
@@ -119,3 +122,4 @@ rule pretrained_checkpoint:
         " --model-options {params.options:q} --weights {params.weights:q}"
         " --checkpoint {output.checkpoint:q} --metrics {output.metrics:q}"
         " --batch-size {params.batch_size:q} --device {params.device:q} --threads {threads:q} > {log:q} 2>&1"
+        " || (tail -n 1 {log:q} >&2; exit 1)"
