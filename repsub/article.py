@@ -137,12 +137,6 @@ class Study:
         return [(r.claim_id, r.model, r.claim.rsplit("(", 1)[1].rstrip(")") if r.claim.endswith(")") else "")
                 for r in rows.itertuples()]
 
-    def reproduced_where(self, claim_id):
-        """(run, RS source or "") of every row of the claim that is reproduced."""
-        rows = self.claims[(self.claims.claim_id == claim_id) & (self.claims.verdict == "reproduced")]
-        return [(r.model, r.claim.rsplit("(", 1)[1].rstrip(")") if r.claim.endswith(")") else "")
-                for r in rows.itertuples()]
-
     # --- correlations ---------------------------------------------------------------
 
     def layers(self, run, kind=None):

@@ -6,7 +6,6 @@ from .kinds import ModelKind
 
 
 class Family(ModelKind):
-    trainable = True
     checked_before_jobs = False  # built here, with the data's classes and these layers
     batch_norm_default = True
     options = {"batch_norm": bool, "fc_width": int}

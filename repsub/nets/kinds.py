@@ -57,9 +57,7 @@ class ModelKind:
     """One way of naming a model. Subclasses set the class attributes and override what differs."""
 
     layers: tuple | None = None  # the analysable layers, input to output; None: the run names them
-    trainable = False  # a built-in family needs a train: block; other kinds take one or weights
     options: dict = {}  # model_options it takes -> the kinds of value each may hold
-    batch_norm_default = None  # for claim E6: "true"/"false" where known, else "unknown"
     # whether a cheap job checks the model against its data before the run's other jobs
     # (its head, layers and weights come from outside the project)
     checked_before_jobs = True
