@@ -1,14 +1,9 @@
 """Nothing lost: a refused step leaves every earlier output and record as it was, publish
-removes only what it made, and a resumed run redoes every unfinished job."""
+removes only what it made, and layer names survive CSV round trips (a resumed run redoing
+every unfinished job is tested with the killed run, in test_workflow.py)."""
 
 import hashlib
-import os
-import re
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -157,58 +152,3 @@ def test_the_readmes_numbered_layers_run_end_to_end_with_the_quick_look(tmp_path
     assert list(dict.fromkeys(units.layer)) == ["1", "3"]
     assert set(units.dropna(subset=["rs_am"]).groupby("layer").size()) == {16}  # the quick look's cap, of 32 and 64
     assert layout.claims(tmp_path / "results-mine", "mine", "base").is_file()
-
-
-def made_files(results):
-    """The sha256 of every table, array, checkpoint and figure of a run (records hold times)."""
-    return {k: v[0] for k, v in snapshot(results).items()
-            if ".unfinished" not in k.parts and k.suffix in (".csv", ".pt", ".npy", ".png", ".pdf", ".json")
-            and not k.name.endswith(".prov.json")}
-
-
-def _unfinish(paths):
-    """Leave ``paths`` as a job leaves them when its folder turned read-only mid-run: the files
-    there (one cut short), their records still in progress."""
-    import json
-
-    for path in paths:
-        record = Path(str(path) + ".prov.json")
-        record.write_text(json.dumps({"format": 2, "status": "in_progress", "command": "am",
-                                      "started": "2026-12-05T00:00:00+00:00", "host": "elsewhere", "pid": 1}))
-    paths[0].write_bytes(paths[0].read_bytes()[:40])
-
-
-def test_a_resumed_run_redoes_unfinished_jobs_to_the_same_bytes(tmp_path):
-    """Two faults that leave files Snakemake takes as made: a job's outputs kept by a read-only
-    folder, and a hand-run step killed midway. After each, ``--rerun-incomplete`` sets the
-    unfinished files aside, says so, redoes their jobs and reaches the uninterrupted run's bytes."""
-    from conftest import tiny_config, write_config
-    from test_workflow import snakemake
-
-    config = tiny_config(tmp_path / "results", variants={})
-    config["runs"] = [run for run in config["runs"] if run["model"] == "mlp"]
-    config = str(write_config(tmp_path / "tiny.json", config))
-    snakemake(tmp_path, "--cores", "2", "--configfile", config)
-    results = tmp_path / "results"
-    made = made_files(results)
-
-    am = layout.method_dir(results, "digits", "mlp", 0, "base", "fc1", "am")
-    _unfinish([am / "rs.csv", am / "images.npy"])
-    said = snakemake(tmp_path, "--cores", "2", "--configfile", config, "--rerun-incomplete")
-    assert re.search(r"set aside \d+ files of steps that never finished, and of steps after them", said.stderr)
-    assert made_files(results) == made
-
-    # a hand-run am step (the workflow's own command for fc4), killed once it has begun
-    record = Path(str(layout.method_dir(results, "digits", "mlp", 0, "base", "fc4", "am") / "rs.csv") + ".prov.json")
-    argv = __import__("json").loads(record.read_text())["argv"]
-    process = subprocess.Popen([sys.executable, "-m", "repsub", *argv[1:]], cwd=tmp_path,
-                               env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (record.is_file() and '"in_progress"' in record.read_text(errors="replace")) and time.time() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert '"in_progress"' in record.read_text()
-    said = snakemake(tmp_path, "--cores", "2", "--configfile", config, "--rerun-incomplete")
-    assert "of steps that never finished" in said.stderr
-    assert made_files(results) == made

@@ -1,6 +1,7 @@
 """The Snakemake workflow: config validation, dry runs of every preset, and real runs."""
 
 import filecmp
+import hashlib
 import json
 import os
 import re
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, tiny_config, write_config
+from repsub import layout
 from repsub.robustness import claim_labels
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
@@ -453,6 +455,52 @@ def test_a_killed_run_of_one_model_resumes_to_the_tiny_studys_files_byte_for_byt
     assert len(names) > 30
     different = [str(n) for n in names if not filecmp.cmp(tiny_study / n, again / n, shallow=False)]
     assert different == []
+    redo_after_two_faults(tmp_path, str(config), again)
+
+
+def made_files(results):
+    """The sha256 of every table, array, checkpoint and figure of a run (records hold times)."""
+    return {p.relative_to(results): hashlib.sha256(p.read_bytes()).hexdigest() for p in Path(results).rglob("*")
+            if p.is_file() and ".unfinished" not in p.relative_to(results).parts
+            and p.suffix in (".csv", ".pt", ".npy", ".png", ".pdf", ".json") and not p.name.endswith(".prov.json")}
+
+
+def _unfinish(paths):
+    """Leave ``paths`` as a job leaves them when its folder turned read-only mid-run: the files
+    there (one cut short), their records still in progress."""
+    for path in paths:
+        record = Path(str(path) + ".prov.json")
+        record.write_text(json.dumps({"format": 2, "status": "in_progress", "command": "am",
+                                      "started": "2026-12-05T00:00:00+00:00", "host": "elsewhere", "pid": 1}))
+    paths[0].write_bytes(paths[0].read_bytes()[:40])
+
+
+def redo_after_two_faults(workdir, config, results):
+    """Two faults that leave files Snakemake takes as made, on a finished run: a job's outputs
+    kept by a read-only folder, and a hand-run step killed midway. After each,
+    ``--rerun-incomplete`` sets the unfinished files aside, says so, redoes their jobs and
+    reaches the uninterrupted run's bytes."""
+    made = made_files(results)
+    am = layout.method_dir(results, "digits", "mlp", 0, "base", "fc1", "am")
+    _unfinish([am / "rs.csv", am / "images.npy"])
+    said = snakemake(workdir, "--cores", "2", "--configfile", config, "--rerun-incomplete")
+    assert re.search(r"set aside \d+ files of steps that never finished, and of steps after them", said.stderr)
+    assert made_files(results) == made
+
+    # a hand-run am step (the workflow's own command for fc4), killed once it has begun
+    record = Path(str(layout.method_dir(results, "digits", "mlp", 0, "base", "fc4", "am") / "rs.csv") + ".prov.json")
+    argv = json.loads(record.read_text())["argv"]
+    process = subprocess.Popen([sys.executable, "-m", "repsub", *argv[1:]], cwd=workdir,
+                               env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (record.is_file() and '"in_progress"' in record.read_text(errors="replace")) and time.time() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert '"in_progress"' in record.read_text()
+    said = snakemake(workdir, "--cores", "2", "--configfile", config, "--rerun-incomplete")
+    assert "of steps that never finished" in said.stderr
+    assert made_files(results) == made
 
 
 def test_publish_copies_what_a_referee_needs_and_refuses_to_overwrite(tiny_study, tmp_path, capsys):
