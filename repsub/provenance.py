@@ -202,6 +202,7 @@ def finished_elsewhere(path, command):
 
 
 UNFINISHED = ".unfinished"  # under the results folder: what set_aside_unfinished moved
+IN_PROGRESS_MAX_BYTES = 1024  # begin_records writes about 250 bytes; a complete record is over 2 KB
 
 
 def _running_here(record):
@@ -230,8 +231,8 @@ def set_aside_unfinished(results) -> tuple[int, Path | None]:
     records = [p for p in results.rglob("*" + SUFFIX) if UNFINISHED not in p.relative_to(results).parts]
     stale, made = set(), {}
     for candidate in records:
-        try:
-            text = candidate.read_text()
+        try:  # an in-progress record holds six short fields; a complete one, kilobytes: read only the small
+            text = candidate.read_text() if candidate.stat().st_size < IN_PROGRESS_MAX_BYTES else ""
             record = json.loads(text) if '"in_progress"' in text else None
         except (OSError, ValueError, UnicodeDecodeError):
             continue
