@@ -62,7 +62,8 @@ def check_config_command(args):
     YAML error there without file or line: this names both, then checks the merged files
     against the schema as the workflow does (it fills defaults, this does not need to)."""
     import yaml
-    from jsonschema import Draft202012Validator
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate  # fills the schema's defaults, as the workflow sees the config
 
     from .configuration import active_runs, analysis_variants, schema_error, yaml_problem
 
@@ -75,13 +76,10 @@ def check_config_command(args):
         if not isinstance(loaded, dict):
             raise UserError(f"{path} holds no mapping of keys; a config file gives keys at its top level")
         merged = merged_config(merged, loaded)
-    schema_path = Path(__file__).parent.parent / "workflow" / "schemas" / "config.schema.yaml"
-    error = next(iter(Draft202012Validator(yaml.safe_load(schema_path.read_text())).iter_errors(merged)), None)
-    if error is not None:
-        raise UserError(schema_error(error))
-    from snakemake.utils import validate  # fills the schema's defaults, as the workflow sees the config
-
-    validate(merged, str(schema_path))
+    try:
+        validate(merged, str(Path(__file__).parent.parent / "workflow" / "schemas" / "config.schema.yaml"))
+    except WorkflowError as error:
+        raise UserError(schema_error(error)) from None
     runs = active_runs(merged, print)
     analysis_variants(merged, runs)  # what the workflow checks before any job
     checked = check_models(merged, runs)

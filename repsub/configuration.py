@@ -205,15 +205,12 @@ def data_shape(spec):
         return (1, 8, 8), DIGITS_CLASSES
     if spec["source"] == "cifar10":
         return (3, 32, 32), 10
-    from PIL import Image
-
     train = Path(spec["root"], "train")
-    classes = sorted(p for p in train.iterdir() if p.is_dir()) if train.is_dir() else []
-    first = next((f for folder in classes for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES), None)
-    if first is None:
+    classes = [p for p in train.iterdir() if p.is_dir()] if train.is_dir() else []
+    size = _first_image_size(spec["root"])
+    if size is None:
         return None
-    with Image.open(first) as image:
-        width, height = image.size
+    width, height = size
     if spec.get("resize"):
         short = spec["resize"]
         width, height = (short, int(short * height / width)) if width <= height else (int(short * width / height), short)
@@ -226,26 +223,30 @@ def data_shape(spec):
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".webp", ".tif", ".tiff")
 
 
+def _first_image_size(root):
+    """(width, height) of the first image of an image folder's training split, or None where
+    there is none or it cannot be read (prepare then names the problem)."""
+    from PIL import Image
+
+    first = next((f for f in sorted(Path(root, "train").glob("*/*")) if f.suffix.lower() in IMAGE_SUFFIXES), None)
+    if first is None:
+        return None
+    try:
+        with Image.open(first) as image:
+            return image.size
+    except OSError:
+        return None
+
+
 def check_crop(name, spec):
     """Refuse a centre crop larger than the images (it would pad them with black): the side
     after ``resize`` where given, else the first training image's."""
-    from PIL import Image
-
     crop, resize = spec["crop"], spec.get("resize")
-    side = resize
-    if side is None:
-        first = next((f for f in sorted(Path(spec["root"], "train").glob("*/*")) if f.suffix.lower() in
-                      IMAGE_SUFFIXES), None)
-        if first is None:
-            return  # prepare says what the folder lacks
-        try:
-            with Image.open(first) as image:
-                side = min(image.size)
-        except OSError:
-            return  # prepare names the unreadable image
+    side = resize or min(_first_image_size(spec["root"]) or (crop,))
     if crop > side:
         raise UserError(f"datasets.{name}.crop: {crop} pixels is larger than the images' {side}-pixel side"
-                        + (" after resize" if resize else f" ({first.name})") + "; choose a crop up to the side")
+                        + (" after resize" if resize else " (the first training image's)")
+                        + "; choose a crop up to the side")
 
 
 RESERVED_NAMES = (DATA, STUDY)  # folders beside the runs' folders

@@ -35,11 +35,6 @@ def build_settings(manifest, options, mean, std) -> dict:
             **{k: v for k, v in options.items() if k not in ("weights", "normalisation")}}
 
 
-def build_options(build: dict) -> dict:
-    """The model options among a checkpoint's build settings (the rest: shape, classes, normalisation)."""
-    return {k: v for k, v in build.items() if k not in ("in_shape", "n_classes", "mean", "std")}
-
-
 def _mean_std(value) -> bool:
     """A normalisation option: lists of numbers ``mean`` and positive ``std``, nothing else."""
     def numbers(values):
@@ -143,6 +138,7 @@ class ModelKind:
     def normalisation(self, options, manifest):
         """The input mean and std the model expects, and whose they are: the run's
         ``model_options.normalisation`` where given, else the training split's."""
+        self.check_options(options)
         given = options.get("normalisation")
         if given:
             mean, std = list(given["mean"]), list(given["std"])
@@ -158,7 +154,6 @@ class ModelKind:
         None for random ones), the settings that rebuild it, and its normalisation's description."""
         mean, std, said = self.normalisation(options, manifest)
         build = build_settings(manifest, options, mean, std)
-        self.check_options(build_options(build))
         model = self.build(**{**build, "in_shape": tuple(build["in_shape"])})
         if weights:
             self.load_weights(model, weights)
