@@ -1,10 +1,13 @@
 """Command-line entry points, one per workflow step: ``python -m repsub STEP --help``.
 
-This module only parses arguments and runs a step; what each step does lives
-in :mod:`repsub.commands` and :mod:`repsub.summary_commands`. Every step marks
-its outputs in progress, writes them atomically, then writes a provenance
-record beside each. A problem the user can fix ends the command with one
-sentence on stderr, exit status 2 and no output left behind.
+Each step is declared once here (:class:`Step`): its input files, its output files and
+its other parameters. Its parser is built from that declaration, and
+tests/test_declarations.py checks every rule's command against it (the rule passes
+exactly the declared arguments, and the files it passes are the job's inputs and
+outputs). What each step does lives in :mod:`repsub.commands` and
+:mod:`repsub.summary_commands`. Every step marks its outputs in progress, writes them
+atomically, then writes a provenance record beside each. A problem the user can fix
+ends the command with one sentence on stderr, exit status 2 and no output left behind.
 """
 
 import argparse
@@ -13,7 +16,7 @@ import sys
 
 from . import commands, summary_commands
 from .errors import UserError
-from .layout import BASE, split_files
+from .layout import AM_TABLES, BASE, TABLE_FILES, split_files
 from .nets.names import kind_of
 from . import __version__
 from .step_result import StepResult
@@ -84,7 +87,9 @@ def png_path(text):
 
 
 class Step:
-    """A sub-command whose file arguments are marked as inputs or outputs.
+    """A sub-command declared once: its input files, output files and other parameters, from
+    which its parser is built and against which each rule's command is checked
+    (tests/test_declarations.py).
 
     ``more_outputs(args)`` names the files a step writes beyond its file
     arguments, so that all of them are marked in progress before it starts;
@@ -98,14 +103,29 @@ class Step:
         self.parser = subparsers.add_parser(name, help=help_text, description=help_text)
         self.parser.set_defaults(step=self)
         self.name, self.command, self.files = name, command, {INPUTS: [], OUTPUTS: []}
+        self.file_flags, self.params = [], []  # the flags (or positional names) of files and of the rest
+        self.when_configured = set()  # flags a rule passes only where the config asks for them
         self.on_device = self.optimises = False  # a torch step (--device), one with an optimisation loop
         self.settings_class = None  # the settings dataclass of a step that takes --settings
         self.more_outputs, self.reads_splits, self.external = more_outputs, reads_splits, external
 
+    def param(self, name, *, when_configured=False, **options):
+        """A parameter that is not a file the workflow makes or reads."""
+        self.parser.add_argument(name, **options)
+        self.params.append(name)
+        if when_configured:
+            self.when_configured.add(name)
+        return self
+
     def add_file(self, kind, flag, help_text, required=True, many=False, type=None):
         self.parser.add_argument(flag, required=required, help=help_text, nargs="+" if many else None, type=type)
         self.files[kind].append(flag.lstrip("-").replace("-", "_"))
+        self.file_flags.append(flag)
         return self
+
+    def declared(self):
+        """Every flag and positional name the step takes."""
+        return [*self.file_flags, *self.params]
 
     def paths(self, args, kind):
         values = [getattr(args, dest) for dest in self.files[kind] if getattr(args, dest)]
@@ -129,129 +149,129 @@ def add_model_steps(sub):
             step.add_file(INPUTS, "--checkpoint", "trained checkpoint (.pt)")
         step.add_file(INPUTS, "--manifest", "data manifest.json written by 'prepare'")
         step.on_device = True
-        step.parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-        step.parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
+        step.param("--device", default="auto", help="auto, cpu or cuda (default auto)")
+        step.param("--threads", type=positive_int, default=None, help="CPU threads for torch")
         return step
 
     def precision(step):
         step.optimises = True
-        step.parser.add_argument("--precision", default="auto", choices=PRECISIONS,
-                                 help="of the optimisation loop: bf16 autocast, fp32, or auto (bf16 on CUDA and "
-                                      "on CPUs with native bf16); measuring always runs in fp32")
+        step.param("--precision", default="auto", choices=PRECISIONS,
+                   help="of the optimisation loop: bf16 autocast, fp32, or auto (bf16 on CUDA and "
+                        "on CPUs with native bf16); measuring always runs in fp32")
 
     def unit(step):
-        step.parser.add_argument("--unit", default=UNITS[0], choices=UNITS,
-                                 help="a conv unit's activation: its map's spatial mean (default) or max")
+        step.param("--unit", default=UNITS[0], choices=UNITS,
+                   help="a conv unit's activation: its map's spatial mean (default) or max")
 
     def settings(step, kind):
         """--settings: a JSON object of ``kind``'s keys (checked before the step starts)."""
         step.settings_class = kind
         defaults = json.dumps(kind().as_dict(), sort_keys=True)
-        step.parser.add_argument("--settings", type=json_object, default={},
-                                 help=f"{kind.STAGE} settings as a JSON object; keys and defaults: {defaults}")
+        step.param("--settings", type=json_object, default={},
+                   help=f"{kind.STAGE} settings as a JSON object; keys and defaults: {defaults}")
 
     step = Step(sub, "prepare", "Load a data set, write its splits and manifest.json.", commands.prepare_command,
                 more_outputs=commands.prepared_splits)
-    step.parser.add_argument("--spec", type=json_object, required=True,
-                             help='data set spec as JSON, e.g. \'{"source": "digits"}\'')
+    step.param("--spec", type=json_object, required=True,
+               help='data set spec as JSON, e.g. \'{"source": "digits"}\'')
     step.add_file(OUTPUTS, "--manifest", "manifest.json to write (the splits go beside it)")
-    step.parser.add_argument("--threads", type=positive_int, default=2, help="threads that decode an image folder")
+    step.param("--threads", type=positive_int, default=2, help="threads that decode an image folder")
 
     step = Step(sub, "download-cifar10", "Fetch the official CIFAR-10 archive into a folder (needs the internet).",
                 commands.download_cifar10_command)
-    step.parser.add_argument("--root", required=True, help="folder that receives cifar-10-batches-py")
+    step.param("--root", required=True, help="folder that receives cifar-10-batches-py")
     step.add_file(OUTPUTS, "--out", "JSON list of the fetched files and their sha256")
 
     step = Step(sub, "download-weights", "Fetch torchvision weights into a local file (needs the internet).",
                 commands.download_weights_command)
-    step.parser.add_argument("--model", type=model_name, default="vgg16_imagenet",
-                             help="vgg16_imagenet (default) or torchvision:<name>")
-    step.parser.add_argument("--weights", required=True, help="torchvision weights name, e.g. IMAGENET1K_V1")
+    step.param("--model", type=model_name, default="vgg16_imagenet",
+               help="vgg16_imagenet (default) or torchvision:<name>")
+    step.param("--weights", required=True, help="torchvision weights name, e.g. IMAGENET1K_V1")
     step.add_file(OUTPUTS, "--out", "state-dict file (.pt) to write")
 
     step = Step(sub, "check-model", "Build a run's model once for its data, before its other jobs: refuse a head of "
                 "another size than the classes, a layer it lacks, weights that do not fit.",
                 commands.check_model_command, external=commands.model_files)
     step.add_file(INPUTS, "--manifest", "data manifest.json written by 'prepare'")
-    step.parser.add_argument("--run", required=True, help="the run's name, for the messages")
-    step.parser.add_argument("--model", type=model_name, required=True,
-                             help="torchvision:<name> or python:<module>:<factory> (any model)")
-    step.parser.add_argument("--model-options", type=json_object, default={}, help="the run's model_options as JSON")
-    step.parser.add_argument("--weights", type=json_value, default=None,
-                             help="JSON: the .pt/.pth state-dict file the run loads, or null")
-    step.parser.add_argument("--layers", nargs="+", required=True, help="the layers the run analyses")
+    step.param("--run", required=True, help="the run's name, for the messages")
+    step.param("--model", type=model_name, required=True,
+               help="torchvision:<name> or python:<module>:<factory> (any model)")
+    step.param("--model-options", type=json_object, default={}, help="the run's model_options as JSON")
+    step.param("--weights", type=json_value, default=None,
+               help="JSON: the .pt/.pth state-dict file the run loads, or null")
+    step.param("--layers", nargs="+", required=True, help="the layers the run analyses")
     step.add_file(OUTPUTS, "--out", "JSON of the layers' units and kinds")
 
     step = Step(sub, "layers", "List a model's layers: name, kind (conv map or vector) and units.",
                 commands.layers_command)
-    step.parser.add_argument("--model", type=model_name, required=True,
-                             help="a built-in family, torchvision:<name> or python:<module>:<factory>")
-    step.parser.add_argument("--model-options", type=json_object, default={},
-                             help="model options as JSON (cifar_stem, module_path)")
-    step.parser.add_argument("--image-shape", type=positive_int, nargs=3, default=[3, 224, 224],
-                             metavar=("C", "H", "W"), help="the images' shape (default 3 224 224)")
-    step.parser.add_argument("--classes", type=positive_int, default=10, help="classes of the head (default 10)")
+    step.param("--model", type=model_name, required=True,
+               help="a built-in family, torchvision:<name> or python:<module>:<factory>")
+    step.param("--model-options", type=json_object, default={},
+               help="model options as JSON (cifar_stem, module_path)")
+    step.param("--image-shape", type=positive_int, nargs=3, default=[3, 224, 224],
+               metavar=("C", "H", "W"), help="the images' shape (default 3 224 224)")
+    step.param("--classes", type=positive_int, default=10, help="classes of the head (default 10)")
 
     step = common(Step(sub, "train", "Train a model, write its checkpoint and per-epoch metrics.",
                        commands.train_command, reads_splits=True, external=commands.model_files), checkpoint=False)
-    step.parser.add_argument("--model", type=model_name, required=True,
-                             help="mlp, shallow_cnn, vgg16, torchvision:<name> or python:<module>:<factory>")
-    step.parser.add_argument("--seed", type=seed_int, required=True, help="seed of the initialisation and data order")
+    step.param("--model", type=model_name, required=True,
+               help="mlp, shallow_cnn, vgg16, torchvision:<name> or python:<module>:<factory>")
+    step.param("--seed", type=seed_int, required=True, help="seed of the initialisation and data order")
     settings(step, TrainSettings)
     precision(step)
-    step.parser.add_argument("--model-options", type=json_object, default={}, help="model options as JSON")
-    step.parser.add_argument("--registration", default=None,
-                             help="the registration this training belongs to (its registered text's sha256 is "
-                                  "recorded)")
+    step.param("--model-options", type=json_object, default={}, help="model options as JSON")
+    step.param("--registration", default=None, when_configured=True,
+               help="the registration this training belongs to (its registered text's sha256 is "
+                    "recorded)")
     step.add_file(OUTPUTS, "--checkpoint", "checkpoint to write").add_file(OUTPUTS, "--metrics", "metrics CSV")
 
     step = common(Step(sub, "pretrained", "Store a model with weights from elsewhere (or random) as a checkpoint, "
                        "with its test accuracy.", commands.pretrained_command, reads_splits=True,
                        external=commands.model_files), checkpoint=False)
-    step.parser.add_argument("--model", type=model_name, default="vgg16_imagenet",
-                             help="vgg16_imagenet (default), torchvision:<name> or python:<module>:<factory>")
-    step.parser.add_argument("--model-options", type=json_object, default={},
-                             help="the run's model_options as JSON (weights names the configured weights)")
-    step.parser.add_argument("--weights", type=json_value, default=None,
-                             help='JSON: the .pt/.pth state-dict file to load, or null (random weights); '
-                                  'vgg16_imagenet also takes a torchvision weights name such as "IMAGENET1K_V1"')
-    step.parser.add_argument("--batch-size", type=positive_int, default=100, help="images per evaluation pass")
+    step.param("--model", type=model_name, default="vgg16_imagenet",
+               help="vgg16_imagenet (default), torchvision:<name> or python:<module>:<factory>")
+    step.param("--model-options", type=json_object, default={},
+               help="the run's model_options as JSON (weights names the configured weights)")
+    step.param("--weights", type=json_value, default=None,
+               help='JSON: the .pt/.pth state-dict file to load, or null (random weights); '
+                    'vgg16_imagenet also takes a torchvision weights name such as "IMAGENET1K_V1"')
+    step.param("--batch-size", type=positive_int, default=100, help="images per evaluation pass")
     step.add_file(OUTPUTS, "--checkpoint", "checkpoint to write").add_file(OUTPUTS, "--metrics", "metrics CSV")
 
     step = common(Step(sub, "selectivity", "Class selectivity of every unit of every layer.",
                        commands.selectivity_command, reads_splits=True))
-    step.parser.add_argument("--split", default="test", choices=("train", "test"),
-                             help="the images whose class means define selectivity (default test)")
-    step.parser.add_argument("--batch-size", type=positive_int, default=500, help="images per pass")
-    step.parser.add_argument("--layers", nargs="+", default=None,
-                             help="the layers to measure (default: every layer of a built-in model)")
+    step.param("--split", default="test", choices=("train", "test"),
+               help="the images whose class means define selectivity (default test)")
+    step.param("--batch-size", type=positive_int, default=500, help="images per pass")
+    step.param("--layers", nargs="+", default=None,
+               help="the layers to measure (default: every layer of a built-in model)")
     unit(step)
     step.add_file(OUTPUTS, "--out", "selectivity CSV to write")
 
     step = common(Step(sub, "am", "Images of a layer's units by each method, their substitution matrices and RS.",
-                       commands.am_command, more_outputs=commands.am_files))
-    step.parser.add_argument("--layer", required=True, help="the layer whose units get images")
-    step.parser.add_argument("--methods", nargs="+", required=True, choices=METHODS,
-                             help="how a unit's image is made: AM, IAM, the starting noise or the top test image")
-    step.parser.add_argument("--split", default="test", choices=("train", "test"),
-                             help="where top_image finds each unit's most exciting image")
-    step.parser.add_argument("--batch-size", type=positive_int, default=500, help="images per pass (top_image)")
+                       commands.am_command, more_outputs=commands.am_files, reads_splits=True))
+    step.param("--layer", required=True, help="the layer whose units get images")
+    step.param("--methods", nargs="+", required=True, choices=METHODS,
+               help="how a unit's image is made: AM, IAM, the starting noise or the top test image")
+    step.param("--split", default="test", choices=("train", "test"),
+               help="where top_image finds each unit's most exciting image")
+    step.param("--batch-size", type=positive_int, default=500, help="images per pass (top_image)")
     settings(step, AMSettings)
     precision(step)
     unit(step)
-    step.parser.add_argument("--out-dir", required=True,
-                             help="the layer's folder: each method writes METHOD/ with images.npy, units.npy, "
-                                  "substitution.npy, trace.csv, rs.csv, contact_sheet.png, trajectory.npy, "
-                                  "rs_steps.csv and movement.csv")
+    step.param("--out-dir", required=True,
+               help="the layer's folder: each method writes METHOD/ with images.npy, units.npy, "
+                    "substitution.npy, trace.csv, rs.csv, contact_sheet.png, trajectory.npy, "
+                    "rs_steps.csv and movement.csv")
 
     for name, text, command in (("ablate", "Single-unit ablation of every unit of a layer.", commands.ablate_command),
                                 ("cumulative", "Cumulative ablation of a layer in several unit orders.",
                                  commands.cumulative_command)):
         step = common(Step(sub, name, text, command, reads_splits=True))
-        step.parser.add_argument("--layer", required=True, help="the layer whose units are ablated")
-        step.parser.add_argument("--split", default="test", choices=("train", "test"),
-                                 help="the images accuracy is measured on (default test)")
-        step.parser.add_argument("--batch-size", type=positive_int, default=500, help="images per pass")
+        step.param("--layer", required=True, help="the layer whose units are ablated")
+        step.param("--split", default="test", choices=("train", "test"),
+                   help="the images accuracy is measured on (default test)")
+        step.param("--batch-size", type=positive_int, default=500, help="images per pass")
         settings(step, AblationSettings)
         step.add_file(OUTPUTS, "--out", "ablation CSV to write")
     step.add_file(INPUTS, "--selectivity", "selectivity CSV").add_file(INPUTS, "--rs", "RS CSV (IAM)")
@@ -261,28 +281,30 @@ def add_summary_steps(sub):
     """Steps that turn tables into statistics, claims and figures (no torch)."""
 
     def run_arguments(step):
-        step.parser.add_argument("--results", default="results", help="results folder")
-        step.parser.add_argument("--dataset", required=True, help="the data set's name in the config")
-        step.parser.add_argument("--model", required=True, help="the run's name (by default its model's)")
-        step.parser.add_argument("--seeds", type=int, nargs="+", required=True, help="the run's seeds")
-        step.parser.add_argument("--layers", nargs="+", required=True, help="the layers analysed, first to last")
-        step.parser.add_argument("--methods", nargs="+", default=["am", "iam"], choices=METHODS,
-                                 help="the RS methods whose tables exist (default am iam)")
+        step.param("--dataset", required=True, help="the data set's name in the config")
+        step.param("--model", required=True, help="the run's name (by default its model's)")
+        step.param("--seeds", type=int, nargs="+", required=True, help="the run's seeds")
+        step.param("--layers", nargs="+", required=True, help="the layers analysed, first to last")
+        step.param("--methods", nargs="+", default=["am", "iam"], choices=METHODS,
+                   help="the RS methods whose tables exist (default am iam)")
+        step.add_file(INPUTS, "--tables", "every table of the run: seed by seed its metrics.csv and selectivity.csv, "
+                      "then layer by layer its ablation.csv, cumulative.csv (base analysis only) and method by method "
+                      f"its {', '.join(TABLE_FILES[kind] for kind in AM_TABLES)}", many=True)
         return step
 
     step = run_arguments(Step(sub, "stats", "Merge a run's unit tables; Spearman statistics per layer.",
                               summary_commands.stats_command))
-    step.parser.add_argument("--architecture", type=model_name, required=True,
-                             help="the run's model (--model names the run)")
-    step.parser.add_argument("--variant", default=BASE, help=f"the analysis variant (default {BASE})")
-    step.parser.add_argument("--from-base", nargs="*", default=[], choices=("selectivity", *METHODS),
-                             help="stages whose tables the variant shares with the base analysis")
-    step.parser.add_argument("--ablation-settings", type=json_object, default={},
-                             help="the run's ablation settings as JSON: which units its single-unit ablation chose")
-    step.parser.add_argument("--exclude-unmoved", default="false", choices=("true", "false"),
-                             help="true: leave out of the RS statistics of AM and IAM the units AM never moved")
-    step.parser.add_argument("--batch-norm", default="unknown", choices=("true", "false", "unknown"),
-                             help="whether the run's network has BatchNorm (claim E6 compares runs that differ in it)")
+    step.param("--architecture", type=model_name, required=True,
+               help="the run's model (--model names the run)")
+    step.param("--variant", default=BASE, help=f"the analysis variant (default {BASE})")
+    step.param("--from-base", nargs="*", default=[], choices=("selectivity", *METHODS),
+               help="stages whose tables the variant shares with the base analysis")
+    step.param("--ablation-settings", type=json_object, default={},
+               help="the run's ablation settings as JSON: which units its single-unit ablation chose")
+    step.param("--exclude-unmoved", default="false", choices=("true", "false"),
+               help="true: leave out of the RS statistics of AM and IAM the units AM never moved")
+    step.param("--batch-norm", default="unknown", choices=("true", "false", "unknown"),
+               help="whether the run's network has BatchNorm (claim E6 compares runs that differ in it)")
     step.add_file(OUTPUTS, "--units", "merged per-unit CSV to write").add_file(OUTPUTS, "--out", "stats CSV")
     step.add_file(OUTPUTS, "--trajectory", "RS statistics at each recorded AM step, CSV")
 
@@ -301,14 +323,17 @@ def add_summary_steps(sub):
     step = run_arguments(Step(sub, "figures", "A run's figures (PNG and PDF).", summary_commands.figures_command,
                               more_outputs=summary_commands.figure_files))
     step.add_file(INPUTS, "--units", "merged per-unit CSV from 'stats'")
-    step.parser.add_argument("--out-dir", required=True, help="folder for the figures")
+    step.add_file(INPUTS, "--manifest", "data manifest.json written by 'prepare' (the images' shape)")
+    step.add_file(INPUTS, "--traces", "the first seed's AM trace.csv of each layer and optimised method, layer by "
+                  "layer", many=True)
+    step.param("--out-dir", required=True, help="folder for the figures")
 
     step = Step(sub, "robustness", "Each claim's verdict per model across the analysis variants (table, figures).",
                 summary_commands.robustness_command, more_outputs=summary_commands.pdf_of("figure", "forest"))
-    step.parser.add_argument("--variants", nargs="+", required=True, help="variant names, the base first")
+    step.param("--variants", nargs="+", required=True, help="variant names, the base first")
     step.add_file(INPUTS, "--claims", "claims CSV of each variant, in the order of --variants", many=True)
-    step.parser.add_argument("--layers", type=json_object, required=True,
-                             help='JSON: variant -> run name -> {"layers": [...], "seeds": [...]} it analysed')
+    step.param("--layers", type=json_object, required=True,
+               help='JSON: variant -> run name -> {"layers": [...], "seeds": [...]} it analysed')
     step.add_file(INPUTS, "--stats", "study stats CSV of each variant, in the order of --variants", many=True)
     step.add_file(OUTPUTS, "--out", "robustness CSV")
     step.add_file(OUTPUTS, "--figure", "figure PNG (a PDF goes beside it)", type=png_path)
@@ -330,10 +355,10 @@ def add_report_step(sub):
     step.add_file(INPUTS, "--stats", "study stats CSV of each data set, in the order of --claims", many=True)
     step.add_file(INPUTS, "--manifests", "data manifest of each data set, in the order of --claims", many=True)
     step.add_file(INPUTS, "--metrics", "every run's per-seed metrics CSV (the runs' entries name theirs)", many=True)
-    step.parser.add_argument("--configfiles", nargs="*", default=[], help="the config files of the run, to name them")
-    step.parser.add_argument("--runs", type=json_list, required=True,
-                             help='JSON list of runs: [{"dataset", "name", "model", "seeds", "layers", "metrics", '
-                                  '"ablation_images"}, ...]')
+    step.param("--configfiles", nargs="*", default=[], help="the config files of the run, to name them")
+    step.param("--runs", type=json_list, required=True,
+               help='JSON list of runs: [{"dataset", "name", "model", "seeds", "layers", "metrics", '
+                    '"ablation_images"}, ...]')
     step.add_file(OUTPUTS, "--claims-pages", "HTML page per claims CSV", many=True)
     step.add_file(OUTPUTS, "--robustness-pages", "HTML page per robustness CSV", many=True)
     step.add_file(OUTPUTS, "--front-page", "HTML fragment for the report's front page")
@@ -349,24 +374,24 @@ def build_parser():
     add_report_step(sub)
     step = Step(sub, "publish", "Copy a data set's finished results into a folder to commit: tables, per-unit "
                 "data, curves, figures.", summary_commands.publish_command)
-    step.parser.add_argument("--results", required=True, help="the results folder of the study")
-    step.parser.add_argument("--dataset", required=True, help="the data set whose study to publish")
-    step.parser.add_argument("--out", required=True, help="a new or empty folder (e.g. docs/results/NAME)")
+    step.param("--results", required=True, help="the results folder of the study")
+    step.param("--dataset", required=True, help="the data set whose study to publish")
+    step.param("--out", required=True, help="a new or empty folder (e.g. docs/results/NAME)")
     step = Step(sub, "article", "Render a study's article from its template and committed tables (no number "
                 "typed by hand).", summary_commands.article_command)
-    step.parser.add_argument("--template", required=True, help="the article's Jinja template (docs/articles/)")
-    step.parser.add_argument("--study", required=True, help="the published study folder (e.g. docs/results/cifar10)")
-    step.parser.add_argument("--ours", nargs="+", required=True, help="the config files the study's runs were made with")
-    step.parser.add_argument("--paper", nargs="+", required=True, help="the config files of the paper's design")
-    step.parser.add_argument("--out", required=True, help="the Markdown file to write")
+    step.param("--template", required=True, help="the article's Jinja template (docs/articles/)")
+    step.param("--study", required=True, help="the published study folder (e.g. docs/results/cifar10)")
+    step.param("--ours", nargs="+", required=True, help="the config files the study's runs were made with")
+    step.param("--paper", nargs="+", required=True, help="the config files of the paper's design")
+    step.param("--out", required=True, help="the Markdown file to write")
     step = Step(sub, "check-config", "Check config files as Snakemake merges them: YAML syntax (with the line of "
                 "an error) and the schema.", commands.check_config_command)
-    step.parser.add_argument("configfiles", nargs="+", help="the files given to --configfile, in that order")
+    step.param("configfiles", nargs="+", help="the files given to --configfile, in that order")
     step = Step(sub, "audit", "Walk back from an artifact through its provenance and re-check hashes.",
                 commands.audit_command)
-    step.parser.add_argument("path", help="any file the workflow made (its .prov.json record beside it)")
-    step.parser.add_argument("--ro-crate", metavar="DIR", default=None,
-                             help="also write the chain as a Provenance Run Crate into DIR (a new or empty folder)")
+    step.param("path", help="any file the workflow made (its .prov.json record beside it)")
+    step.param("--ro-crate", metavar="DIR", default=None,
+               help="also write the chain as a Provenance Run Crate into DIR (a new or empty folder)")
     return parser
 
 
@@ -433,13 +458,11 @@ def main(argv=None):
         if device:  # a torch step: say where it runs (stdout goes to the job's log)
             print(f"repsub {step.name}: started {now(precise=True)} on {device}"
                   + (f", {precision} optimisation" if precision else ""), flush=True)
-        # Steps that read files beyond their file arguments (statistics, figures) return them;
-        # ablation steps return how they computed (strict fp32, or a checked low precision).
+        # ablation steps return how they computed (strict fp32, or a checked low precision)
         result = step.command(args) or StepResult()
-        check_made(result.read)  # files found beyond the arguments, read by now
         if outputs:
             parameters = {k: v for k, v in vars(args).items() if k != "step"}
-            finish_records(step.name, parameters, [*inputs, *result.read], outputs, started, device,
+            finish_records(step.name, parameters, inputs, outputs, started, device,
                            result.precision or precision, at_start, result.record, external)
         drop(moved)
         if device:

@@ -262,7 +262,6 @@ def am_command(args):
     import copy
 
     from .data import load_split
-    from .layout import split_files
     from .settings import AMSettings
 
     settings = AMSettings.from_dict(args.settings)
@@ -271,7 +270,6 @@ def am_command(args):
     for method in args.methods:
         # each method gets its own copy: AM moves a model's weights to channels_last in place
         _am_method(args, copy.deepcopy(model), meta, manifest, settings, method, split)
-    return StepResult(read=split_files(args.manifest) if split is not None else [])
 
 
 def _am_method(args, model, meta, manifest, settings, method, split):

@@ -113,6 +113,12 @@ def downloads_cifar10(spec):
     return spec["source"] == "cifar10" and spec.get("download", False)
 
 
+def streamed(spec):
+    """Whether each step reads a data set from its image folder, so that preparing it writes no
+    split files beside its manifest."""
+    return spec["source"] == "imagefolder" and spec.get("in_memory", True) is False
+
+
 def weights_to_download(run):
     """The torchvision weights name a run fetches, or None (random, trained, or a local file)."""
     return kind_of(run["model"]).weights_to_download(run.get("model_options", {}))

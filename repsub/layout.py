@@ -208,26 +208,40 @@ def benchmark(results, folder, name):
 
 Table = namedtuple("Table", "kind seed layer method path")
 AM_TABLES = ("rs", "images", "units", "substitution", "rs_steps", "movement")
+TABLE_FILES = {"metrics": "metrics.csv", "selectivity": "selectivity.csv", "ablation": "ablation.csv",
+               "cumulative": "cumulative.csv", **{kind: AM_FILES[kind] for kind in AM_TABLES}}
+
+
+def run_table_slots(seeds, layers, methods, variant=BASE):
+    """The (kind, seed, layer, method) of every per-seed and per-layer table that a run's
+    statistics read in ``variant``, and for the base analysis its figures too (cumulative
+    ablation), in the one order the rules pass them and the summary steps read them: by
+    seed, then metrics, selectivity and per layer its ablation, cumulative ablation and
+    per method its AM tables."""
+    for seed in seeds:
+        yield "metrics", seed, None, None
+        yield "selectivity", seed, None, None
+        for layer in layers:
+            yield "ablation", seed, layer, None
+            if variant == BASE:
+                yield "cumulative", seed, layer, None
+            for method in methods:
+                for kind in AM_TABLES:
+                    yield kind, seed, layer, method
 
 
 def run_tables(results, dataset, model, seeds, layers, methods, variant=BASE, from_base=()):
-    """Every per-seed and per-layer table that a run's statistics read in ``variant``, and
-    for the base analysis its figures too (cumulative ablation). ``from_base`` names the
-    stages (selectivity, or a method) whose tables the variant shares with the base."""
+    """Those tables with their paths. ``from_base`` names the stages (selectivity, or a
+    method) whose tables the variant shares with the base."""
 
-    def source(stage):
-        return BASE if stage in from_base else variant
+    def path(kind, seed, layer, method):
+        source = BASE if (method or kind) in from_base else variant
+        if kind == "metrics":
+            return metrics(results, dataset, model, seed)
+        if kind == "selectivity":
+            return selectivity(results, dataset, model, seed, source)
+        if kind in ("ablation", "cumulative"):
+            return (ablation if kind == "ablation" else cumulative)(results, dataset, model, seed, layer)
+        return am_file(results, dataset, model, seed, source, layer, method, kind)
 
-    tables = []
-    for seed in seeds:
-        tables += [Table("metrics", seed, None, None, metrics(results, dataset, model, seed)),
-                   Table("selectivity", seed, None, None,
-                         selectivity(results, dataset, model, seed, source("selectivity")))]
-        for layer in layers:
-            tables.append(Table("ablation", seed, layer, None, ablation(results, dataset, model, seed, layer)))
-            if variant == BASE:
-                tables.append(Table("cumulative", seed, layer, None, cumulative(results, dataset, model, seed, layer)))
-            tables += [Table(kind, seed, layer, method,
-                             am_file(results, dataset, model, seed, source(method), layer, method, kind))
-                       for method in methods for kind in AM_TABLES]
-    return tables
+    return [Table(*slot, path(*slot)) for slot in run_table_slots(seeds, layers, methods, variant)]

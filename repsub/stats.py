@@ -6,14 +6,12 @@ magnitude, so a verdict about RS must survive that control (docs/CHOICES.md).
 """
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .errors import UserError
 from .io import load_npy, read_table
-from .layout import AM_FILES
 from .settings import METHODS, OPTIMISED, AblationSettings
 from .unit_subsets import select_units
 
@@ -64,7 +62,7 @@ def unit_table(tables, dataset, model, architecture, layers, methods, ablation=N
                                 f"selectivity step of this checkpoint")
             for method in methods:
                 rs = read_table(path["rs", seed, layer, method], ["unit", "rs"], "am")
-                chosen = load_npy(units_file(path["rs", seed, layer, method]), "am", 1)
+                chosen = load_npy(path["units", seed, layer, method], "am", 1)
                 _check_units(rs, path["rs", seed, layer, method], chosen, "its units.npy")
                 units = units.merge(rs[["unit", "rs"]].rename(columns={"rs": f"rs_{method}"}),
                                     on="unit", how="left")
@@ -87,11 +85,6 @@ def unit_table(tables, dataset, model, architecture, layers, methods, ablation=N
     table.insert(0, "model", model)
     table.insert(0, "dataset", dataset)
     return table
-
-
-def units_file(rs_path):
-    """The units.npy that the AM step wrote beside an rs.csv."""
-    return Path(rs_path).parent / AM_FILES["units"]
 
 
 def _check_units(table, path, chosen, source):

@@ -5,14 +5,27 @@ from pathlib import Path
 
 from . import layout
 from .errors import UserError
-from .step_result import StepResult
 from .io import load_npy
 
 
-def run_tables(args):
-    """The per-seed and per-layer tables of the run (and variant) that ``args`` names."""
-    return layout.run_tables(args.results, args.dataset, args.model, args.seeds, args.layers, args.methods,
-                             getattr(args, "variant", layout.BASE), getattr(args, "from_base", ()))
+def given_tables(args):
+    """The run's tables as ``--tables`` passes them, each with the kind, seed, layer and method
+    its place in the order of :func:`repsub.layout.run_table_slots` gives it."""
+    slots = list(layout.run_table_slots(args.seeds, args.layers, args.methods, getattr(args, "variant", layout.BASE)))
+    order = "in the order 'python -m repsub stats --help' gives"
+    if len(args.tables) != len(slots):
+        raise UserError(f"--tables names {len(args.tables)} files where seeds {args.seeds}, layers {args.layers} and "
+                        f"methods {args.methods} have {len(slots)}; pass every table of the run {order}")
+    for (kind, seed, layer, method), path in zip(slots, args.tables):
+        if Path(path).name != layout.TABLE_FILES[kind]:
+            where = " ".join(str(part) for part in (f"seed {seed}", layer, method) if part is not None)
+            raise UserError(f"--tables gives {path} where the {layout.TABLE_FILES[kind]} of {where} belongs; pass "
+                            f"the tables {order}")
+    return [layout.Table(*slot, Path(path)) for slot, path in zip(slots, args.tables)]
+
+
+def find_table(tables, kind, seed, layer=None, method=None):
+    return next(t.path for t in tables if (t.kind, t.seed, t.layer, t.method) == (kind, seed, layer, method))
 
 
 def stats_command(args):
@@ -21,9 +34,9 @@ def stats_command(args):
     from .io import write_csv
     from .settings import AblationSettings
     from .stats import (cumulative_statistics, layer_statistics, pool_seeds, trajectory_statistics, unit_table,
-                        units_file, without_unmoved)
+                        without_unmoved)
 
-    tables = run_tables(args)
+    tables = given_tables(args)
     units = unit_table(tables, args.dataset, args.model, args.architecture, args.layers, args.methods,
                        AblationSettings.from_dict(args.ablation_settings))
     if args.exclude_unmoved == "true":
@@ -34,7 +47,6 @@ def stats_command(args):
     rows = pd.concat([layer_statistics(units), cumulative_statistics(units, tables)], ignore_index=True)
     write_csv(args.out, pool_seeds(rows.assign(ablation_precision=precision, batch_norm=args.batch_norm)))
     write_csv(args.trajectory, trajectory_statistics(units, tables))
-    return StepResult(read=[*(table.path for table in tables), *(units_file(t.path) for t in tables if t.kind == "rs")])
 
 
 def ablation_images(path, manifest) -> str:
@@ -96,12 +108,11 @@ def figure_files(args):
     return [Path(args.out_dir) / f"{stem}.{suffix}" for stem in layout.MODEL_FIGURES for suffix in ("png", "pdf")]
 
 
-def am_arrays(args, seed, layer, method, shape):
+def am_arrays(args, tables, seed, layer, method, shape):
     """A layer's AM images, unit ids and substitution matrix, checked against each other and
     against the data's image ``shape``."""
     def load(kind, ndim):
-        path = layout.am_file(args.results, args.dataset, args.model, seed, layout.BASE, layer, method, kind)
-        return load_npy(path, "am", ndim)
+        return load_npy(find_table(tables, kind, seed, layer, method), "am", ndim)
 
     import numpy as np
 
@@ -140,6 +151,7 @@ def figures_command(args):
     if absent:
         raise UserError(f"{args.units} has no units of layer {absent[0]}; give --layers of the run "
                         f"({', '.join(dict.fromkeys(units.layer))})")
+    tables = given_tables(args)
     name = f"{args.model} on {args.dataset}"
     seed = args.seeds[0]
     seed_units = units[units.seed == str(seed)]
@@ -156,7 +168,7 @@ def figures_command(args):
                                    f"{name}: {last}, the layer before the classifier", args.methods),
          "fig3a_fc_selectivity_vs_rs")
     method = "iam" if "iam" in args.methods else args.methods[0]
-    manifest = read_manifest(layout.manifest(args.results, args.dataset))
+    manifest = read_manifest(args.manifest)
     shape = tuple(manifest["image_shape"])
     panels = {}
     for layer in args.layers:
@@ -164,32 +176,29 @@ def figures_command(args):
                            & seed_units[f"rs_{method}"].notna()]  # units that have an AM image
         if alive.selectivity.notna().any():
             best = int(alive.loc[alive.selectivity.idxmax(), "unit"])
-            panels[layer] = (*am_arrays(args, seed, layer, method, shape), best)
+            panels[layer] = (*am_arrays(args, tables, seed, layer, method, shape), best)
     save(figures.substitutes(panels, f"{name}: most selective unit's {METHOD_NAMES[method]} image and its "
                                      f"two best substitutes"), "fig2_substitutes")
     save(figures.ablation_scatter(seed_units, f"{name}, seed {seed}: single-unit ablation"),
          "ablation_drop_vs_scores")
-    cumulative = pd.concat([read_table(layout.cumulative(args.results, args.dataset, args.model, s, layer),
-                                       CUMULATIVE_COLUMNS, "cumulative")
-                            for s in args.seeds for layer in args.layers])
-    images = ablation_images(layout.cumulative(args.results, args.dataset, args.model, args.seeds[0], args.layers[0]),
-                             manifest)
+    cumulative = pd.concat([read_table(t.path, CUMULATIVE_COLUMNS, "cumulative") for t in tables
+                            if t.kind == "cumulative"])
+    images = ablation_images(find_table(tables, "cumulative", seed, args.layers[0]), manifest)
     save(figures.cumulative_curves(cumulative, f"{name}: cumulative ablation (all seeds, {images})"),
          "cumulative_ablation")
-    metrics = {s: read_table(layout.metrics(args.results, args.dataset, args.model, s),
-                             ["epoch", "test_loss", "test_accuracy"], "train") for s in args.seeds}
+    metrics = {t.seed: read_table(t.path, ["epoch", "test_loss", "test_accuracy"], "train") for t in tables
+               if t.kind == "metrics"}
     save(figures.training_curves(metrics, f"{name}: training"), "training_curves")
     save(figures.rs_distribution(seed_units, f"{name}, seed {seed}: RS per layer and method", args.methods),
          "rs_distribution")
-    trace_files = {(layer, method): layout.am_file(args.results, args.dataset, args.model, seed, layout.BASE, layer,
-                                                   method, "trace")
-                   for layer in args.layers for method in args.methods if method in OPTIMISED}
+    traced = [(layer, method) for layer in args.layers for method in args.methods if method in OPTIMISED]
+    if len(args.traces) != len(traced):
+        raise UserError(f"--traces names {len(args.traces)} files for the {len(traced)} optimised methods and layers "
+                        f"of seed {seed}; pass one trace.csv per layer and method, layer by layer")
     traces = [read_table(path, ["step", "unit", "objective"], "am").assign(layer=layer, method=method)
-              for (layer, method), path in trace_files.items()]
+              for (layer, method), path in zip(traced, args.traces)]
     save(figures.am_convergence(pd.concat(traces, ignore_index=True), f"{name}, seed {seed}: AM convergence"),
          "am_convergence")
-    return StepResult(read=[*(table.path for table in run_tables(args)), *trace_files.values(),
-                            layout.manifest(args.results, args.dataset)])
 
 
 def robustness_command(args):
@@ -226,7 +235,7 @@ def report_pages_command(args):
 
     from .claims import CLAIMS_COLUMNS
     from .io import read_table, write_text
-    from .report_pages import front_page, page, table_html
+    from .report_pages import claims_body, front_page, page, table_html
     from .robustness import ROBUSTNESS_COLUMNS
 
     for flag in ("claims_pages", "robustness", "robustness_pages", "stats", "manifests"):
@@ -235,7 +244,7 @@ def report_pages_command(args):
                             f"{len(args.claims)} --claims; pass one per data set, in the same order")
     claims = [read_table(path, CLAIMS_COLUMNS, "study-stats") for path in args.claims]
     for table, path in zip(claims, args.claims_pages):
-        write_text(path, page(f"Claims on {', '.join(table.dataset.unique())} (base analysis)", table_html(table)))
+        write_text(path, page(f"Claims on {', '.join(table.dataset.unique())} (base analysis)", claims_body(table)))
     for source, path in zip(args.robustness, args.robustness_pages):
         table = read_table(source, ROBUSTNESS_COLUMNS, "robustness")
         write_text(path, page(f"Verdicts across the analysis variants on {', '.join(table.dataset.unique())}",

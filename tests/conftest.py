@@ -132,8 +132,8 @@ def small_study_steps(results):
     method = layout.method_dir(results, "digits", "mlp", 0, "base", "fc1", "am")
     common = ["--manifest", manifest, "--device", "cpu"]
     trained = [*common, "--checkpoint", seed / "checkpoint.pt"]
-    study = ["--results", results, "--dataset", "digits", "--model", "mlp", "--seeds", 0, "--layers", "fc1",
-             "--methods", "am"]
+    study = ["--dataset", "digits", "--model", "mlp", "--seeds", 0, "--layers", "fc1", "--methods", "am",
+             "--tables", *(t.path for t in layout.run_tables(results, "digits", "mlp", [0], ["fc1"], ["am"]))]
     units = layout.model_units(results, "digits", "mlp", "base")
     model_stats = layout.model_stats(results, "digits", "mlp", "base")
     study_stats = layout.study_stats(results, "digits", "base")
@@ -155,7 +155,8 @@ def small_study_steps(results):
                   "--trajectory", model_trajectory],
         "study-stats": ["--inputs", model_stats, "--trajectories", model_trajectory, "--out", study_stats,
                         "--claims", layout.claims(results, "digits", "base"), "--trajectory", study_trajectory],
-        "figures": [*study, "--units", units, "--out-dir", layout.figures_dir(results, "digits", "mlp")],
+        "figures": [*study, "--units", units, "--manifest", manifest, "--traces", method / "trace.csv",
+                    "--out-dir", layout.figures_dir(results, "digits", "mlp")],
         "study-figures": ["--stats", study_stats, "--out", results / "figures" / "digits" / "fig3b.png",
                           "--trajectory", study_trajectory, "--trajectory-figure",
                           results / "figures" / "digits" / "trajectory.png"],

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from conftest import REPO
+from repsub import layout
 from repsub.cli import main
 
 SEED = Path("digits/mlp/seed0")
@@ -43,8 +44,8 @@ def command(name, results, out):
     f = {key: results / path for key, path in FILES.items()}
     data = ["--manifest", f["manifest"], "--device", "cpu"]
     model = [*data, "--checkpoint", f["checkpoint"]]
-    study = ["--results", results, "--dataset", "digits", "--model", "mlp", "--seeds", "0", "--layers", "fc1",
-             "--methods", "am"]
+    study = ["--dataset", "digits", "--model", "mlp", "--seeds", "0", "--layers", "fc1", "--methods", "am",
+             "--tables", *(t.path for t in layout.run_tables(results, "digits", "mlp", [0], ["fc1"], ["am"]))]
     return {
         "train": ["train", *data, "--model", "mlp", "--seed", "0", "--settings", '{"epochs": 1}',
                   "--checkpoint", out / "c.pt", "--metrics", out / "m.csv"],
@@ -58,7 +59,8 @@ def command(name, results, out):
                   "--trajectory", out / "t.csv"],
         "study-stats": ["study-stats", "--inputs", f["model_stats"], "--trajectories", f["model_trajectory"],
                         "--out", out / "s.csv", "--claims", out / "c.csv", "--trajectory", out / "t.csv"],
-        "figures": ["figures", *study, "--units", f["units"], "--out-dir", out],
+        "figures": ["figures", *study, "--units", f["units"], "--manifest", f["manifest"],
+                    "--traces", f["rs"].parent / "trace.csv", "--out-dir", out],
         "study-figures": ["study-figures", "--stats", f["study_stats"], "--out", out / "f.png",
                           "--trajectory", f["study_trajectory"], "--trajectory-figure", out / "t.png"],
     }[name]
@@ -288,7 +290,7 @@ def test_a_changed_or_unfinished_input_is_refused_before_it_is_read(small_study,
         record.write_text("{not json")
     expected = {"changed": "changed since its step 'am' made it", "unfinished": "is unfinished: its step 'am'",
                 "malformed record": "is malformed"}[how]
-    for step in ("cumulative", "stats"):  # an argument, and a table found under --results
+    for step in ("cumulative", "stats"):  # an argument, and one of the tables given
         status, lines = run(command(step, results, out), capsys)
         assert status == 2 and len(lines) == 1 and expected in lines[0] and "rs.csv" in lines[0], lines
         assert list(out.iterdir()) == []

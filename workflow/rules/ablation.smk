@@ -2,6 +2,7 @@ rule single_unit_ablation:
     input:
         checkpoint=CHECKPOINT,
         manifest=MANIFEST,
+        splits=prepared_splits,
     output:
         table=report(
             str(layout.ablation(RESULTS, DATASET, MODEL, SEED, LAYER)),
@@ -43,6 +44,7 @@ rule cumulative_ablation:
     input:
         checkpoint=CHECKPOINT,
         manifest=MANIFEST,
+        splits=prepared_splits,
         selectivity=str(layout.selectivity(RESULTS, DATASET, MODEL, SEED, BASE)),
         rs=str(layout.am_file(RESULTS, DATASET, MODEL, SEED, BASE, LAYER, "iam", "rs")),
     output:

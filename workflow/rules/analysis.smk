@@ -2,6 +2,7 @@ rule selectivity:
     input:
         checkpoint=CHECKPOINT,
         manifest=MANIFEST,
+        splits=prepared_splits,
     output:
         table=report(
             str(layout.selectivity(RESULTS, DATASET, MODEL, SEED, VARIANT)),
@@ -54,6 +55,7 @@ for AM_METHODS, AM_VARIANTS in am_method_sets().items():
         input:
             checkpoint=CHECKPOINT,
             manifest=MANIFEST,
+            splits=prepared_splits,
         output:
             **{
                 kind: am_outputs(kind, AM_METHODS)

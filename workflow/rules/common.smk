@@ -25,6 +25,7 @@ from repsub.configuration import (
     registration_file,
     scoped_layers,
     shared_with_base,
+    streamed,
     trains,
     variant_layers,
     weights_to_download,
@@ -34,6 +35,7 @@ from repsub.errors import UserError
 from repsub.nets.kinds import is_weights_file
 from repsub.nets.names import kind_of
 from repsub.provenance import set_aside_unfinished
+from repsub.settings import OPTIMISED
 
 
 def _stop(sentence):
@@ -207,12 +209,6 @@ def am_rule_name(methods):
     return f"activation_maximisation{suffix}"
 
 
-def results_folder(wildcards):
-    """Summary jobs find a run's tables through repsub.layout, which needs the results
-    folder itself (the workflow assumes a file system shared by all jobs)."""
-    return RESULTS
-
-
 def retried(mem_mb, runtime):
     """Memory (MB) and run time (minutes) of a job, growing with each retry."""
     return {
@@ -237,6 +233,24 @@ def download_inputs(wildcards):
     if downloads_cifar10(config["datasets"][wildcards.dataset]):
         return [str(layout.download_record(RESULTS, wildcards.dataset))]
     return []
+
+
+def prepared_splits(wildcards):
+    """The split files that preparing a data set writes beside its manifest and the torch
+    steps read (none for a streamed image folder)."""
+    if streamed(config["datasets"][wildcards.dataset]):
+        return []
+    return [str(layout.split_path(MANIFEST, split)) for split in layout.SPLITS]
+
+
+def datasets_matching(in_memory):
+    """A wildcard constraint naming the data sets prepared into split files (or streamed)."""
+    names = [
+        re.escape(name)
+        for name, spec in config["datasets"].items()
+        if streamed(spec) != in_memory
+    ]
+    return "|".join(names) or "(?!)"  # (?!) matches nothing
 
 
 def pretrained_weights(wildcards):
@@ -281,27 +295,28 @@ def job_benchmark(folder, name):
 
 def model_tables(wildcards):
     """Every per-seed, per-layer table that a run's statistics (in a variant) or figures
-    (base) read, by kind."""
+    (base) read, in the order the summary steps take them (repsub.layout.run_table_slots).
+    """
     run = run_of(wildcards.dataset, wildcards.model)
     variant = getattr(wildcards, "variant", BASE)
-    tables = {}
-    for table in layout.run_tables(
-        RESULTS,
-        run["dataset"],
-        run["name"],
-        seeds_of(run, variant),
-        layers_of(run, variant),
-        METHODS,
-        variant,
-        shared_with_base(VARIANTS[variant]),
-    ):
-        key = f"{table.method}_{table.kind}" if table.method else table.kind
-        tables.setdefault(key, []).append(str(table.path))
-    return tables
+    return [
+        str(table.path)
+        for table in layout.run_tables(
+            RESULTS,
+            run["dataset"],
+            run["name"],
+            seeds_of(run, variant),
+            layers_of(run, variant),
+            METHODS,
+            variant,
+            shared_with_base(VARIANTS[variant]),
+        )
+    ]
 
 
 def am_traces(wildcards):
-    """The AM and IAM traces of a run's first seed, which its convergence figure draws."""
+    """The AM and IAM traces of a run's first seed, which its convergence figure draws,
+    layer by layer."""
     run = run_of(wildcards.dataset, wildcards.model)
     return [
         str(
@@ -318,7 +333,7 @@ def am_traces(wildcards):
         )
         for layer in layers_of(run)
         for m in METHODS
-        if m in ("am", "iam")
+        if m in OPTIMISED
     ]
 
 

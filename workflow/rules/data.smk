@@ -20,10 +20,13 @@ rule prepare_data:
         download_inputs,
     output:
         manifest=MANIFEST,
+        splits=[str(layout.split_path(MANIFEST, split)) for split in layout.SPLITS],
     log:
         job_log(layout.data_dir(RESULTS, DATASET).parent, "prepare_data"),
     benchmark:
         job_benchmark(layout.data_dir(RESULTS, DATASET).parent, "prepare_data")
+    wildcard_constraints:
+        dataset=datasets_matching(in_memory=True),
     conda:
         "../../envs/torch.yaml"
     threads: JOBS["threads"]
@@ -35,3 +38,11 @@ rule prepare_data:
         "python -m repsub prepare --spec {params.spec:q} --manifest {output.manifest:q}"
         " --threads {threads:q} > {log:q} 2>&1"
         " || (tail -n 1 {log:q} >&2; exit 1)"
+
+
+# A streamed image folder is read by each step: preparing it writes only its manifest.
+use rule prepare_data as prepare_streamed_data with:
+    output:
+        manifest=MANIFEST,
+    wildcard_constraints:
+        dataset=datasets_matching(in_memory=False),

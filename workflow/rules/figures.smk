@@ -1,7 +1,8 @@
 rule model_figures:
     input:
-        unpack(model_tables),
+        tables=model_tables,
         units=str(layout.model_units(RESULTS, DATASET, MODEL, BASE)),
+        manifest=str(layout.manifest(RESULTS, DATASET)),
         traces=am_traces,
     output:
         fig1=model_figure("fig1_selectivity_vs_rs", "Figures"),
@@ -26,15 +27,15 @@ rule model_figures:
     resources:
         **retried(4000, 30),
     params:
-        results=results_folder,
         seeds=lambda wc: run_of(wc.dataset, wc.model)["seeds"],
         layers=lambda wc: layers_of(run_of(wc.dataset, wc.model)),
         methods=METHODS,
         out_dir=lambda wc: str(layout.figures_dir(RESULTS, wc.dataset, wc.model)),
     shell:
-        "python -m repsub figures --results {params.results:q} --dataset {wildcards.dataset:q}"
-        " --model {wildcards.model:q} --seeds {params.seeds:q} --layers {params.layers:q}"
-        " --methods {params.methods:q} --units {input.units:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "python -m repsub figures --tables {input.tables:q} --manifest {input.manifest:q}"
+        " --traces {input.traces:q} --dataset {wildcards.dataset:q} --model {wildcards.model:q}"
+        " --seeds {params.seeds:q} --layers {params.layers:q} --methods {params.methods:q}"
+        " --units {input.units:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
         " || (tail -n 1 {log:q} >&2; exit 1)"
 
 

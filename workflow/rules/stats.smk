@@ -1,6 +1,6 @@
 rule model_statistics:
     input:
-        unpack(model_tables),
+        tables=model_tables,
     output:
         units=report(
             str(layout.model_units(RESULTS, DATASET, MODEL, VARIANT)),
@@ -37,7 +37,6 @@ rule model_statistics:
     resources:
         **retried(4000, 30),
     params:
-        results=results_folder,
         architecture=lambda wc: run_of(wc.dataset, wc.model)["model"],
         batch_norm=lambda wc: batch_norm_of(run_of(wc.dataset, wc.model)),
         seeds=lambda wc: seeds_of(run_of(wc.dataset, wc.model), wc.variant),
@@ -49,7 +48,7 @@ rule model_statistics:
         ),
         ablation=stage_settings("ablation"),
     shell:
-        "python -m repsub stats --results {params.results:q} --dataset {wildcards.dataset:q}"
+        "python -m repsub stats --tables {input.tables:q} --dataset {wildcards.dataset:q}"
         " --model {wildcards.model:q} --architecture {params.architecture:q} --seeds {params.seeds:q}"
         " --layers {params.layers:q} --methods {params.methods:q} --variant {wildcards.variant:q}"
         " --from-base {params.from_base:q} --units {output.units:q} --out {output.stats:q}"

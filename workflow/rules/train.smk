@@ -29,6 +29,7 @@ rule check_model:
 rule train:
     input:
         manifest=MANIFEST,
+        splits=prepared_splits,
         fit=lambda wc: model_check_of(wc.dataset, wc.trainable),
         code=lambda wc: model_code(run_of(wc.dataset, wc.trainable)),
     output:
@@ -94,6 +95,7 @@ rule download_weights:
 rule pretrained_checkpoint:
     input:
         manifest=MANIFEST,
+        splits=prepared_splits,
         fit=lambda wc: model_check_of(wc.dataset, wc.pretrained),
         weights=lambda wc: [w for w in [pretrained_weights(wc)] if is_weights_file(w)],
         code=lambda wc: model_code(run_of(wc.dataset, wc.pretrained)),
