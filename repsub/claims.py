@@ -9,15 +9,14 @@ from itertools import product
 import numpy as np
 import pandas as pd
 
+from .confirmatory import SESOI_R, seed_test
 from .nets.kinds import CONV, VECTOR
+from .outcomes import ABSENT, ALPHA, CONTRADICTED, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, holm
 from .settings import METHOD_NAMES
 from .stats import POOLED, POOLED_V1, per_seed
 
-REPRODUCED, CONTRADICTED, INCONCLUSIVE = "reproduced", "contradicted", "inconclusive"
-NOT_REPRODUCED = "not reproduced"  # rules v1 only: no evidence for the claim, or evidence against it
 VERDICT_COLOURS = {REPRODUCED: "#4daf4a", CONTRADICTED: "#e41a1c", NOT_REPRODUCED: "#ff7f00",
-                   INCONCLUSIVE: "#bdbdbd"}  # figures and pages
-ALPHA = 0.05
+                   INCONCLUSIVE: "#bdbdbd", ABSENT: "#377eb8"}  # figures and pages
 RS_SOURCES = ("am", "iam", "noise", "top_image")  # C1 reads each; the other RS claims read IAM, noise, top image
 
 
@@ -87,20 +86,61 @@ class Rules:
                 f"is undefined counts for neither)")
 
 
-def holm(p):
-    """Holm's step-down adjustment of the p-values of one claim's layers (NaN stays NaN and
-    counts in the family, so an undefined layer never makes the others look stronger)."""
-    p = pd.Series(p, dtype=float)
-    order = p.sort_values(na_position="last").index
-    m = len(p)
-    adjusted = pd.Series(np.nan, index=p.index)
-    running = 0.0
-    for rank, index in enumerate(order):
-        if pd.isna(p[index]):
-            break
-        running = max(running, min(1.0, (m - rank) * p[index]))
-        adjusted[index] = running
-    return adjusted
+class SeedRules(Rules):
+    """Rules v3, registered (docs/REGISTRATION.md, :mod:`repsub.confirmatory`): a correlation
+    claim's layers are tested over seeds, by a t test on the seeds' Fisher z for an effect and
+    by two one-sided tests against |r| = SESOI for its absence, Holm across the claim's layers
+    for each; the outcome "absent" joins the three of v2. The point-value claims (C3, C4, C5,
+    E4, E6) keep their v2 rules: this class reads v2's pooled rows for every statistic that is
+    not a correlation, and decides them as v2 does."""
+
+    def __init__(self):
+        super().__init__(2)
+        self.version = 3
+
+    def layer_rows(self, stats, statistic, x, y=None):
+        if statistic not in ("spearman", "partial_spearman"):
+            return super().layer_rows(stats, statistic, x, y)
+        rows = per_seed(stats)
+        rows = rows[(rows.statistic == statistic) & (rows.x == x)]
+        rows = rows if y is None else rows[rows.y == y]
+        keys = ["dataset", "model", "depth", "layer", "kind"]
+        tested = [{**dict(zip(keys, key)), **seed_test(group.value.to_numpy(float))}
+                  for key, group in rows.groupby(keys, sort=False)]
+        return pd.DataFrame(tested, columns=[*keys, "value", "ci_low", "ci_high", "ci90_low", "ci90_high", "p",
+                                             "p_equivalence", "n_seeds"]).sort_values("depth")
+
+    def equivalent(self, rows):
+        """Per layer: is it equivalent (Holm-adjusted TOST p below 0.05)?"""
+        return holm(rows.p_equivalence) < ALPHA
+
+    def values(self, rows):
+        if "p_equivalence" not in rows:
+            return super().values(rows)
+        return "; ".join(f"{r.layer} {_fmt(r.value)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] p_holm {_fmt(p)} "
+                         f"p_equivalence_holm {_fmt(q)} ({r.n_seeds} seeds)"
+                         for r, p, q in zip(rows.itertuples(), holm(rows.p), holm(rows.p_equivalence)))
+
+    def majority(self, rows, sign):
+        verdict, count = super().majority(rows, sign)
+        if "p_equivalence" not in rows:
+            return verdict, count
+        equivalent = self.equivalent(rows)
+        count += f"; equivalent within +-{SESOI_R} in {int(equivalent.sum())} of {len(rows)}"
+        positive, negative = self.sides(rows)
+        if verdict == INCONCLUSIVE and equivalent.sum() > len(rows) / 2 and not (positive | negative).any():
+            return ABSENT, count
+        return verdict, count
+
+    def majority_rule(self, direction, test=FISHER_TEST):
+        if test != FISHER_TEST:  # a point-value claim: v2's rule
+            return super().majority_rule(direction, test)
+        return (f"per layer, each seed's r as Fisher z, then a one-sample t test over seeds (p of z = 0, 95% t "
+                f"interval) and two one-sided tests against |r| = {SESOI_R} (p_equivalence), each Holm-adjusted "
+                f"across the claim's layers; reproduced if p < {ALPHA} with r {direction} 0 in more than half of "
+                f"the layers, contradicted if p < {ALPHA} with r on the other side in more than half, absent if "
+                f"p_equivalence < {ALPHA} in more than half and no layer has p < {ALPHA}, otherwise inconclusive "
+                f"(a layer with fewer than two seeds of defined r counts for none)")
 
 
 def _fmt(value):
@@ -144,10 +184,12 @@ def fades_with_depth(stats, rules, rs="rs_iam"):
                 "the first's; not reproduced if the first conv layer's r <= 0 or the last's r >= the first's; "
                 "otherwise inconclusive; tested where at least two conv layers were analysed")
     else:
+        absent = (f"absent if the first conv layer is equivalent (Holm-adjusted TOST p < {ALPHA} against |r| = "
+                  f"{SESOI_R}, over seeds) and no conv layer has p < {ALPHA}; " if rules.version == 3 else "")
         rule = (f"Holm-adjusted p across the model's conv layers; reproduced if the first conv layer has p < {ALPHA} "
                 f"with r > 0 and the last conv layer's r is below the first's; contradicted if the first conv layer "
-                f"has p < {ALPHA} with r < 0; otherwise inconclusive; tested where at least two conv layers were "
-                f"analysed")
+                f"has p < {ALPHA} with r < 0; {absent}otherwise inconclusive; tested where at least two conv layers "
+                f"were analysed")
     rows = rules.layer_rows(stats, "spearman", "selectivity", rs)
     for (dataset, model), group in rows[rows.kind == CONV].groupby(["dataset", "model"], sort=True):
         if len(group) < 2:
@@ -162,8 +204,9 @@ def fades_with_depth(stats, rules, rs="rs_iam"):
                 verdict = INCONCLUSIVE
         else:
             positive, negative = rules.sides(group)
+            bounded = rules.version == 3 and rules.equivalent(group).iloc[0] and not (positive | negative).any()
             verdict = (REPRODUCED if positive.iloc[0] and last.value < first.value else
-                       CONTRADICTED if negative.iloc[0] else INCONCLUSIVE)
+                       CONTRADICTED if negative.iloc[0] else ABSENT if bounded else INCONCLUSIVE)
         yield {"claim_id": "C2", "claim": "The RS/selectivity correlation is positive in early conv layers "
                f"and fades with depth ({label})", "dataset": dataset, "model": model,
                "statistic": f"Spearman r(selectivity, {rs}) per conv layer [95% CI]",
@@ -172,9 +215,9 @@ def fades_with_depth(stats, rules, rs="rs_iam"):
 
 
 def _ends(group, rules):
-    """r of the first and the last conv layer (v2: with the first's Holm-adjusted p)."""
+    """r of the first and the last conv layer (v2, v3: with the first's Holm-adjusted p)."""
     first, last = group.iloc[0], group.iloc[-1]
-    p = f" (p_holm {_fmt(holm(group.p).iloc[0])})" if rules.version == 2 else ""
+    p = f" (p_holm {_fmt(holm(group.p).iloc[0])})" if rules.version >= 2 else ""
     return f"r {first.layer} {_fmt(first.value)}{p}, {last.layer} {_fmt(last.value)}"
 
 
@@ -218,21 +261,29 @@ def iam_below_am(stats, rules):
 
 
 def mlp_low_diversity(stats, rules):
-    rule = ("reproduced if the MLP's mean per-layer sd of RS (IAM) is below that of the conv layers of the "
-            f"conv models on the same data; {rules.against} if above; inconclusive without a conv model")
+    """C5 as fixed: the MLP's mean per-layer sd of RS (IAM) against that of the conv models'
+    conv layers; C5b (registered) against every layer of the conv models, FC layers included,
+    which can have as little RS diversity as the MLP's."""
     spread = rules.layer_rows(stats, "std", "rs_iam")
     for dataset, group in spread.groupby("dataset", sort=True):
         conv = group[group.kind == CONV]
-        conv_sd = conv.value.mean() if len(conv) else np.nan
+        conv_models = group[group.model.isin(conv.model)]
         mlps = group[~group.model.isin(conv.model)]  # an MLP: no conv layer among those analysed
-        for model, mlp in mlps.groupby("model", sort=True):
-            mlp_sd = mlp.value.mean()
-            verdict = INCONCLUSIVE if np.isnan(conv_sd) else REPRODUCED if mlp_sd < conv_sd else rules.against
-            yield {"claim_id": "C5", "claim": "The MLP shows little RS diversity", "dataset": dataset,
-                   "model": model, "statistic": "sd of RS (IAM) per layer, MLP vs conv layers of the conv models",
-                   "values": f"MLP {'; '.join(f'{r.layer} {_fmt(r.value)}' for r in mlp.itertuples())}; "
-                             f"conv layers mean {_fmt(conv_sd)}",
-                   "key_statistic": f"sd {_fmt(mlp_sd)} vs {_fmt(conv_sd)}", "verdict": verdict, "rule": rule}
+        for claim_id, others, which in (("C5", conv, "conv layers"), ("C5b", conv_models, "every layer")):
+            other_sd = others.value.mean() if len(others) else np.nan
+            rule = (f"reproduced if the MLP's per-layer sd of RS (IAM), averaged over its layers, is below the "
+                    f"same sd averaged over the {which} of the conv models on the same data (one mean over all "
+                    f"those layers); {rules.against} if above; inconclusive without a conv model")
+            for model, mlp in mlps.groupby("model", sort=True):
+                mlp_sd = mlp.value.mean()
+                verdict = INCONCLUSIVE if np.isnan(other_sd) else REPRODUCED if mlp_sd < other_sd else rules.against
+                yield {"claim_id": claim_id, "claim": "The MLP shows little RS diversity"
+                       + ("" if claim_id == "C5" else " (against every layer of the conv models)"),
+                       "dataset": dataset, "model": model,
+                       "statistic": f"sd of RS (IAM) per layer, MLP vs {which} of the conv models",
+                       "values": f"MLP {'; '.join(f'{r.layer} {_fmt(r.value)}' for r in mlp.itertuples())}; "
+                                 f"{which} mean {_fmt(other_sd)}",
+                       "key_statistic": f"sd {_fmt(mlp_sd)} vs {_fmt(other_sd)}", "verdict": verdict, "rule": rule}
 
 
 VERSUS = " vs "  # a claim that compares two runs names both: "shallow_cnn vs shallow_cnn_nobn"
@@ -298,15 +349,20 @@ def welch(a, b):
 
 
 CLAIMS_COLUMNS = ["claim_id", "claim", "dataset", "model", "statistic", "values", "key_statistic", "verdict", "rule",
-                  "verdict_v1", "rule_v1"]
+                  "verdict_v1", "rule_v1", "verdict_v3", "rule_v3", "values_v3", "key_statistic_v3"]
+BESIDE = {1: ["verdict", "rule"], 3: ["verdict", "rule", "values", "key_statistic"]}  # what each other version adds
 KEYS = ["claim_id", "claim", "dataset", "model"]
 
 
 def claims_table(stats: pd.DataFrame) -> pd.DataFrame:
-    """Every claim by rules v2, with its verdict and rule by v1 beside (:class:`Rules`)."""
-    v2, v1 = _all_claims(stats, Rules(2)), _all_claims(stats, Rules(1))
-    v1 = v1[[*KEYS, "verdict", "rule"]].rename(columns={"verdict": "verdict_v1", "rule": "rule_v1"})
-    return v2.merge(v1, on=KEYS, how="left")[CLAIMS_COLUMNS]
+    """Every claim by rules v2, with its verdict and rule by v1 and by the registered v3 beside
+    (:class:`Rules`, :class:`SeedRules`), v3 with its own values and count."""
+    table = _all_claims(stats, Rules(2))
+    for version, rules in ((1, Rules(1)), (3, SeedRules())):
+        other = _all_claims(stats, rules)[[*KEYS, *BESIDE[version]]]
+        table = table.merge(other.rename(columns={c: f"{c}_v{version}" for c in BESIDE[version]}), on=KEYS,
+                            how="left")
+    return table[CLAIMS_COLUMNS]
 
 
 def _all_claims(stats, rules):
@@ -366,7 +422,7 @@ def _claims(stats: pd.DataFrame, rules) -> pd.DataFrame:
             f"unimportant with mean activation held fixed ({names[m]})", f"rs_{m}", "accuracy_drop", -1,
             statistic="partial_spearman")),
     ]
-    return pd.DataFrame(rows, columns=CLAIMS_COLUMNS[:-2])
+    return pd.DataFrame(rows, columns=CLAIMS_COLUMNS[:9])
 
 
 def verdicts_by_step(stats: pd.DataFrame, trajectory: pd.DataFrame, claims: pd.DataFrame) -> pd.Series:

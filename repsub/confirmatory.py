@@ -20,9 +20,8 @@ outcomes are exclusive and checked in that order. Torch-free: the power analysis
 
 import numpy as np
 
-from .claims import ALPHA, CONTRADICTED, INCONCLUSIVE, REPRODUCED, holm
+from .outcomes import ABSENT, ALPHA, CONTRADICTED, INCONCLUSIVE, REPRODUCED, holm
 
-ABSENT = "absent"
 # The smallest effect size of interest for every correlation claim (docs/REGISTRATION.md):
 # the paper reads its claims off scatter plots of units, and a rank correlation below 0.3
 # (Cohen's "medium"; under 9% of rank variance shared) is no trend such a plot shows or a

@@ -19,7 +19,7 @@ from .io import read_table
 from .stats import per_seed, restate
 
 ROBUSTNESS_COLUMNS = ["claim_id", "label", "claim", "dataset", "model", "variant", "layers", "all_layers", "seeds",
-                      "verdict", "base_verdict_same_coverage", "verdict_v1", "key_statistic", "values"]
+                      "verdict", "base_verdict_same_coverage", "verdict_v1", "verdict_v3", "key_statistic", "values"]
 
 
 def claim_labels(claims: pd.DataFrame) -> pd.Series:

@@ -299,7 +299,7 @@ def test_claims_over_conv_layers_are_also_made_without_the_first_conv_layer():
     assert set(cnn.index) >= {"C1b", "C4b", "E1b", "E2b", "E3b"} and not {"C2b", "C3b"} & set(cnn.index)
     assert "conv1" in cnn.loc["E2", "values"] and "conv1" not in cnn.loc["E2b", "values"]
     assert cnn.loc["E2b", "claim"].startswith("Without the first conv layer: extension")
-    assert not claims[claims.model == "mlp"].claim_id.str.endswith("b").any()
+    assert not claims[claims.model == "mlp"].claim.str.startswith("Without the first conv layer").any()
 
 
 def test_class_match_counts_the_preferred_class_hurt_most_against_chance():
@@ -414,3 +414,29 @@ def test_e6_survives_the_round_trip_through_a_csv_file(tmp_path):
     for table in (read, pd.read_csv(tmp_path / "stats.csv")):
         claims = claims_table(table)
         assert claims[claims.claim_id == "E6"].verdict.tolist() == [REPRODUCED]
+
+
+def test_rules_v3_test_over_seeds_and_find_an_effect_absent_where_the_seeds_bound_it():
+    """v3 (registered) beside v2: a layer's r is tested over seeds (t test on their Fisher z),
+    and a claim whose layers' 90% intervals all lie inside +-0.3 is absent, not inconclusive."""
+    from repsub.confirmatory import seed_test
+
+    c1 = "High-selectivity units have high RS (IAM)"
+    strong = claims_table(pool_seeds(layer_statistics(synthetic_units(+1, seeds=(0, 1, 2, 3))))).set_index("claim")
+    assert strong.loc[c1, "verdict_v3"] == REPRODUCED and "(4 seeds)" in strong.loc[c1, "values_v3"]
+    units = synthetic_units(+1, seeds=(0, 1, 2, 3), n=4000)
+    units["rs_iam"] = np.random.default_rng(2).uniform(0, 1, len(units))  # no relation: r near 0 in every seed
+    stats = pool_seeds(layer_statistics(units))
+    claims = claims_table(stats).set_index("claim")
+    assert claims.loc[c1, "verdict_v3"] == "absent" and claims.loc[c1, "verdict"] == INCONCLUSIVE
+    assert "equivalent within +-0.3 in 3 of 3" in claims.loc[c1, "key_statistic_v3"]
+    # the values are the seeds' t test, computed again here from the per-seed rows
+    rows = stats[(stats.statistic == "spearman") & (stats.y == "rs_iam") & (stats.x == "selectivity")
+                 & (stats.layer == "conv1") & ~stats.seed.isin(["pooled", "pooled_v1"])]
+    expected = seed_test(rows.value.to_numpy(float))
+    assert claims.loc[c1, "values_v3"].startswith(f"conv1 {expected['value']:.3g} [{expected['ci_low']:.3g}, ")
+    # one seed: no spread to test against, so nothing is decided; a point-value claim keeps v2
+    one = claims_table(pool_seeds(layer_statistics(synthetic_units(+1)))).set_index("claim")
+    assert one.loc[c1, "verdict_v3"] == INCONCLUSIVE and one.loc[c1, "verdict"] == REPRODUCED
+    point = one[one.claim_id.isin(["C3", "C4", "C5"])]
+    assert len(point) and (point.verdict_v3 == point.verdict).all() and (point.rule_v3 == point.rule).all()
