@@ -307,5 +307,6 @@ def robustness_grid(table: pd.DataFrame):
     inch = 1 / figure.get_figheight()  # room for the legend below and the title above, whatever the height
     figure.suptitle("Verdict of each claim across analysis variants (dot: not the base's verdict on the same "
                     "layers and seeds)", fontsize=10, y=1 - 0.1 * inch, va="top")
-    figure.tight_layout(rect=(0, 0.5 * inch, 1, 1 - 0.4 * inch))
+    # the legend below and the title above sit outside the panels' rectangle: a tight layout there
+    figure.set_layout_engine("tight", rect=(0, 0.5 * inch, 1, 1 - 0.4 * inch))
     return figure
