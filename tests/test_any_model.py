@@ -382,11 +382,11 @@ def any_model_config(tmp_path):
         "runs": [
             {"dataset": "shapes", "model": "torchvision:resnet18", "seeds": [0],
              "model_options": {"weights": str(tmp_path / "resnet18-random.pt"), "cifar_stem": True},
-             "layers": ["relu", "layer4.1.relu_1", "flatten"],
+             "layers": ["layer4.1.relu_1", "flatten"],
              "analysis": {"am": {"max_units_per_layer": 4}, "ablation": {"max_units_per_layer": 4}}},
             {"dataset": "shapes", "model": USER_MODEL, "seeds": [0],
              "model_options": {"weights": str(tmp_path / "tiny.pt"), "module_path": str(USER_MODELS)},
-             "layers": ["block.conv1", "block.relu_1", "relu"]},
+             "layers": ["block.relu_1", "relu"]},
         ],
         "jobs": {"threads": 1, "pretrained_threads": 1},
         "analysis": {"batch_size": 8, "am": {"methods": ["am", "iam"], "steps": 2},
@@ -394,14 +394,35 @@ def any_model_config(tmp_path):
     }
 
 
+NUMBERED = '''from torch import nn
+
+
+def make(num_classes):  # the README's example network
+    return nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes))
+'''
+
+
 def test_a_torchvision_and_a_user_model_run_end_to_end(tmp_path):
-    config = write_config(tmp_path / "any.json", any_model_config(tmp_path))
-    snakemake(tmp_path, "--cores", "2", "--configfile", str(config))
+    """ResNet-18, a user's residual network, and the README's own-model example (layers "1"
+    and "3" of an nn.Sequential: names a CSV round trip must keep as text, from a module_path
+    relative to the working folder), run end to end with the quick-look overlay the README
+    names."""
+    config = any_model_config(tmp_path)
+    write_user_model(tmp_path / "mynets", "small", NUMBERED)
+    config["runs"].append({"dataset": "shapes", "model": "python:small:make", "seeds": [0], "layers": ["1", "3"],
+                           "model_options": {"module_path": "mynets", "weights": "mynets/small.pt"}})
+    snakemake(tmp_path, "--cores", "2", "--configfile", str(write_config(tmp_path / "any.json", config)),
+              str(REPO / "configs" / "quick-look.yaml"))
     results = tmp_path / "results"
     claims = pd.read_csv(layout.claims(results, "shapes", "base"))
-    assert set(claims.model) == {"resnet18", "tiny_residual"}
-    for name, layers, kinds in (("resnet18", ["relu", "layer4.1.relu_1", "flatten"], ["conv", "conv", "vector"]),
-                                ("tiny_residual", ["block.conv1", "block.relu_1", "relu"], ["conv", "conv", "vector"])):
+    assert set(claims.model) == {"resnet18", "tiny_residual", "small"}
+    units = pd.read_csv(layout.model_units(results, "shapes", "small", "base"), dtype=str)
+    assert list(dict.fromkeys(units.layer)) == ["1", "3"]
+    assert set(units.dropna(subset=["rs_am"]).groupby("layer").size()) == {16}  # the quick look's cap, of 32 and 64
+    for name, layers, kinds in (("resnet18", ["layer4.1.relu_1", "flatten"], ["conv", "vector"]),
+                                ("tiny_residual", ["block.relu_1", "relu"], ["conv", "vector"])):
         units = pd.read_csv(layout.model_units(results, "shapes", name, "base"))
         assert list(dict.fromkeys(units.layer)) == layers
         assert units.groupby("layer", sort=False).kind.first().tolist() == kinds

@@ -16,7 +16,7 @@ from repsub import layout
 from repsub.nets.names import kind_of
 from test_workflow import snakemake
 
-LAYERS = ("conv1", "conv13", "fc2")
+LAYERS = ("conv1", "fc2")  # a conv map and the vector before the classifier
 WIDTHS = {**{f"conv{i}": w for i, w in enumerate((64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512),
                                                   start=1)}, "fc1": 4096, "fc2": 4096}
 
@@ -62,7 +62,7 @@ def test_pretrained_vgg16_on_a_streamed_image_folder_runs_end_to_end(tmp_path):
         cumulative = pd.read_csv(layout.cumulative(results, "imagenet", "vgg16_imagenet", 0, layer))
         assert set(cumulative.fraction) == {0, 1}
     claims = pd.read_csv(layout.claims(results, "imagenet", "base"))
-    assert set(claims.model) == {"vgg16_imagenet"} and "C2" in set(claims.claim_id)
+    assert set(claims.model) == {"vgg16_imagenet"} and "C3" in set(claims.claim_id)
     assert layout.figure(results, "imagenet", "vgg16_imagenet", "fig2_substitutes").is_file()
 
 

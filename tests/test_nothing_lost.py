@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, small_study_steps, write_image_folder
+from conftest import small_study_steps
 from repsub import layout
 from repsub.cli import main
 
@@ -32,6 +32,7 @@ def bad_arguments(results, truncated):
     """Per step, wrong arguments a user may give when rerunning it by hand."""
     steps = small_study_steps(results)
     rs = layout.method_dir(results, "digits", "mlp", 0, "base", "fc1", "am") / "rs.csv"
+    trace = rs.with_name("trace.csv")  # made by 'am', read by no statistics
     selectivity = layout.selectivity(results, "digits", "mlp", 0, "base")
     table = [("prepare", replaced(steps["prepare"], "--spec", '{"source": "nope"}'), "unknown data source"),
              ("prepare", replaced(steps["prepare"], "--spec", '{"source": "digits", "test_fraction": 0.999}'),
@@ -48,7 +49,8 @@ def bad_arguments(results, truncated):
         ("am", replaced(steps["am"], "--settings", '{"transforms": [["scale"]]}'), "am.transforms"),
         ("ablate", replaced(steps["ablate"], "--settings", '{"fractions": null}'), "ablation.fractions"),
         ("cumulative", replaced(steps["cumulative"], "--rs", selectivity), "lacks the column"),
-        ("stats", replaced(steps["stats"], "--units", rs), "finished output of the step 'am'"),
+        ("stats", replaced(steps["stats"], "--units", trace), "finished output of the step 'am'"),
+        ("stats", replaced(steps["stats"], "--units", rs), "both an input and an output"),
         ("stats", replaced(steps["stats"], "--layers", "Conv2"), "Conv2"),
         ("study-stats", replaced(steps["study-stats"], "--inputs", results / "missing.csv"), "missing.csv"),
         ("figures", replaced(steps["figures"], "--layers", "Conv2"), "Conv2"),
@@ -117,38 +119,3 @@ def test_publish_removes_only_what_it_made_and_refuses_a_folder_that_is_not_its_
         assert main(["publish", "--results", str(small_study), "--dataset", "digits", "--out", out]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "publish into a new folder of its own" in err, (out, err)
-
-
-NUMBERED = '''from torch import nn
-
-
-def make(num_classes):  # the README's example network
-    return nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(),
-                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes))
-'''
-
-
-def test_the_readmes_numbered_layers_run_end_to_end_with_the_quick_look(tmp_path):
-    """The own-model example of the README, layers "1" and "3" of an nn.Sequential (names that
-    a CSV round trip must keep as text), with the quick-look overlay the README names."""
-    from test_workflow import snakemake
-    from conftest import write_config, write_user_model
-
-    write_user_model(tmp_path / "mynets", "small", NUMBERED)
-    root = write_image_folder(tmp_path / "images", classes=("a", "b", "c"), per_class=4, size=12)
-    config = {"results": "results-mine", "device": "cpu",
-              "datasets": {"mine": {"source": "imagefolder", "root": str(root)}},
-              "runs": [{"dataset": "mine", "model": "python:small:make", "seeds": [0],
-                        "model_options": {"module_path": "mynets", "weights": "mynets/small.pt"},
-                        "layers": ["1", "3"]}],
-              "jobs": {"threads": 1, "pretrained_threads": 1},
-              "analysis": {"batch_size": 8, "am": {"methods": ["am", "iam", "noise", "top_image"]}}}
-    snakemake(tmp_path, "--cores", "2", "--configfile", str(write_config(tmp_path / "mine.json", config)),
-              str(REPO / "configs" / "quick-look.yaml"))
-    import pandas as pd
-
-    units = pd.read_csv(layout.model_units(tmp_path / "results-mine", "mine", "small", "base"), dtype=str)
-    assert list(dict.fromkeys(units.layer)) == ["1", "3"]
-    assert set(units.dropna(subset=["rs_am"]).groupby("layer").size()) == {16}  # the quick look's cap, of 32 and 64
-    assert layout.claims(tmp_path / "results-mine", "mine", "base").is_file()

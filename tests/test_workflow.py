@@ -193,20 +193,23 @@ def test_every_value_in_every_rule_command_is_quoted():
             assert fields and all(field.endswith(":q") for field in fields), (path.name, command)
 
 
-def test_hostile_paths_are_quoted_and_nothing_outside_results_changes(tmp_path):
+def test_hostile_paths_are_quoted_and_gpu_jobs_never_overlap(tmp_path):
     """A data root with a space, an apostrophe and $(...), and a results folder with a space
-    beside a file whose name is its prefix: the study runs and touches nothing else."""
+    beside a file whose name is its prefix: the study runs and touches nothing else. It runs
+    on a CPU stand-in for a one-GPU box: every torch job holds one 'gpu', so under
+    --resources gpu=1 on 4 cores they run one at a time (their logs say when)."""
+    from datetime import datetime
+
     from conftest import write_image_folder
 
     root = write_image_folder(tmp_path / "img" / "plain'$(touch PWNED) x", per_class=5)
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "notes").write_text("my notes")
-    config = tiny_config("x/notes 2026")
+    config = tiny_config("x/notes 2026", jobs={"gpus": 1, "threads": 1}, variants={})
     config["datasets"] = {"tiny": {"source": "imagefolder", "root": str(root.relative_to(tmp_path))}}
     config["runs"] = [{"dataset": "tiny", "model": "mlp", "seeds": [0], "layers": ["fc4"],
                        "train": {"epochs": 1, "batch_size": 8}}]
     config["analysis"]["am"]["max_units_per_layer"] = 4
-    config["variants"] = {}
     write_config(tmp_path / "hostile.json", config)
 
     def snapshot():
@@ -214,25 +217,15 @@ def test_hostile_paths_are_quoted_and_nothing_outside_results_changes(tmp_path):
                 if p.is_file() and "notes 2026" not in str(p) and ".snakemake" not in p.parts}
 
     before = snapshot()
-    snakemake(tmp_path, "--cores", "2", "--configfile", str(tmp_path / "hostile.json"))
+    snakemake(tmp_path, "--cores", "4", "--resources", "gpu=1", "--configfile", str(tmp_path / "hostile.json"))
     assert snapshot() == before
     assert not list(tmp_path.rglob("PWNED")) and not (REPO / "PWNED").exists()
-    manifest = json.loads((tmp_path / "x" / "notes 2026" / "tiny" / "data" / "manifest.json").read_text())
+    results = tmp_path / "x" / "notes 2026"
+    manifest = json.loads((results / "tiny" / "data" / "manifest.json").read_text())
     assert manifest["options"]["root"] == str(root.relative_to(tmp_path))
-    assert (tmp_path / "x" / "notes 2026" / "tiny" / "study" / "base" / "claims.csv").is_file()
-
-
-def test_gpu_jobs_never_overlap_under_a_gpu_limit(tmp_path):
-    """A CPU stand-in for a one-GPU box: every torch job holds one 'gpu', so under
-    --resources gpu=1 on 4 cores they run one at a time (their logs say when)."""
-    from datetime import datetime
-
-    config = tiny_config(tmp_path / "results", jobs={"gpus": 1, "threads": 1}, variants={})
-    config["runs"] = [{**config["runs"][0], "layers": ["fc1"]}]
-    snakemake(tmp_path, "--cores", "4", "--resources", "gpu=1", "--configfile",
-              str(write_config(tmp_path / "c.json", config)))
+    assert (results / "tiny" / "study" / "base" / "claims.csv").is_file()
     spans = []
-    for log in (tmp_path / "results" / "logs").rglob("*.log"):
+    for log in (results / "logs").rglob("*.log"):
         times = dict(line.split(": ", 1)[1].split(" ", 2)[:2] for line in log.read_text().splitlines()
                      if line.startswith("repsub ") and (": started " in line or ": finished " in line))
         if "started" in times and "prepare_data" not in log.name:
@@ -242,7 +235,7 @@ def test_gpu_jobs_never_overlap_under_a_gpu_limit(tmp_path):
     spans.sort()
     for (_, end, first), (start, _, second) in zip(spans, spans[1:]):
         assert end <= start, f"{first.name} and {second.name} ran at once"
-    record = json.loads((tmp_path / "results" / "digits" / "mlp" / "seed0" / "checkpoint.pt.prov.json").read_text())
+    record = json.loads((results / "tiny" / "mlp" / "seed0" / "checkpoint.pt.prov.json").read_text())
     assert record["device"] == "cpu (1 thread)"
 
 
@@ -399,11 +392,18 @@ def test_report_shows_the_verdicts_in_the_browser(tiny_study):
     front = page[page.index("Verdict per claim and model"):]
     for row, label in zip(claims.itertuples(), claim_labels(claims)):  # every claim's verdict per model
         cells = re.search(rf"<td>{label}</td><td>[^<]*</td>(.*?)</tr>", front).group(1)
-        assert f">{row.verdict}</td>" in cells, (label, row.model)
+        if row.verdict == "inconclusive":  # says why: the seeds and how many layers counted
+            assert ">inconclusive (one seed: " in cells, (label, row.model)
+        else:
+            assert f">{row.verdict}</td>" in cells, (label, row.model)
     pages = tiny_study / "report" / "digits"
     for name in ("claims", "robustness"):
         table = rendered_text(pages / f"{name}.html")
         assert table.count('style="background:') >= len(claims)  # verdicts coloured
+    from html import escape as html_text
+
+    claims_page = rendered_text(pages / "claims.html")  # verdicts first, each rule once, v1 folded away
+    assert claims_page.count(html_text(claims.rule.iloc[0], quote=False)) == 1 and "<details>" in claims_page
 
 
 def test_workflow_is_lint_clean_and_formatted(tmp_path):
@@ -563,3 +563,12 @@ def test_publish_takes_the_runs_and_seeds_of_the_study_not_every_run_folder(tiny
     assert main(["publish", "--results", str(results), "--dataset", "digits", "--out", str(tmp_path / "again")]) == 2
     assert "holds seeds [7] but the study's stats.csv holds [0] for run mlp" in capsys.readouterr().err
     assert not (tmp_path / "again").exists()
+
+
+def test_each_summary_step_needs_only_its_declared_inputs(tiny_study, tmp_path):
+    """Statistics, claims, robustness, figures and report pages rerun by hand in a fresh folder
+    that holds only the files their rule declares (with the records beside them), and write
+    the study's tables again."""
+    from test_declarations import check_summary_steps_need_only_their_declared_inputs
+
+    check_summary_steps_need_only_their_declared_inputs(tiny_study, tmp_path)
