@@ -162,8 +162,24 @@ def _correlation_claim(stats, rules, claim_id, claim, x, y, sign, statistic="spe
             "claim_id": claim_id, "claim": claim, "dataset": dataset, "model": model,
             "statistic": measured,
             "values": rules.values(rows), "key_statistic": count, "verdict": verdict,
-            "rule": rules.majority_rule(direction, TESTS.get(statistic, FISHER_TEST)),
+            "rule": rules.majority_rule(direction, TESTS.get(statistic, FISHER_TEST))
+            + _one_seed_caveat(stats, rules, dataset, model),
         }
+
+
+ONE_SEED = ("; from one seed, so its intervals and p come from the layer's units as if they were independent "
+            "draws, which they are not (they are trained together, and RS ranks them against each other): "
+            "exploratory")
+
+
+def _one_seed_caveat(stats, rules, dataset, model):
+    """A one-seed row's interval rests on units treated as independent (docs/REGISTRATION.md):
+    its rule says so. Rules v3 test over seeds and decide nothing from one."""
+    if rules.version == 3:
+        return ""
+    seeds = per_seed(stats)
+    seeds = seeds[(seeds.dataset == dataset) & (seeds.model == model)].seed
+    return ONE_SEED if seeds.nunique() == 1 else ""
 
 
 STATISTIC_NAMES = {"class_match": "share of units whose most-hurt class is their preferred class, less the share "
@@ -211,7 +227,7 @@ def fades_with_depth(stats, rules, rs="rs_iam"):
                f"and fades with depth ({label})", "dataset": dataset, "model": model,
                "statistic": f"Spearman r(selectivity, {rs}) per conv layer [95% CI]",
                "values": rules.values(group), "key_statistic": _ends(group, rules),
-               "verdict": verdict, "rule": rule}
+               "verdict": verdict, "rule": rule + _one_seed_caveat(stats, rules, dataset, model)}
 
 
 def _ends(group, rules):

@@ -440,3 +440,16 @@ def test_rules_v3_test_over_seeds_and_find_an_effect_absent_where_the_seeds_boun
     assert one.loc[c1, "verdict_v3"] == INCONCLUSIVE and one.loc[c1, "verdict"] == REPRODUCED
     point = one[one.claim_id.isin(["C3", "C4", "C5"])]
     assert len(point) and (point.verdict_v3 == point.verdict).all() and (point.rule_v3 == point.rule).all()
+
+
+def test_a_one_seed_row_says_its_interval_treats_units_as_independent():
+    """Registered: a row from one seed rests on an error that treats a layer's units as
+    independent draws; its rule says so, and a row over seeds does not."""
+    from repsub.claims import ONE_SEED
+
+    one = claims_table(pool_seeds(layer_statistics(synthetic_units(+1)))).set_index("claim_id")
+    three = claims_table(pool_seeds(layer_statistics(synthetic_units(+1, seeds=(0, 1, 2))))).set_index("claim_id")
+    for claim in ("C1", "C2", "E1", "E2"):
+        assert one.loc[[claim], "rule"].str.endswith(ONE_SEED).all(), claim
+        assert ONE_SEED not in "".join(three.loc[[claim], "rule"])
+    assert ONE_SEED not in "".join(one.rule_v3) and ONE_SEED not in "".join(one.loc[["C3", "C4"], "rule"])
