@@ -218,13 +218,14 @@ def _running_here(record):
     return True
 
 
-def set_aside_unfinished(results) -> tuple[int, Path | None]:
+def set_aside_unfinished(results, dry_run=False) -> tuple[int, Path | None]:
     """Move every output under ``results`` whose record says its step never finished (a killed
     job, or one whose outputs a read-only folder kept), every file made from one (by the
     records' inputs), and the previous outputs a killed hand-run step had set aside, with their
     records, into ``results/.unfinished/<time>/``. Snakemake never reads these records, and
     plans a job again only when its outputs, or those of a job after it, are missing. A step
-    still running on this host is left alone. Returns the number of files moved and the folder."""
+    still running on this host is left alone. Returns the number of files moved and the folder
+    (with ``dry_run``, the number it would move, and None: a dry run changes nothing)."""
     results = Path(results)
     if not results.is_dir():
         return 0, None
@@ -250,8 +251,8 @@ def set_aside_unfinished(results) -> tuple[int, Path | None]:
             grew = len(stale) > before
     moving = [path for output in sorted(stale) for path in (record_path(output), output) if path.exists()]
     moving += [p for p in results.rglob(".*.kept*") if UNFINISHED not in p.relative_to(results).parts]
-    if not moving:
-        return 0, None
+    if not moving or dry_run:
+        return len(moving), None
     target = results / UNFINISHED / now().replace(":", "-")
     for path in moving:
         destination = target / path.resolve().relative_to(results.resolve())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import small_study_steps
+from conftest import REPO, small_study_steps
 from repsub import layout
 from repsub.cli import main
 
@@ -119,3 +119,20 @@ def test_publish_removes_only_what_it_made_and_refuses_a_folder_that_is_not_its_
         assert main(["publish", "--results", str(small_study), "--dataset", "digits", "--out", out]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "publish into a new folder of its own" in err, (out, err)
+
+
+@pytest.mark.parametrize("flag", ["-n", "-np", "--dry-run"])
+def test_a_dry_run_moves_no_unfinished_output_but_says_what_a_run_will(tmp_path, flag):
+    from test_workflow import snakemake
+
+    seed = tmp_path / "results" / "digits" / "mlp" / "seed0"
+    seed.mkdir(parents=True)
+    (seed / "metrics.csv").write_text("cut short")
+    (seed / "metrics.csv.prov.json").write_text('{"format": 2, "status": "in_progress", "command": "train", '
+                                                '"started": "2026-12-05T00:00:00+00:00", "host": "elsewhere", '
+                                                '"pid": 1}')
+    before = snapshot(tmp_path / "results")
+    said = snakemake(tmp_path, flag, "--configfile", str(REPO / "config.yaml"), "--config",
+                     f"results={tmp_path / 'results'}")
+    assert snapshot(tmp_path / "results") == before
+    assert "a run (not this dry run) will set aside 2 files" in said.stderr + said.stdout

@@ -86,6 +86,17 @@ try:
 except UserError as error:
     _stop(error)
 
+
+def dry_run(argv):
+    """Whether Snakemake was asked for a dry run (-n, -np, --dry-run): the workflow object
+    learns it only after this file is parsed, and a dry run must change no file."""
+    return any(
+        arg in ("-n", "--dry-run", "--dryrun")
+        or (re.fullmatch(r"-[A-Za-z]{2,}", arg) is not None and "n" in arg)
+        for arg in argv[1:]
+    )
+
+
 # Snakemake takes any file that exists as made; the project's records know better. Outputs
 # whose steps never finished are set aside, so that their jobs are planned again, unless
 # another Snakemake holds this working folder (its jobs are running). Only the main process:
@@ -95,8 +106,14 @@ if workflow.is_main_process and any(Path(".snakemake", "locks").glob("*")):
         "repsub: this folder is locked by another Snakemake, so unfinished outputs are not set aside"
     )
 elif workflow.is_main_process:
-    moved, where = set_aside_unfinished(RESULTS)
-    if moved:
+    moved, where = set_aside_unfinished(RESULTS, dry_run=dry_run(sys.argv))
+    if moved and dry_run(
+        sys.argv
+    ):  # a dry run changes nothing, but says what a run will do
+        _notice(
+            f"repsub: a run (not this dry run) will set aside {moved} files of steps that never finished, and of steps after them, and run their jobs again"
+        )
+    elif moved:
         _notice(
             f"repsub: set aside {moved} files of steps that never finished, and of steps after them, into {where}; their jobs run again"
         )
