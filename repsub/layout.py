@@ -245,3 +245,8 @@ def run_tables(results, dataset, model, seeds, layers, methods, variant=BASE, fr
         return am_file(results, dataset, model, seed, source, layer, method, kind)
 
     return [Table(*slot, path(*slot)) for slot in run_table_slots(seeds, layers, methods, variant)]
+
+
+def table_paths(tables):
+    """The tables' paths by their (kind, seed, layer, method)."""
+    return {(t.kind, t.seed, t.layer, t.method): t.path for t in tables}

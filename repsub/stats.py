@@ -12,6 +12,7 @@ import pandas as pd
 
 from .errors import UserError
 from .io import load_npy, read_table
+from .layout import table_paths
 from .settings import METHODS, OPTIMISED, AblationSettings
 from .unit_subsets import select_units
 
@@ -51,7 +52,7 @@ def unit_table(tables, dataset, model, architecture, layers, methods, ablation=N
     table must hold exactly the units its stage chose: AM's (its units.npy) and single-unit
     ablation's (:func:`repsub.unit_subsets.select_units` under the ``ablation`` settings)."""
     ablation = ablation or AblationSettings()
-    path = {(t.kind, t.seed, t.layer, t.method): t.path for t in tables}
+    path = table_paths(tables)
     frames = []
     for seed in dict.fromkeys(t.seed for t in tables):
         selectivity = read_table(path["selectivity", seed, None, None], SELECTIVITY_COLUMNS, "selectivity")
@@ -377,7 +378,7 @@ def trajectory_statistics(units: pd.DataFrame, tables) -> pd.DataFrame:
     """Every statistic of :func:`layer_statistics` that reads RS of AM or IAM, at each step
     of the optimisation where RS was recorded (``rs_steps`` tables), pooled over seeds,
     with a ``step`` column: step 0 is the starting noise, the last step the final images."""
-    path = {(t.kind, t.seed, t.layer, t.method): t.path for t in tables}
+    path = table_paths(tables)
     methods = [m for m in OPTIMISED if f"rs_{m}" in units]
     columns = [f"rs_{m}" for m in methods]
     base = units.drop(columns=[c for c in units if (c.startswith("rs_") and c not in columns)

@@ -24,10 +24,6 @@ def given_tables(args):
     return [layout.Table(*slot, Path(path)) for slot, path in zip(slots, args.tables)]
 
 
-def find_table(tables, kind, seed, layer=None, method=None):
-    return next(t.path for t in tables if (t.kind, t.seed, t.layer, t.method) == (kind, seed, layer, method))
-
-
 def stats_command(args):
     import pandas as pd
 
@@ -108,11 +104,11 @@ def figure_files(args):
     return [Path(args.out_dir) / f"{stem}.{suffix}" for stem in layout.MODEL_FIGURES for suffix in ("png", "pdf")]
 
 
-def am_arrays(args, tables, seed, layer, method, shape):
+def am_arrays(args, paths, seed, layer, method, shape):
     """A layer's AM images, unit ids and substitution matrix, checked against each other and
     against the data's image ``shape``."""
     def load(kind, ndim):
-        return load_npy(find_table(tables, kind, seed, layer, method), "am", ndim)
+        return load_npy(paths[kind, seed, layer, method], "am", ndim)
 
     import numpy as np
 
@@ -152,6 +148,7 @@ def figures_command(args):
         raise UserError(f"{args.units} has no units of layer {absent[0]}; give --layers of the run "
                         f"({', '.join(dict.fromkeys(units.layer))})")
     tables = given_tables(args)
+    paths = layout.table_paths(tables)
     name = f"{args.model} on {args.dataset}"
     seed = args.seeds[0]
     seed_units = units[units.seed == str(seed)]
@@ -176,14 +173,14 @@ def figures_command(args):
                            & seed_units[f"rs_{method}"].notna()]  # units that have an AM image
         if alive.selectivity.notna().any():
             best = int(alive.loc[alive.selectivity.idxmax(), "unit"])
-            panels[layer] = (*am_arrays(args, tables, seed, layer, method, shape), best)
+            panels[layer] = (*am_arrays(args, paths, seed, layer, method, shape), best)
     save(figures.substitutes(panels, f"{name}: most selective unit's {METHOD_NAMES[method]} image and its "
                                      f"two best substitutes"), "fig2_substitutes")
     save(figures.ablation_scatter(seed_units, f"{name}, seed {seed}: single-unit ablation"),
          "ablation_drop_vs_scores")
     cumulative = pd.concat([read_table(t.path, CUMULATIVE_COLUMNS, "cumulative") for t in tables
                             if t.kind == "cumulative"])
-    images = ablation_images(find_table(tables, "cumulative", seed, args.layers[0]), manifest)
+    images = ablation_images(paths["cumulative", seed, args.layers[0], None], manifest)
     save(figures.cumulative_curves(cumulative, f"{name}: cumulative ablation (all seeds, {images})"),
          "cumulative_ablation")
     metrics = {t.seed: read_table(t.path, ["epoch", "test_loss", "test_accuracy"], "train") for t in tables
