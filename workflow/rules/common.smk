@@ -106,10 +106,9 @@ if workflow.is_main_process and any(Path(".snakemake", "locks").glob("*")):
         "repsub: this folder is locked by another Snakemake, so unfinished outputs are not set aside"
     )
 elif workflow.is_main_process:
-    moved, where = set_aside_unfinished(RESULTS, dry_run=dry_run(sys.argv))
-    if moved and dry_run(
-        sys.argv
-    ):  # a dry run changes nothing, but says what a run will do
+    dry = dry_run(sys.argv)
+    moved, where = set_aside_unfinished(RESULTS, dry_run=dry)
+    if moved and dry:  # a dry run changes nothing, but says what a run will do
         _notice(
             f"repsub: a run (not this dry run) will set aside {moved} files of steps that never finished, and of steps after them, and run their jobs again"
         )
