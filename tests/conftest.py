@@ -80,6 +80,8 @@ def tiny_config(results, **overrides):
     config = {
         "results": str(results),
         "device": "cpu",
+        # each job is seconds long and mostly imports: one thread each lets two run side by side
+        "jobs": {"threads": 1},
         "datasets": {"digits": {"source": "digits", "test_fraction": 0.25, "split_seed": 0}},
         "runs": [
             {"dataset": "digits", "model": "mlp", "seeds": [0], "layers": ["fc1", "fc4"],

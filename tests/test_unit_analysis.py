@@ -378,3 +378,19 @@ def test_transforms_are_drawn_per_step_for_the_whole_batch_and_leave_jitter_as_i
     torch.testing.assert_close(same, image)  # the identity resample reads every pixel back
     with pytest.raises(UserError, match="am.transforms must be a list of scale and rotate"):
         AMSettings(transforms=["shear"])
+
+
+def test_a_contact_sheet_tiles_each_image_at_its_corner_with_transparent_gaps():
+    from repsub.sheets import contact_sheet, montage
+
+    images = np.random.default_rng(0).random((5, 1, 4, 6))
+    canvas, corners = montage(images, columns=2, gap=(2, 1))
+    assert canvas.shape == (3 * (4 + 2), 2 * (6 + 1), 4) and corners[3] == (7, 8)
+    for image, (x, y) in zip(images, corners):
+        tile = canvas[y:y + 4, x:x + 6]
+        assert np.array_equal(tile[..., :3], np.repeat(image[0][..., None], 3, axis=2))  # grey as RGB
+        assert (tile[..., 3] == 1).all()
+    assert canvas[..., 3].sum() == 5 * 4 * 6  # everything else is see-through
+    labels = [t for t in contact_sheet(images, [10, 11, 12, 13, 14], "t", unmoved={12}).axes[0].texts]
+    assert [t.get_text() for t in labels] == ["unit 10", "unit 11", "unit 12 unmoved", "unit 13", "unit 14"]
+    assert labels[2].get_color() == "tab:red"
