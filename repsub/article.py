@@ -20,6 +20,7 @@ from .errors import UserError
 from .stats import POOLED
 
 TABLES = ("claims.csv", "stats.csv", "trajectory.csv", "robustness.csv")
+VERDICT_COLUMNS = {"v2": "verdict", "v3": "verdict_v3"}
 
 
 def number(value, digits=2) -> str:
@@ -86,11 +87,17 @@ class Study:
 
     # --- what was run ---------------------------------------------------------------
 
-    def metrics(self, run):
-        path = self.folder / run / "metrics.csv"
+    def run_table(self, run, name):
+        """One of a run's own tables (``metrics.csv``, ``cumulative.csv``), noted among the files read."""
+        path = self.folder / run / name
+        if not path.is_file():
+            raise UserError(f"{path} is missing; publish the study there first ('python -m repsub publish')")
         if path not in self.read:
             self.read.append(path)
         return pd.read_csv(path, dtype={"seed": str})
+
+    def metrics(self, run):
+        return self.run_table(run, "metrics.csv")
 
     def seeds(self, run):
         return sorted(self.metrics(run).seed.unique(), key=int)
@@ -111,9 +118,10 @@ class Study:
         counts = rows.verdict.value_counts()
         return {verdict: int(counts.get(verdict, 0)) for verdict in ("reproduced", "contradicted", "inconclusive")}
 
-    def verdict(self, claim_id, run, source=None) -> str:
+    def verdict(self, claim_id, run, source=None, rules="v2") -> str:
+        """The verdict of a claim's row by rules v2 (the tables' ``verdict``) or ``rules="v3"``."""
         rows = self._rows(claim_id, run, source)
-        return rows.verdict.iloc[0] if len(rows) else "not tested"
+        return rows[VERDICT_COLUMNS[rules]].iloc[0] if len(rows) else "not tested"
 
     def key(self, claim_id, run, source=None) -> str:
         rows = self._rows(claim_id, run, source)
@@ -211,6 +219,33 @@ class Study:
             if np.sign(vb) != np.sign(values[0]) and np.sign(vb) != 0:
                 return f"between steps {a} and {b} ({number(va)} to {number(vb)})"
         return "never"
+
+    # --- cumulative ablation --------------------------------------------------------
+
+    def retained(self, run, layer, order, fraction) -> float:
+        """Test accuracy (mean over seeds and repeats) with ``fraction`` of ``layer``'s units
+        ablated in ``order`` (e.g. "random", "selectivity_high_to_low")."""
+        table = self.run_table(run, "cumulative.csv")
+        rows = table[(table.layer == layer) & (table.order == order) & np.isclose(table.fraction, fraction)]
+        if not len(rows):
+            raise UserError(f"{run}/cumulative.csv has no rows of {layer} in order {order} at fraction {fraction}")
+        return float(rows.accuracy.mean())
+
+    def orders(self, run):
+        return list(dict.fromkeys(self.run_table(run, "cumulative.csv").order))
+
+    def retained_range(self, run, layer, fraction) -> tuple:
+        """(lowest, highest) accuracy over every order at ``fraction``, and the orders that give them."""
+        kept = {order: self.retained(run, layer, order, fraction) for order in self.orders(run)}
+        low, high = min(kept, key=kept.get), max(kept, key=kept.get)
+        return kept[low], low, kept[high], high
+
+    def orders_alike(self, run, a, b) -> list:
+        """The orders in which cumulative ablation of layers ``a`` and ``b`` gives the same accuracies."""
+        table = self.run_table(run, "cumulative.csv")
+        curve = {layer: table[table.layer == layer].set_index(["order", "repeat", "fraction"]).accuracy for layer in (a, b)}
+        return [order for order in self.orders(run)
+                if curve[a].xs(order, level="order").equals(curve[b].xs(order, level="order"))]
 
     # --- robustness -----------------------------------------------------------------
 

@@ -4,6 +4,7 @@ and a changed cell that it quotes changes it."""
 import shutil
 
 import pandas as pd
+import pytest
 
 from conftest import REPO
 from repsub.article import render
@@ -13,12 +14,25 @@ STUDY = REPO / "docs" / "results" / "cifar10"
 OURS = [REPO / "configs" / name for name in ("paper-cpu.yaml", "paper-cpu-variants.yaml")]
 PAPER = [REPO / "configs" / "paper.yaml"]
 ARTICLE = REPO / "docs" / "results" / "cifar10.md"
+# each article: (template, study folder, the configs its runs were made with)
+ARTICLES = {"cifar10": (TEMPLATE, STUDY, OURS),
+            "resnet18-cifar10": (REPO / "docs" / "articles" / "resnet18-cifar10.md.j2",
+                                 REPO / "docs" / "results" / "resnet18-cifar10",
+                                 [REPO / "configs" / "resnet18-cifar10.yaml"])}
 
 
-def test_the_article_is_its_template_rendered_over_the_committed_tables():
-    assert render(TEMPLATE, STUDY, OURS, PAPER) == ARTICLE.read_text(), (
-        "docs/results/cifar10.md differs from its template's rendering: run 'python -m repsub article' "
-        "(docs/articles/cifar10.md.j2 names the command)")
+@pytest.mark.parametrize("name", ARTICLES)
+def test_the_article_is_its_template_rendered_over_the_committed_tables(name):
+    template, study, ours = ARTICLES[name]
+    assert render(template, study, ours, PAPER) == (REPO / "docs" / "results" / f"{name}.md").read_text(), (
+        f"docs/results/{name}.md differs from its template's rendering: run 'python -m repsub article' "
+        f"(docs/articles/{name}.md.j2 names the command)")
+
+
+def test_every_article_is_indexed_and_tested():
+    templates = {path.name.removesuffix(".md.j2") for path in (REPO / "docs" / "articles").glob("*.md.j2")}
+    index = (REPO / "docs" / "results" / "README.md").read_text()
+    assert templates == set(ARTICLES) and all(f"]({name}.md)" in index for name in templates)
 
 
 def _copy(tmp_path):
@@ -55,3 +69,16 @@ def test_a_derived_statement_follows_the_data(tmp_path):
     trajectory.to_csv(study / "trajectory.csv", index=False)
     text = render(TEMPLATE, study, OURS, PAPER)
     assert "between steps 8 and 16" in text and "between steps 4 and 8 (+0.09" not in text
+
+
+def test_the_resnet_article_follows_its_cumulative_table(tmp_path):
+    """The cumulative-ablation table and the layers whose curves repeat each other are computed."""
+    template, committed, ours = ARTICLES["resnet18-cifar10"]
+    study = tmp_path / "resnet18-cifar10"
+    shutil.copytree(committed, study, ignore=shutil.ignore_patterns("*.png"))
+    table = pd.read_csv(study / "resnet18" / "cumulative.csv")
+    chosen = (table.layer == "flatten") & (table.order == "random") & (table.fraction == 0.2)
+    table.loc[chosen, "accuracy"] = 0.123
+    table.to_csv(study / "resnet18" / "cumulative.csv", index=False)
+    text = render(template, study, ours, PAPER)
+    assert "equal that layer's in 6 of\n9 orders" in text and "rs_high_to_low, rs_low_to_high, random" in text
