@@ -320,6 +320,15 @@ def add_summary_steps(sub):
     step.add_file(INPUTS, "--stats", "study stats CSV (of this release or an earlier one)")
     step.add_file(OUTPUTS, "--out", "study stats CSV to write").add_file(OUTPUTS, "--claims", "claims CSV to write")
 
+    step = Step(sub, "registered", "The registered analysis: the claims on the confirmatory, exploratory and all "
+                "seeds, and the primary test (docs/REGISTRATION.md).", summary_commands.registered_command)
+    step.add_file(INPUTS, "--stats", "the study's stats CSV, every seed's rows")
+    step.add_file(INPUTS, "--registration", "the registration (docs/REGISTRATION.md)")
+    step.param("--seeds", type=int, nargs="+", required=True, help="the registered (confirmatory) seeds")
+    step.add_file(OUTPUTS, "--out", "each sample's statistics, CSV").add_file(OUTPUTS, "--claims", "each sample's "
+                                                                                "claims, CSV")
+    step.add_file(OUTPUTS, "--primary", "the primary test, CSV")
+
     step = run_arguments(Step(sub, "figures", "A run's figures (PNG and PDF).", summary_commands.figures_command,
                               more_outputs=summary_commands.figure_files))
     step.add_file(INPUTS, "--units", "merged per-unit CSV from 'stats'")

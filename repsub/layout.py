@@ -155,6 +155,15 @@ def claims(results, dataset, variant):
     return study_dir(results, dataset, variant) / "claims.csv"
 
 
+REGISTERED_TABLES = ("stats", "claims", "primary")  # the registered analysis (repsub/registered.py)
+
+
+def registered(results, dataset, table):
+    """A table of the registered analysis, in the base study's folder: each sample's
+    statistics or claims, or the primary test."""
+    return study_dir(results, dataset, BASE) / "registered" / f"{table}.csv"
+
+
 def study_trajectory(results, dataset, variant):
     return study_dir(results, dataset, variant) / "trajectory.csv"
 

@@ -100,6 +100,24 @@ def restate_command(args):
     write_csv(args.claims, claims_table(stats))
 
 
+def registered_command(args):
+    from .io import read_table, write_csv
+    from .registered import primary_test, sample_seeds, sample_stats, samples
+    from .registration import registered_text
+    from .stats import STATS_COLUMNS
+
+    registered_text(args.registration)  # readable, or one sentence
+    stats = read_table(args.stats, STATS_COLUMNS, "study-stats")
+    confirmatory = sample_stats(stats, sample_seeds(stats, args.seeds)["confirmatory"])
+    primary = primary_test(confirmatory)
+    sample_table, claims = samples(stats, args.seeds)
+    write_csv(args.out, sample_table)
+    write_csv(args.claims, claims)
+    write_csv(args.primary, primary)
+    print(f"primary test: {', '.join(f'{run} {v}' for run, v in dict(zip(primary.model, primary.verdict)).items())}"
+          f"; the paper's claim: {primary.reading.iloc[0]}")
+
+
 def figure_files(args):
     return [Path(args.out_dir) / f"{stem}.{suffix}" for stem in layout.MODEL_FIGURES for suffix in ("png", "pdf")]
 

@@ -135,6 +135,12 @@ def registration_of(seed):
     )
 
 
+def registered_datasets():
+    """The data sets with a run of the registered seeds: they get the registered analysis."""
+    seeds = set((config.get("registration") or {}).get("seeds", []))
+    return sorted({run["dataset"] for run in RUNS if seeds & set(run["seeds"])})
+
+
 def batch_norm_of(run):
     return kind_of(run["model"]).batch_norm(run.get("model_options", {}))
 
@@ -370,6 +376,11 @@ def all_targets():
         targets += [
             layout.study_figure(RESULTS, dataset, name) for name in layout.STUDY_FIGURES
         ]
+    targets += [
+        layout.registered(RESULTS, dataset, table)
+        for dataset in registered_datasets()
+        for table in layout.REGISTERED_TABLES
+    ]
     for run in RUNS:
         targets.append(layout.model_stats(RESULTS, run["dataset"], run["name"], BASE))
         targets += [

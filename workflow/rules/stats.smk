@@ -109,6 +109,42 @@ rule study_statistics:
         " || (tail -n 1 {log:q} >&2; exit 1)"
 
 
+rule registered_analysis:
+    input:
+        stats=str(layout.study_stats(RESULTS, DATASET, BASE)),
+        registration=lambda wc: str(registration_file(config["registration"])),
+    output:
+        stats=str(layout.registered(RESULTS, DATASET, "stats")),
+        claims=report(
+            str(layout.registered(RESULTS, DATASET, "claims")),
+            caption="../report/registered_claims.rst",
+            category="Summary tables",
+            labels={"data": "{dataset}", "table": "registered claims (CSV)"},
+        ),
+        primary=report(
+            str(layout.registered(RESULTS, DATASET, "primary")),
+            caption="../report/registered_primary.rst",
+            category="Summary tables",
+            labels={"data": "{dataset}", "table": "primary test (CSV)"},
+        ),
+    log:
+        job_log(layout.registered(RESULTS, DATASET, "stats").parent, "registered"),
+    benchmark:
+        job_benchmark(layout.registered(RESULTS, DATASET, "stats").parent, "registered")
+    conda:
+        "../../envs/stats.yaml"
+    threads: 1
+    resources:
+        **retried(2000, 10),
+    params:
+        seeds=lambda wc: config["registration"]["seeds"],
+    shell:
+        "python -m repsub registered --stats {input.stats:q} --registration {input.registration:q}"
+        " --seeds {params.seeds:q} --out {output.stats:q} --claims {output.claims:q}"
+        " --primary {output.primary:q} > {log:q} 2>&1"
+        " || (tail -n 1 {log:q} >&2; exit 1)"
+
+
 rule robustness:
     input:
         claims=lambda wc: [
