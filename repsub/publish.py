@@ -16,7 +16,7 @@ import pandas as pd
 
 from . import layout
 from .errors import UserError
-from .io import read_table, sha256_file, write_csv, write_json
+from .io import read_json, read_table, sha256_file, write_csv, write_json
 from .provenance import check_made
 from .stats import CUMULATIVE_COLUMNS, per_seed
 
@@ -28,7 +28,7 @@ def publish(results: Path, dataset: str, out: Path):
     """Publish ``dataset``'s study from ``results`` into ``out`` (new or empty, written
     whole or not at all); the runs published and the number of files."""
     check_out(results, out)
-    runs, copies, tables = sources(results, dataset)
+    runs, copies, tables = sources(results, dataset)  # runs: {run: seeds}
     check_made([*copies.values(), *(path for paths in tables.values() for path in paths.values())])
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -41,18 +41,23 @@ def publish(results: Path, dataset: str, out: Path):
             shutil.copyfile(source, staging / name)
         for name, paths in tables.items():
             write_csv(staging / name, _seed_table(paths, SEED_TABLES[Path(name).name]))
+        registered = registered_trainings(results, dataset, runs)
+        if registered:
+            write_csv(staging / REGISTRATION_TABLE, pd.DataFrame([row for row, _ in registered]))
         write_json(staging / "published.json", {
             "results": str(results.resolve()), "dataset": dataset,
             "files": {name: {"from": str(source.relative_to(results)), "sha256": sha256_file(source)}
                       for name, source in copies.items()},
             "tables": {name: {"from": [str(p.relative_to(results)) for p in paths.values()],
-                              "sha256": [sha256_file(p) for p in paths.values()]} for name, paths in tables.items()}})
+                              "sha256": [sha256_file(p) for p in paths.values()]} for name, paths in tables.items()}
+            | ({REGISTRATION_TABLE: {"from": [str(record.relative_to(results)) for _, record in registered],
+                                     "sha256": [sha256_file(record) for _, record in registered]}} if registered else {})})
         if out.exists():
             out.rmdir()
         staging.rename(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return runs, len(copies) + len(tables) + 1
+    return list(runs), len(copies) + len(tables) + bool(registered) + 1
 
 
 def check_out(results: Path, out: Path):
@@ -103,7 +108,27 @@ def sources(results: Path, dataset: str):
     copies.update({f"{figure}.png": layout.study_figure(results, dataset, figure) for figure in layout.STUDY_FIGURES})
     copies = {name: path for name, path in copies.items() if path.is_file()}
     tables = {name: {key: path for key, path in paths.items() if path.is_file()} for name, paths in tables.items()}
-    return list(study_seeds), copies, {name: paths for name, paths in tables.items() if paths}
+    return study_seeds, copies, {name: paths for name, paths in tables.items() if paths}
+
+
+REGISTRATION_TABLE = "registration.csv"
+
+
+def registered_trainings(results: Path, dataset: str, runs: dict):
+    """(row, record) for each training made under a registration: its run, seed, the sha256 of
+    the registered text it recorded, when it started and ended, and the code it ran, so that
+    a clone can check each against the committed registration (tests/test_committed_results.py)."""
+    found = []
+    for run, seeds in runs.items():
+        for seed in seeds:
+            record = Path(str(layout.checkpoint(results, dataset, run, seed)) + ".prov.json")
+            made = read_json(record) if record.is_file() else {}
+            if made.get("registration"):
+                found.append(({"model": run, "seed": seed, "registration": made["registration"]["file"],
+                               "registered_sha256": made["registration"]["registered_sha256"],
+                               "started": made["started"], "ended": made["ended"],
+                               "git_commit": made["code"]["git_commit"]}, record))
+    return found
 
 
 def _seed_table(paths, columns):

@@ -6,6 +6,7 @@ import pytest
 
 from conftest import REPO
 from repsub.claims import claims_table
+from repsub.registration import registration_problems
 from repsub.stats import restate
 
 RESULTS = REPO / "docs" / "results"
@@ -59,3 +60,14 @@ def test_committed_per_seed_statistics_follow_from_the_committed_units(study):
         for column in ("value", "ci_low", "ci_high", "p", "n", "n_excluded"):
             pd.testing.assert_series_equal(merged[column].astype(float), merged[f"{column}_committed"].astype(float),
                                            check_names=False, rtol=1e-6, atol=1e-9)
+
+
+REGISTERED = sorted(path.parent.name for path in RESULTS.glob("*/registration.csv"))
+
+
+@pytest.mark.parametrize("study", REGISTERED or [pytest.param("", marks=pytest.mark.skip(
+    reason="no study published under the registration yet"))])
+def test_published_confirmatory_trainings_keep_to_the_registration(study):
+    """Each registered training recorded the registered text's sha256, recomputed here from the
+    committed docs/REGISTRATION.md (a shallow clone included), and started after it."""
+    assert registration_problems(committed("registration.csv", study), REPO / "docs" / "REGISTRATION.md") == []

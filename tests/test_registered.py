@@ -145,3 +145,40 @@ def test_the_registered_step_writes_its_three_tables_with_records(committed_stat
                  "--primary", str(out["primary"])]) == 2
     assert "registered seeds [9]" in capsys.readouterr().err
     assert all(path.read_bytes() == content for path, content in before.items())  # a refusal touches nothing
+
+
+# What the confirmatory trainings recorded (shallow_cnn seed 102, shallow_cnn_nobn seed 103):
+# the committed registration's text above its addenda must still hash to it.
+RECORDED_SHA256 = "5ed508b54dc2ae5e9b3083e252d320aa1590712672e643edb931cd9bfdd76fb6"
+
+
+def test_the_committed_registration_is_the_text_the_trainings_recorded():
+    from repsub.registration import registered_at, registration_record
+
+    registration = REPO / "docs" / "REGISTRATION.md"
+    assert registration_record(registration)["registered_sha256"] == RECORDED_SHA256
+    assert registered_at(registration).isoformat() == "2026-12-05T16:17:00+00:00"
+
+
+def test_publish_lists_the_registered_trainings_and_the_check_finds_what_breaks_them(tmp_path):
+    from repsub import layout
+    from repsub.publish import registered_trainings
+    from repsub.registration import registration_problems
+
+    def record(run, seed, registration, started):
+        path = layout.checkpoint(tmp_path, "cifar10", run, seed)
+        path.parent.mkdir(parents=True)
+        made = {"started": started, "ended": started, "code": {"git_commit": "abc"}}
+        if registration:
+            made["registration"] = {"file": "docs/REGISTRATION.md", "registered_sha256": registration}
+        path.with_name(path.name + ".prov.json").write_text(json.dumps(made))
+
+    record("shallow_cnn", 0, None, "2026-11-28T10:00:00+00:00")  # exploratory: not listed
+    record("shallow_cnn", 100, RECORDED_SHA256, "2026-12-05T16:18:26+00:00")
+    record("shallow_cnn", 101, "0" * 64, "2026-12-05T17:00:00+00:00")
+    record("shallow_cnn", 102, RECORDED_SHA256, "2026-12-05T16:00:00+00:00")
+    found = registered_trainings(tmp_path, "cifar10", {"shallow_cnn": [0, 100, 101, 102]})
+    table = pd.DataFrame([row for row, _ in found])
+    assert list(table.seed) == [100, 101, 102]
+    problems = registration_problems(table, REPO / "docs" / "REGISTRATION.md")
+    assert len(problems) == 2 and "seed 101 recorded another" in problems[0] and "seed 102 started" in problems[1]
