@@ -322,7 +322,8 @@ def add_summary_steps(sub):
 
     step = Step(sub, "registered", "The registered analysis: the claims on the confirmatory, exploratory and all "
                 "seeds, and the primary test (docs/REGISTRATION.md).", summary_commands.registered_command)
-    step.add_file(INPUTS, "--stats", "the study's stats CSV, every seed's rows")
+    step.add_file(INPUTS, "--stats", "the study's stats CSV; more than one where the samples' seeds were analysed "
+                  "apart (e.g. the exploratory seeds' published stats.csv and the confirmatory study's)", many=True)
     step.add_file(INPUTS, "--registration", "the registration (docs/REGISTRATION.md)")
     step.param("--seeds", type=int, nargs="+", required=True, help="the registered (confirmatory) seeds")
     step.add_file(OUTPUTS, "--out", "each sample's statistics, CSV").add_file(OUTPUTS, "--claims", "each sample's "

@@ -334,6 +334,12 @@ def registration_file(registration) -> Path:
     return PROJECT / registration["file"]
 
 
+def exploratory_stats(registration) -> list:
+    """The published exploratory statistics a registration names (a project file), if any."""
+    named = registration.get("exploratory_stats")
+    return [PROJECT / named] if named else []
+
+
 def active_runs(config, notice):
     """The runs whose data set is switched on, each with its ``name``; ``notice`` says which
     are off and why."""
@@ -342,6 +348,9 @@ def active_runs(config, notice):
     if registration and not registration_file(registration).is_file():
         raise UserError(f"registration.file: {registration['file']} does not exist; set it to the registration "
                         f"(docs/REGISTRATION.md) or remove registration:")
+    if any(not path.is_file() for path in exploratory_stats(registration)):
+        raise UserError(f"registration.exploratory_stats: {registration['exploratory_stats']} does not exist; set it "
+                        f"to a published study's stats.csv (e.g. docs/results/cifar10/stats.csv) or remove it")
     switched_on = {name: check_dataset(name, spec) for name, spec in config["datasets"].items()}
     runs, seen = [], set()
     for index, run in enumerate(config["runs"]):

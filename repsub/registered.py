@@ -28,6 +28,19 @@ PRIMARY_RS = "rs_am"
 SUPPORTED, REFUTED, MIXED = "supported", "refuted", "neither: the two verdicts as they are"
 
 
+def joined_seeds(tables, paths) -> pd.DataFrame:
+    """The per-seed rows of studies analysed apart, in one table; a run's seed in two of them
+    is refused (which copy would count?)."""
+    seen = {}
+    for table, path in zip(tables, paths):
+        for run, seed in per_seed(table)[["model", "seed"]].drop_duplicates().itertuples(index=False):
+            if (run, seed) in seen:
+                raise UserError(f"{run} seed {seed} is in both {seen[run, seed]} and {path}; give each seed's "
+                                f"statistics once")
+            seen[run, seed] = path
+    return pd.concat([per_seed(table) for table in tables], ignore_index=True)
+
+
 def sample_seeds(stats, registered) -> dict:
     """Each sample's seeds: the registered ones, the others, and all of them."""
     seeds = sorted({int(seed) for seed in per_seed(stats).seed}, key=int)

@@ -102,12 +102,12 @@ def restate_command(args):
 
 def registered_command(args):
     from .io import read_table, write_csv
-    from .registered import primary_test, sample_seeds, sample_stats, samples
+    from .registered import joined_seeds, primary_test, sample_seeds, sample_stats, samples
     from .registration import registered_text
     from .stats import STATS_COLUMNS
 
     registered_text(args.registration)  # readable, or one sentence
-    stats = read_table(args.stats, STATS_COLUMNS, "study-stats")
+    stats = joined_seeds([read_table(path, STATS_COLUMNS, "study-stats") for path in args.stats], args.stats)
     confirmatory = sample_stats(stats, sample_seeds(stats, args.seeds)["confirmatory"])
     primary = primary_test(confirmatory)
     sample_table, claims = samples(stats, args.seeds)

@@ -204,6 +204,22 @@ def test_check_config_refuses_a_repeated_key_and_a_crop_larger_than_the_images(t
     assert "datasets.images.crop: 1000 pixels is larger than the images' 12-pixel side" in err
 
 
+@pytest.mark.parametrize("registration, named", [
+    ({"file": "docs/NOT-REGISTERED.md", "seeds": [0]}, "registration.file: docs/NOT-REGISTERED.md does not exist"),
+    ({"file": "docs/REGISTRATION.md", "seeds": [0], "exploratory_stats": "docs/results/none/stats.csv"},
+     "registration.exploratory_stats: docs/results/none/stats.csv does not exist")])
+def test_check_config_refuses_a_registration_naming_a_missing_file(tmp_path, capsys, registration, named):
+    import json
+
+    from repsub.cli import main
+
+    config = tmp_path / "registered.json"
+    config.write_text(json.dumps({"results": str(tmp_path / "results"), "registration": registration}))
+    assert main(["check-config", str(REPO / "config.yaml"), str(config)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and named in err
+
+
 def test_check_config_refuses_a_file_whose_aliases_expand_without_end(tmp_path, capsys):
     """A 'billion laughs' file (nine levels of nine aliases) is refused at once, not expanded."""
     from repsub.cli import main

@@ -126,12 +126,27 @@ def test_the_primary_test_is_the_computation_by_hand(committed_stats, case):
         assert set(verdicts.values()) == {"absent"}
 
 
+def test_studies_analysed_apart_join_and_a_seed_in_two_is_refused(committed_stats, tmp_path):
+    from repsub.registered import joined_seeds
+
+    seeds = per_seed(committed_stats)
+    parts = [seeds[seeds.seed != "2"], seeds[seeds.seed == "2"]]
+    joined = joined_seeds(parts, ["exploratory.csv", "confirmatory.csv"])
+    pd.testing.assert_frame_equal(joined.sort_values(list(joined.columns)).reset_index(drop=True),
+                                  seeds.sort_values(list(seeds.columns)).reset_index(drop=True))
+    with pytest.raises(Exception, match="shallow_cnn seed 2 is in both one.csv and two.csv"):
+        joined_seeds([parts[1], parts[1]], ["one.csv", "two.csv"])
+
+
 def test_the_registered_step_writes_its_three_tables_with_records(committed_stats, tmp_path, capsys):
-    stats = tmp_path / "stats.csv"
-    committed_stats.to_csv(stats, index=False)
+    """From the exploratory seeds' published table and a study of the confirmatory seeds alone."""
+    exploratory, stats = tmp_path / "exploratory.csv", tmp_path / "stats.csv"
+    seeds = per_seed(committed_stats)
+    seeds[seeds.seed == "0"].to_csv(exploratory, index=False)
+    seeds[seeds.seed != "0"].to_csv(stats, index=False)
     out = {name: tmp_path / "registered" / f"{name}.csv" for name in ("stats", "claims", "primary")}
-    run_step("registered", "--stats", stats, "--registration", REPO / "docs" / "REGISTRATION.md", "--seeds", 1, 2,
-             "--out", out["stats"], "--claims", out["claims"], "--primary", out["primary"])
+    run_step("registered", "--stats", stats, exploratory, "--registration", REPO / "docs" / "REGISTRATION.md",
+             "--seeds", 1, 2, "--out", out["stats"], "--claims", out["claims"], "--primary", out["primary"])
     assert "the paper's claim: " in capsys.readouterr().out
     claims = pd.read_csv(out["claims"])
     assert set(claims["sample"]) == {"confirmatory", "exploratory", "all"}

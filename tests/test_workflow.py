@@ -72,6 +72,22 @@ def test_the_confirmatory_seeds_train_as_the_exploratory_ones_under_the_registra
         assert not set(run.get("variant_scope", {}).get("seeds", run["seeds"])) & set(registration["seeds"]), name
 
 
+def test_the_confirmatory_only_overlay_trains_the_registered_seeds_as_the_registered_preset():
+    """configs/confirmatory-only.yaml, for a results folder of the confirmatory seeds alone, has
+    the same runs as configs/confirmatory.yaml, each with the registered seeds only and no
+    variant scope, the same registration, and the exploratory statistics the study published."""
+    import yaml
+
+    confirmatory, alone = (yaml.safe_load((REPO / "configs" / name).read_text())
+                           for name in ("confirmatory.yaml", "confirmatory-only.yaml"))
+    registration = alone.pop("registration")
+    assert registration.pop("exploratory_stats") == "docs/results/cifar10/stats.csv"
+    assert registration == confirmatory["registration"]
+    small = [{k: v for k, v in run.items() if k != "variant_scope"} | {"seeds": registration["seeds"]}
+             for run in confirmatory["runs"] if set(registration["seeds"]) <= set(run["seeds"])]
+    assert alone == {"runs": small}
+
+
 def test_the_second_cpu_preset_trains_exactly_what_the_first_does():
     """paper-cpu-variants.yaml repeats the runs (a list replaces a list): each of the first
     preset's runs must train there exactly as in the first, so that the second part reuses

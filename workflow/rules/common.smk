@@ -20,6 +20,7 @@ from repsub.configuration import (
     active_runs,
     analysis_variants,
     downloads_cifar10,
+    exploratory_stats,
     run_layers,
     schema_error,
     registration_file,

@@ -111,7 +111,10 @@ rule study_statistics:
 
 rule registered_analysis:
     input:
-        stats=str(layout.study_stats(RESULTS, DATASET, BASE)),
+        stats=lambda wc: [
+            str(layout.study_stats(RESULTS, wc.dataset, BASE)),
+            *map(str, exploratory_stats(config["registration"])),
+        ],
         registration=lambda wc: str(registration_file(config["registration"])),
     output:
         stats=str(layout.registered(RESULTS, DATASET, "stats")),
