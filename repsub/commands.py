@@ -301,9 +301,11 @@ def _am_method(args, model, meta, manifest, settings, method, split):
     save_npy(out["units"], units)
     save_npy(out["substitution"], result.substitution.numpy())
     write_csv(out["trace"], result.trace)
-    write_csv(out["rs"], rs_table(result.substitution.numpy(), units, args.layer, method))
+    tolerance = settings.rs_tolerance
+    write_csv(out["rs"], rs_table(result.substitution.numpy(), units, args.layer, method, tolerance))
     save_npy(out["trajectory"], result.trajectory.numpy())
-    write_csv(out["rs_steps"], pd.concat([rs_table(matrix.numpy(), units, args.layer, method).assign(step=step)
+    write_csv(out["rs_steps"], pd.concat([rs_table(matrix.numpy(), units, args.layer, method, tolerance)
+                                          .assign(step=step)
                                           for step, matrix in zip(result.steps, result.trajectory)],
                                          ignore_index=True))
     write_csv(out["movement"], result.movement)

@@ -259,7 +259,7 @@ RESERVED_NAMES = (DATA, STUDY)  # folders beside the runs' folders
 # A variant name becomes a folder beside seed<k> and <layer> folders, so it may look like neither.
 VARIANT_NAME = re.compile(r"(?!seed\d+$|(conv|fc)\d+$)[a-z][a-z0-9_]*")
 # AM settings that the noise and top-image baselines read (they optimise nothing).
-BASELINE_SETTINGS = {"noise_seed", "compare", "optimise", "max_units_per_layer", "max_units_by_layer"}
+BASELINE_SETTINGS = {"noise_seed", "compare", "optimise", "max_units_per_layer", "max_units_by_layer", "rs_tolerance"}
 IAM_ONLY = {"iam_others"}  # AM settings that change IAM's images alone
 
 

@@ -4,15 +4,24 @@ import numpy as np
 import pandas as pd
 
 
-def rs_table(substitution: np.ndarray, units: np.ndarray, layer: str, method: str) -> pd.DataFrame:
+def rs_table(substitution: np.ndarray, units: np.ndarray, layer: str, method: str,
+             tolerance: float = 0.0) -> pd.DataFrame:
     """RS(i) = #{j : x_j > x_i} / n_units on unit i's image (strict inequality).
 
     ``substitution[k, j]`` is unit j's activation on the image made for unit ``units[k]``.
+    With a relative ``tolerance`` (the registered sensitivity analysis), another unit also
+    counts where it falls short of the target by no more than ``tolerance * |x_i|``: near-ties
+    count as substitutes.
     """
     substitution = np.asarray(substitution)
     units = np.asarray(units)
     target = substitution[np.arange(len(units)), units]
-    n_greater = (substitution > target[:, None]).sum(axis=1)
+    if tolerance:
+        others = np.ones(substitution.shape, dtype=bool)
+        others[np.arange(len(units)), units] = False
+        n_greater = ((substitution >= (target - tolerance * np.abs(target))[:, None]) & others).sum(axis=1)
+    else:
+        n_greater = (substitution > target[:, None]).sum(axis=1)
     n_units = substitution.shape[1]
     return pd.DataFrame({
         "layer": layer,

@@ -136,9 +136,11 @@ class AMSettings(Settings):
     record_steps: tuple | None = None  # steps whose substitution matrix is kept (None: 0, 1, 2, 4, ... and the last)
     max_units_per_layer: int | None = None  # a seeded subset of each layer's units
     max_units_by_layer: dict | None = None  # per-layer caps that replace max_units_per_layer
+    rs_tolerance: float = 0.0  # RS counts near-ties within this relative tolerance (a sensitivity analysis)
 
     def __post_init__(self):
         self._integers(1, "steps", "chunk_size", "trace_every")
+        self._numbers(0, 0.5, "rs_tolerance")
         self._integers(1, "max_units_per_layer", optional=True)
         self._layer_caps("max_units_by_layer")
         self._integers(0, "noise_seed", most=MAX_SEED)

@@ -87,6 +87,18 @@ def test_rs_on_a_hand_built_layer():
     assert top_substitutes(substitution[1], 1) == [2, 0]
 
 
+def test_rs_with_a_tolerance_counts_near_ties_and_never_the_target_itself():
+    substitution = np.array([
+        [5.0, 4.996, 4.9, 0.0],  # unit 1 is within 0.1% of unit 0's 5.0, unit 2 only within 2%
+        [3.0, 1.0, 4.0, 1.0],  # unit 3 equals the target: a tie counts under any tolerance
+        [0.0, 0.0, 0.0, 0.0],  # a silent target: every other silent unit ties with it
+    ])
+    units = np.array([0, 1, 2])
+    assert rs_table(substitution, units, "fc1", "am").rs.tolist() == [0.0, 0.5, 0.0]
+    assert rs_table(substitution, units, "fc1", "am", tolerance=1e-3).rs.tolist() == [0.25, 0.75, 0.75]
+    assert rs_table(substitution, units, "fc1", "am", tolerance=2e-2).rs.tolist() == [0.5, 0.75, 0.75]
+
+
 def test_unit_subset_is_seeded_sorted_and_optional():
     assert select_units(5).tolist() == [0, 1, 2, 3, 4]
     subset = select_units(100, 10, seed=3)

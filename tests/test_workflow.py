@@ -41,6 +41,8 @@ def snakemake(workdir, *args, check=True, env=None, **kwargs):
     ["configs/paper-cpu.yaml", "configs/paper-cpu-variants.yaml", "configs/paper-cpu-without-vgg16.yaml"],
     ["configs/paper-cpu.yaml", "configs/paper-cpu-variants.yaml", "configs/cifar10-imagefolder.yaml",
      "configs/confirmatory.yaml"],
+    ["configs/paper-cpu.yaml", "configs/cifar10-imagefolder.yaml", "configs/confirmatory-only.yaml",
+     "configs/confirmatory-sensitivity.yaml"],
     ["config.yaml", "configs/quick-look.yaml"],
 ])
 def test_every_preset_builds_its_dag(tmp_path, configs):
