@@ -329,7 +329,6 @@ def add_summary_steps(sub):
     step.add_file(OUTPUTS, "--out", "each sample's statistics, CSV").add_file(OUTPUTS, "--claims", "each sample's "
                                                                                 "claims, CSV")
     step.add_file(OUTPUTS, "--primary", "the primary test, CSV")
-    step.add_file(OUTPUTS, "--sensitivity", "each sample's C3 with RS mostly 0 read as over 40%, 50% and 60%, CSV")
 
     step = run_arguments(Step(sub, "figures", "A run's figures (PNG and PDF).", summary_commands.figures_command,
                               more_outputs=summary_commands.figure_files))

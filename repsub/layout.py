@@ -155,7 +155,7 @@ def claims(results, dataset, variant):
     return study_dir(results, dataset, variant) / "claims.csv"
 
 
-REGISTERED_TABLES = ("stats", "claims", "primary", "sensitivity")  # the registered analysis (repsub/registered.py)
+REGISTERED_TABLES = ("stats", "claims", "primary")  # the registered analysis (repsub/registered.py)
 
 
 def registered(results, dataset, table):

@@ -16,7 +16,7 @@ both contradict it or show it absent, and otherwise the two verdicts stand as th
 
 import pandas as pd
 
-from .claims import Rules, claims_table, early_conv_layers, fc_before_classifier
+from .claims import claims_table, early_conv_layers
 from .confirmatory import seed_test, verdict
 from .errors import UserError
 from .outcomes import ABSENT, ALPHA, CONTRADICTED, REPRODUCED, holm
@@ -60,28 +60,16 @@ def sample_stats(stats, seeds) -> pd.DataFrame:
 
 
 def samples(stats, registered):
-    """(statistics, claims, C3 at each cut) of every sample, each with a ``sample`` column first."""
+    """(statistics, claims) of every sample, each with a ``sample`` column first."""
     tables = []
     for name, seeds in sample_seeds(stats, registered).items():
         restated = sample_stats(stats, seeds)
-        tables.append((restated.assign(sample=name), claims_table(restated).assign(sample=name),
-                       c3_cuts(restated, name)))
+        tables.append((restated.assign(sample=name), claims_table(restated).assign(sample=name)))
     return tuple(_sample_first(pd.concat(parts, ignore_index=True)) for parts in zip(*tables))
 
 
 def _sample_first(table):
     return table[["sample", *[column for column in table.columns if column != "sample"]]]
-
-
-C3_CUTS = (0.4, 0.5, 0.6)  # the registered sensitivity analysis of C3's "mostly 0"
-
-
-def c3_cuts(stats, sample) -> pd.DataFrame:
-    """C3 on one sample's statistics with "RS mostly 0" read as over 40%, 50% (the rule's) and 60%."""
-    rows = [row | {"sample": sample, "cut": cut} for cut in C3_CUTS
-            for row in fc_before_classifier(stats, Rules(2), cut)]
-    return pd.DataFrame(rows, columns=["sample", "cut", "claim_id", "dataset", "model", "key_statistic", "verdict",
-                                       "rule"])
 
 
 def primary_test(stats) -> pd.DataFrame:

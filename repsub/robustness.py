@@ -13,10 +13,14 @@ verdict that differs from it differs because of the choice, not the coverage.
 
 import pandas as pd
 
-from .claims import CLAIMS_COLUMNS, claims_table, runs_of
+from .claims import CLAIMS_COLUMNS, Rules, claims_table, fc_before_classifier, runs_of
 from .errors import UserError
 from .io import read_table
 from .stats import per_seed, restate
+
+# The registered sensitivity analysis of C3's "RS mostly 0" (over half, the rule's cut): the
+# base's statistics read again at other cuts, a row each beside the base's C3.
+C3_CUTS = {"c3_cut_40": 0.4, "c3_cut_60": 0.6}
 
 ROBUSTNESS_COLUMNS = ["claim_id", "label", "claim", "dataset", "model", "variant", "layers", "all_layers", "seeds",
                       "verdict", "base_verdict_same_coverage", "verdict_v1", "verdict_v3", "key_statistic", "values"]
@@ -49,7 +53,24 @@ def robustness_table(claims_by_variant: dict, coverage: dict, base_stats: pd.Dat
             base_verdict_same_coverage=[same_coverage.get(key, "") for key in
                                         zip(claims.claim_id, claims.claim, claims.model)],
         ))
+    frames.append(c3_cut_rows(claims_by_variant[next(iter(claims_by_variant))], base, base_stats))
     return pd.concat(frames, ignore_index=True)[ROBUSTNESS_COLUMNS]
+
+
+def c3_cut_rows(base_claims: pd.DataFrame, base_coverage: dict, base_stats: pd.DataFrame) -> pd.DataFrame:
+    """C3 of each model where it applies, on the base's statistics, with "RS mostly 0" read
+    at each of :data:`C3_CUTS`; the base's own C3 verdict beside (the same layers and seeds)."""
+    base = dict(zip(base_claims.model[base_claims.claim_id == "C3"], base_claims.verdict[base_claims.claim_id == "C3"]))
+    rows = []
+    for variant, cut in C3_CUTS.items():
+        first_release = {row["model"]: row["verdict"] for row in fc_before_classifier(base_stats, Rules(1), cut)}
+        for row in fc_before_classifier(base_stats, Rules(2), cut):
+            covered = _coverage(base_coverage, row["model"])
+            rows.append(row | {"label": "C3", "variant": variant, "layers": " ".join(covered.get("layers", [])),
+                               "all_layers": True, "seeds": " ".join(map(str, covered.get("seeds", []))),
+                               "base_verdict_same_coverage": base.get(row["model"], ""),
+                               "verdict_v1": first_release.get(row["model"], ""), "verdict_v3": row["verdict"]})
+    return pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS)
 
 
 def base_verdicts(base_stats: pd.DataFrame, covered: dict) -> dict:

@@ -110,10 +110,9 @@ def registered_command(args):
     stats = joined_seeds([read_table(path, STATS_COLUMNS, "study-stats") for path in args.stats], args.stats)
     confirmatory = sample_stats(stats, sample_seeds(stats, args.seeds)["confirmatory"])
     primary = primary_test(confirmatory)
-    sample_table, claims, sensitivity = samples(stats, args.seeds)
+    sample_table, claims = samples(stats, args.seeds)
     write_csv(args.out, sample_table)
     write_csv(args.claims, claims)
-    write_csv(args.sensitivity, sensitivity)
     write_csv(args.primary, primary)
     print(f"primary test: {', '.join(f'{run} {v}' for run, v in dict(zip(primary.model, primary.verdict)).items())}"
           f"; the paper's claim: {primary.reading.iloc[0]}")

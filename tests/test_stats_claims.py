@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import REPO
 from repsub.claims import CONTRADICTED, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, claims_table, holm
 from repsub.errors import UserError
 from repsub.stats import fisher_interval, layer_statistics, paule_mandel, partial_spearman, pool_seeds, spearman
@@ -236,8 +237,8 @@ def test_robustness_lines_up_each_claim_across_variants_with_its_layers():
     coverage = {"base": {"shallow_cnn": {"layers": ["conv1", "conv2", "fc1"], "seeds": [0]}},
                 "fc_only": {"shallow_cnn": {"layers": ["fc1"], "seeds": [0]}}}
     table = robustness_table({"base": base, "fc_only": fc_only}, coverage, base_stats)
-    assert list(dict.fromkeys(table.variant)) == ["base", "fc_only"]
-    assert len(table) == len(base) + len(fc_only)
+    assert list(dict.fromkeys(table.variant)) == ["base", "fc_only", "c3_cut_40", "c3_cut_60"]
+    assert len(table) == len(base) + len(fc_only) + 2  # C3 read at two other cuts
     assert {"C1 AM", "C1 IAM", "C1 noise", "C1 top image", "C2 IAM", "E1 IAM", "E2"} <= set(table.label)
     rows = table.set_index(["variant", "label"])
     assert rows.loc[("base", "C1 IAM"), "verdict"] == REPRODUCED
@@ -250,6 +251,26 @@ def test_robustness_lines_up_each_claim_across_variants_with_its_layers():
     base_fc1 = claims_table(pool_seeds(layer_statistics(synthetic_units(+1).query("layer == 'fc1'"))))
     assert (table.base_verdict_same_coverage[table.variant == "fc_only"] == base_fc1.verdict.to_numpy()).all()
     assert rows.loc[("fc_only", "C1 IAM"), "base_verdict_same_coverage"] == REPRODUCED
+
+
+def test_robustness_reads_c3_at_the_registered_cuts_beside_the_base():
+    """44.5% of the shallow CNN's fc1 RS (IAM) is 0 and 50.8% of the control's: each C3 turns
+    where the cut passes its share; at the rule's own cut (half) the base's verdict stands."""
+    from repsub.io import read_table
+    from repsub.robustness import c3_cut_rows
+    from repsub.stats import STATS_COLUMNS
+
+    committed = REPO / "docs" / "results" / "cifar10"
+    stats = read_table(committed / "stats.csv", STATS_COLUMNS, "test")
+    claims = pd.read_csv(committed / "claims.csv", keep_default_na=False, na_values=[""])
+    coverage = {run: {"layers": ["fc1"], "seeds": [0, 1, 2]} for run in stats.model.unique()}
+    rows = c3_cut_rows(claims, coverage, stats).set_index(["model", "variant"])
+    assert rows.loc[("shallow_cnn", "c3_cut_40"), "verdict"] == REPRODUCED
+    assert rows.loc[("shallow_cnn", "c3_cut_60"), "verdict"] == INCONCLUSIVE
+    assert rows.loc[("shallow_cnn_lr005", "c3_cut_40"), "verdict"] == REPRODUCED
+    assert rows.loc[("shallow_cnn_lr005", "c3_cut_60"), "verdict"] == INCONCLUSIVE
+    assert rows.loc[("shallow_cnn_lr005", "c3_cut_60"), "base_verdict_same_coverage"] == REPRODUCED
+    assert set(rows.label) == {"C3"} and (rows.verdict_v3 == rows.verdict).all()
 
 
 def test_robustness_sets_a_one_seed_variant_beside_the_base_on_that_seed():

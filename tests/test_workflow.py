@@ -339,7 +339,7 @@ def test_robustness_table_says_which_layers_each_variant_covers(tiny_study):
 
     table = pd.read_csv(tiny_study / "digits" / "robustness.csv", keep_default_na=False)
     assert list(dict.fromkeys(table.variant)) == ["base", "long_am", "spatial_max", "iam_as_first", "feature_vis",
-                                                   "moved_only"]
+                                                   "moved_only", "c3_cut_40", "c3_cut_60"]
     base = table[table.variant == "base"]
     assert set(base.layers[base.model == "shallow_cnn"]) == {"conv1 conv2 conv3 conv4 fc1"} and base.all_layers.all()
     long_am = table[table.variant == "long_am"]
