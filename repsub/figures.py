@@ -154,9 +154,12 @@ def ablation_scatter(units: pd.DataFrame, title: str):
     return figure
 
 
-def cumulative_curves(cumulative: pd.DataFrame, title: str):
+def cumulative_curves(cumulative: pd.DataFrame, title: str, rs_coverage=None):
     """Accuracy as growing fractions of a layer are ablated, one panel per layer; bands span
-    the repeats (random orders, and the tie-breaks of orders whose scores tie)."""
+    the repeats (random orders, and the tie-breaks of orders whose scores tie).
+    ``rs_coverage``: layer -> (units with an RS, units); where AM took a subset, the panel says
+    so, as its RS orders rank only that subset (the rest go last, in a seeded order)."""
+    rs_coverage = rs_coverage or {}
     layers = list(dict.fromkeys(cumulative.layer))
     figure, axes = _grid(len(layers))
     for ax, layer in zip(axes, layers):
@@ -170,7 +173,9 @@ def cumulative_curves(cumulative: pd.DataFrame, title: str):
             ax.plot(curve.index, 100 * curve, color=colour, linestyle=style, label=order.replace("_", " "))
             if data[data.order == order].repeat.nunique() > 1:
                 ax.fill_between(curve.index, 100 * repeats.min(), 100 * repeats.max(), color=colour, alpha=0.1)
-        ax.set(title=layer, xlabel="fraction of units ablated", ylabel="test accuracy (%)", ylim=(0, 100))
+        ranked, units = rs_coverage.get(layer, (0, 0))
+        subset = f"\nRS orders rank {ranked} of {units} units" if 0 < ranked < units else ""
+        ax.set(title=layer + subset, xlabel="fraction of units ablated", ylabel="test accuracy (%)", ylim=(0, 100))
     _legend_outside(figure, axes[0], fontsize=7)
     figure.suptitle(title)
     return figure

@@ -15,6 +15,7 @@ from .errors import UserError
 METHODS = ("am", "iam", "noise", "top_image")
 METHOD_NAMES = {"am": "AM", "iam": "IAM", "noise": "noise", "top_image": "top image"}  # as figures and tables write them
 OPTIMISED = ("am", "iam")  # the methods that optimise an image, step by step
+RS_ORDER_METHOD = "iam"  # cumulative ablation's RS orders rank units by this method's RS (the paper's IAM)
 # What one conv unit's activation is: its map's spatial mean (the paper's) or max.
 UNITS = ("spatial_mean", "spatial_max")
 # Numeric precision of the optimisation loops (training, AM); auto resolves per device.

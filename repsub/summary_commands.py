@@ -199,7 +199,11 @@ def figures_command(args):
     cumulative = pd.concat([read_table(t.path, CUMULATIVE_COLUMNS, "cumulative") for t in tables
                             if t.kind == "cumulative"])
     images = ablation_images(paths["cumulative", seed, args.layers[0], None], manifest)
-    save(figures.cumulative_curves(cumulative, f"{name}: cumulative ablation (all seeds, {images})"),
+    from .settings import RS_ORDER_METHOD
+
+    ranked = {layer: (int(rows[f"rs_{RS_ORDER_METHOD}"].notna().sum()), len(rows))
+              for layer, rows in seed_units.groupby("layer", sort=False)}
+    save(figures.cumulative_curves(cumulative, f"{name}: cumulative ablation (all seeds, {images})", ranked),
          "cumulative_ablation")
     metrics = {t.seed: read_table(t.path, ["epoch", "test_loss", "test_accuracy"], "train") for t in tables
                if t.kind == "metrics"}

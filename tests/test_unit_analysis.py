@@ -406,3 +406,17 @@ def test_a_contact_sheet_tiles_each_image_at_its_corner_with_transparent_gaps():
     labels = [t for t in contact_sheet(images, [10, 11, 12, 13, 14], "t", unmoved={12}).axes[0].texts]
     assert [t.get_text() for t in labels] == ["unit 10", "unit 11", "unit 12 unmoved", "unit 13", "unit 14"]
     assert labels[2].get_color() == "tab:red"
+
+
+def test_the_cumulative_figure_says_where_rs_orders_rank_a_subset():
+    """VGG16's fc1 has an AM image, so an RS, for 64 of its 512 units: its RS orders rank those."""
+    import pandas as pd
+
+    from repsub.figures import cumulative_curves
+
+    rows = [{"seed": 0, "layer": layer, "order": order, "repeat": 0, "fraction": f, "n_ablated": 0,
+             "accuracy": 0.5, "loss": 1.0} for layer in ("conv1", "fc1")
+            for order in ("random", "rs_high_to_low") for f in (0, 0.5, 1)]
+    figure = cumulative_curves(pd.DataFrame(rows), "t", {"conv1": (64, 64), "fc1": (64, 512)})
+    titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
+    assert titles[:2] == ["conv1", "fc1\nRS orders rank 64 of 512 units"]

@@ -46,7 +46,11 @@ rule cumulative_ablation:
         manifest=MANIFEST,
         splits=prepared_splits,
         selectivity=str(layout.selectivity(RESULTS, DATASET, MODEL, SEED, BASE)),
-        rs=str(layout.am_file(RESULTS, DATASET, MODEL, SEED, BASE, LAYER, "iam", "rs")),
+        rs=str(
+            layout.am_file(
+                RESULTS, DATASET, MODEL, SEED, BASE, LAYER, RS_ORDER_METHOD, "rs"
+            )
+        ),
     output:
         table=str(layout.cumulative(RESULTS, DATASET, MODEL, SEED, LAYER)),
     log:

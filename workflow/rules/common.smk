@@ -36,7 +36,7 @@ from repsub.errors import UserError
 from repsub.nets.kinds import is_weights_file
 from repsub.nets.names import kind_of
 from repsub.provenance import set_aside_unfinished
-from repsub.settings import OPTIMISED
+from repsub.settings import OPTIMISED, RS_ORDER_METHOD
 
 
 def _stop(sentence):
