@@ -201,8 +201,9 @@ def figures_command(args):
     images = ablation_images(paths["cumulative", seed, args.layers[0], None], manifest)
     from .settings import RS_ORDER_METHOD
 
-    ranked = {layer: (int(rows[f"rs_{RS_ORDER_METHOD}"].notna().sum()), len(rows))
-              for layer, rows in seed_units.groupby("layer", sort=False)}
+    column = f"rs_{RS_ORDER_METHOD}"  # absent where that method was not run
+    ranked = ({layer: (int(rows[column].notna().sum()), len(rows)) for layer, rows in seed_units.groupby("layer")}
+              if column in seed_units else {})
     save(figures.cumulative_curves(cumulative, f"{name}: cumulative ablation (all seeds, {images})", ranked),
          "cumulative_ablation")
     metrics = {t.seed: read_table(t.path, ["epoch", "test_loss", "test_accuracy"], "train") for t in tables
