@@ -84,6 +84,11 @@ class Study:
         self.runs = list(dict.fromkeys(self.claims.model[~self.claims.model.str.contains(" vs ")]))
         self.ours, self.paper = Presets(ours), Presets(paper)  # the configs of the runs, and of the paper's design
         self.read = [self.folder / name for name in TABLES]
+        # the registered analysis (repsub/registered.py), once the confirmatory study is published
+        found = {name: self.folder / "registered" / f"{name}.csv" for name in ("claims", "primary")}
+        self.registered = {name: pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"seed": str})
+                           for name, path in found.items() if path.is_file()}
+        self.read += [path for path in found.values() if path.is_file()]
 
     # --- what was run ---------------------------------------------------------------
 
@@ -144,6 +149,27 @@ class Study:
         rows = self.claims[self.claims.claim_id.isin(ids) & (self.claims.verdict == verdict)]
         return [(r.claim_id, r.model, r.claim.rsplit("(", 1)[1].rstrip(")") if r.claim.endswith(")") else "")
                 for r in rows.itertuples()]
+
+    # --- the registered test -----------------------------------------------------------
+
+    def sample_verdict(self, sample, claim_id, run, source=None, rules="v3") -> str:
+        """A claim's verdict on one sample of seeds (confirmatory, exploratory, all)."""
+        claims = self.registered["claims"]
+        rows = claims[(claims["sample"] == sample) & (claims.claim_id == claim_id) & (claims.model == run)]
+        if source is not None:
+            rows = rows[rows.claim.str.endswith(f"({source})")]
+        return rows[VERDICT_COLUMNS[rules]].iloc[0] if len(rows) else "not tested"
+
+    def sample_runs(self, sample) -> list:
+        """The networks a sample of seeds has (a row comparing two, "a vs b", is not one)."""
+        claims = self.registered["claims"]
+        return [run for run in dict.fromkeys(claims.model[claims["sample"] == sample]) if " vs " not in run]
+
+    def sample_census(self, sample, rules="v3") -> dict:
+        claims = self.registered["claims"]
+        counts = claims[claims["sample"] == sample][VERDICT_COLUMNS[rules]].value_counts()
+        return {verdict: int(counts.get(verdict, 0)) for verdict in
+                ("reproduced", "contradicted", "absent", "inconclusive")}
 
     # --- correlations ---------------------------------------------------------------
 

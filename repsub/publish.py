@@ -1,8 +1,9 @@
 """A data set's finished results as a referee needs them, in a folder to commit.
 
 The study's claims, statistics (per seed and pooled), trajectory and robustness
-tables; per run its per-unit table, per-seed training metrics and cumulative-ablation
-curves (one table each, with a seed column); the figures (PNG). ``published.json``
+tables, and its registered analysis where it has one; per run its per-unit table,
+per-seed training metrics and cumulative-ablation curves (one table each, with a seed
+column); the figures (PNG). ``published.json``
 names each file's source under the results folder and the sha256 of what was read.
 Nothing derived from a data set's images is copied beyond the figures (arrays of AM
 images and top images stay in the results folder).
@@ -106,6 +107,9 @@ def sources(results: Path, dataset: str):
         copies.update({f"{run}/{figure}.png": layout.figure(results, dataset, run, figure)
                        for figure in layout.MODEL_FIGURES})
     copies.update({f"{figure}.png": layout.study_figure(results, dataset, figure) for figure in layout.STUDY_FIGURES})
+    # the registered analysis, where the study has one (only the files that exist are copied)
+    copies.update({f"registered/{table}.csv": layout.registered(results, dataset, table)
+                   for table in layout.REGISTERED_TABLES})
     copies = {name: path for name, path in copies.items() if path.is_file()}
     tables = {name: {key: path for key, path in paths.items() if path.is_file()} for name, paths in tables.items()}
     return study_seeds, copies, {name: paths for name, paths in tables.items() if paths}

@@ -82,3 +82,23 @@ def test_the_resnet_article_follows_its_cumulative_table(tmp_path):
     table.to_csv(study / "resnet18" / "cumulative.csv", index=False)
     text = render(template, study, ours, PAPER)
     assert "equal that layer's in 6 of\n9 orders" in text and "rs_high_to_low, rs_low_to_high, random" in text
+
+
+def test_the_registered_test_is_reported_once_its_tables_are_published(tmp_path):
+    """The template's registered section, rendered over tables the registered step makes (here
+    from the committed seeds, seeds 1 and 2 standing in for the confirmatory sample)."""
+    from repsub.io import read_table, write_csv
+    from repsub.registered import primary_test, sample_stats, samples
+    from repsub.stats import STATS_COLUMNS
+
+    study = _copy(tmp_path)
+    stats = read_table(study / "stats.csv", STATS_COLUMNS, "test")
+    stats = stats[stats.model.isin(["shallow_cnn", "shallow_cnn_nobn"])]
+    _, claims = samples(stats, [1, 2])
+    (study / "registered").mkdir()
+    write_csv(study / "registered" / "claims.csv", claims)
+    write_csv(study / "registered" / "primary.csv", primary_test(sample_stats(stats, [1, 2])))
+    text = render(TEMPLATE, study, OURS, PAPER)
+    assert "on the confirmatory seeds (1, 2)" in text and "The confirmatory seeds are being trained" not in text
+    assert "**The paper's early-layer claim: neither: the two verdicts as they are.**" in text
+    assert "| C1a | AM | **inconclusive** (inconclusive; " in text
