@@ -71,7 +71,7 @@ def _dig(mapping, keys):
 class Study:
     """The tables of one published study folder, and the statements the article makes from them."""
 
-    def __init__(self, folder, ours=(), paper=()):
+    def __init__(self, folder, ours=(), paper=(), registered=None):
         self.folder = Path(folder)
         missing = [name for name in TABLES if not (self.folder / name).is_file()]
         if missing:
@@ -84,8 +84,13 @@ class Study:
         self.runs = list(dict.fromkeys(self.claims.model[~self.claims.model.str.contains(" vs ")]))
         self.ours, self.paper = Presets(ours), Presets(paper)  # the configs of the runs, and of the paper's design
         self.read = [self.folder / name for name in TABLES]
-        # the registered analysis (repsub/registered.py), once the confirmatory study is published
-        found = {name: self.folder / "registered" / f"{name}.csv" for name in ("claims", "primary")}
+        # the registered analysis (repsub/registered.py): in the study's own folder, or in the
+        # published folder of the confirmatory study (``registered``)
+        where = Path(registered or self.folder) / "registered"
+        found = {name: where / f"{name}.csv" for name in ("claims", "primary")}
+        if registered and not all(path.is_file() for path in found.values()):
+            raise UserError(f"--registered {registered} holds no registered/claims.csv and registered/primary.csv; "
+                            f"publish the confirmatory study there first ('python -m repsub publish')")
         self.registered = {name: pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"seed": str})
                            for name, path in found.items() if path.is_file()}
         self.read += [path for path in found.values() if path.is_file()]
@@ -292,16 +297,17 @@ class Study:
         return int((self.robustness.variant == variant).sum())
 
 
-def render(template, folder, ours, paper) -> str:
+def render(template, folder, ours, paper, registered=None) -> str:
     """The article: ``template`` rendered over the study in ``folder``, the configs its runs were
-    made with (``ours``) and those of the paper's design (``paper``)."""
+    made with (``ours``), those of the paper's design (``paper``) and, where given, the
+    published confirmatory study that holds the registered analysis (``registered``)."""
     import jinja2
 
     template = Path(template)
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(template.parent), undefined=jinja2.StrictUndefined,
                                      keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     environment.filters.update(number=number, share=share)
-    study = Study(folder, ours, paper)
+    study = Study(folder, ours, paper, registered)
     try:
         text = environment.get_template(template.name).render(study=study)
     except jinja2.TemplateError as error:

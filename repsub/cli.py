@@ -393,6 +393,8 @@ def build_parser():
     step.param("--study", required=True, help="the published study folder (e.g. docs/results/cifar10)")
     step.param("--ours", nargs="+", required=True, help="the config files the study's runs were made with")
     step.param("--paper", nargs="+", required=True, help="the config files of the paper's design")
+    step.param("--registered", default=None,
+               help="the published confirmatory study whose registered/ tables the article reports")
     step.param("--out", required=True, help="the Markdown file to write")
     step = Step(sub, "check-config", "Check config files as Snakemake merges them: YAML syntax (with the line of "
                 "an error) and the schema.", commands.check_config_command)

@@ -91,14 +91,16 @@ def test_the_registered_test_is_reported_once_its_tables_are_published(tmp_path)
     from repsub.registered import primary_test, sample_stats, samples
     from repsub.stats import STATS_COLUMNS
 
-    study = _copy(tmp_path)
-    stats = read_table(study / "stats.csv", STATS_COLUMNS, "test")
+    stats = read_table(STUDY / "stats.csv", STATS_COLUMNS, "test")
     stats = stats[stats.model.isin(["shallow_cnn", "shallow_cnn_nobn"])]
     _, claims = samples(stats, [1, 2])
-    (study / "registered").mkdir()
-    write_csv(study / "registered" / "claims.csv", claims)
-    write_csv(study / "registered" / "primary.csv", primary_test(sample_stats(stats, [1, 2])))
-    text = render(TEMPLATE, study, OURS, PAPER)
+    confirmatory = tmp_path / "cifar10-confirmatory"  # as publish lays out the confirmatory study
+    (confirmatory / "registered").mkdir(parents=True)
+    write_csv(confirmatory / "registered" / "claims.csv", claims)
+    with pytest.raises(Exception, match="holds no registered/claims.csv and registered/primary.csv"):
+        render(TEMPLATE, STUDY, OURS, PAPER, registered=confirmatory)
+    write_csv(confirmatory / "registered" / "primary.csv", primary_test(sample_stats(stats, [1, 2])))
+    text = render(TEMPLATE, STUDY, OURS, PAPER, registered=confirmatory)
     assert "on the confirmatory seeds (1, 2)" in text and "The confirmatory seeds are being trained" not in text
     assert "**The paper's early-layer claim: neither: the two verdicts as they are.**" in text
     assert "| C1a | AM | **inconclusive** (inconclusive; " in text
