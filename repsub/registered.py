@@ -22,7 +22,6 @@ from .errors import UserError
 from .outcomes import ABSENT, ALPHA, CONTRADICTED, REPRODUCED, holm
 from .stats import per_seed, restate
 
-SAMPLES = ("confirmatory", "exploratory", "all")
 PRIMARY_RUNS = ("shallow_cnn", "shallow_cnn_nobn")
 PRIMARY_RS = "rs_am"
 SUPPORTED, REFUTED, MIXED = "supported", "refuted", "neither: the two verdicts as they are"

@@ -102,15 +102,14 @@ def restate_command(args):
 
 def registered_command(args):
     from .io import read_table, write_csv
-    from .registered import joined_seeds, primary_test, sample_seeds, sample_stats, samples
+    from .registered import joined_seeds, primary_test, samples
     from .registration import registered_text
     from .stats import STATS_COLUMNS
 
     registered_text(args.registration)  # readable, or one sentence
     stats = joined_seeds([read_table(path, STATS_COLUMNS, "study-stats") for path in args.stats], args.stats)
-    confirmatory = sample_stats(stats, sample_seeds(stats, args.seeds)["confirmatory"])
-    primary = primary_test(confirmatory)
     sample_table, claims = samples(stats, args.seeds)
+    primary = primary_test(sample_table[sample_table["sample"] == "confirmatory"])
     write_csv(args.out, sample_table)
     write_csv(args.claims, claims)
     write_csv(args.primary, primary)
@@ -152,7 +151,7 @@ def figures_command(args):
     from . import figures
     from .io import read_table, save_figure
     from .manifest import read_manifest
-    from .settings import METHOD_NAMES, OPTIMISED
+    from .settings import METHOD_NAMES, OPTIMISED, RS_ORDER_METHOD
     from .stats import CUMULATIVE_COLUMNS
 
     units = read_table(args.units, ["seed", "layer", "unit", "selectivity", "dead", "accuracy_drop",
@@ -199,8 +198,6 @@ def figures_command(args):
     cumulative = pd.concat([read_table(t.path, CUMULATIVE_COLUMNS, "cumulative") for t in tables
                             if t.kind == "cumulative"])
     images = ablation_images(paths["cumulative", seed, args.layers[0], None], manifest)
-    from .settings import RS_ORDER_METHOD
-
     column = f"rs_{RS_ORDER_METHOD}"  # absent where that method was not run
     ranked = ({layer: (int(rows[column].notna().sum()), len(rows)) for layer, rows in seed_units.groupby("layer")}
               if column in seed_units else {})
