@@ -11,12 +11,12 @@ import pandas as pd
 
 from .confirmatory import SESOI_R, seed_test
 from .nets.kinds import CONV, VECTOR
-from .outcomes import ABSENT, ALPHA, CONTRADICTED, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, holm
+from .outcomes import ABSENT, ALPHA, CONTRADICTED, INCONCLUSIVE, REPRODUCED, holm
 from .settings import METHOD_NAMES
-from .stats import POOLED, POOLED_V1, per_seed
+from .stats import POOLED, per_seed
 
-VERDICT_COLOURS = {REPRODUCED: "#4daf4a", CONTRADICTED: "#e41a1c", NOT_REPRODUCED: "#ff7f00",
-                   INCONCLUSIVE: "#bdbdbd", ABSENT: "#377eb8"}  # figures and pages
+VERDICT_COLOURS = {REPRODUCED: "#4daf4a", CONTRADICTED: "#e41a1c", INCONCLUSIVE: "#bdbdbd",
+                   ABSENT: "#377eb8"}  # figures and pages
 RS_SOURCES = ("am", "iam", "noise", "top_image")  # C1 reads each; the other RS claims read IAM, noise, top image
 
 
@@ -26,44 +26,31 @@ TESTS = {"class_match": "the permutation test over units (from one seed; over se
 
 
 class Rules:
-    """How a claim's layers decide it. Rules v2 (the verdict): a layer counts for a sign where
-    its Holm-adjusted p (across the claim's layers) is below 0.05 with r of that sign; a claim
-    is reproduced where more than half of its layers count for the claimed sign, contradicted
-    where more than half count for the opposite sign, else inconclusive. Rules v1 (the first
-    release, kept beside for one release): a layer counts where its 95% interval lies on the
-    claimed side; reproduced in more than half, not reproduced in none, else inconclusive."""
+    """How a claim's layers decide it, by rules v2 (the verdict): a layer counts for a sign
+    where its Holm-adjusted p (across the claim's layers) is below 0.05 with r of that sign; a
+    claim is reproduced where more than half of its layers count for the claimed sign,
+    contradicted where more than half count for the opposite sign, else inconclusive. (Rules
+    v1, the first release's, stood beside for one release and retired: docs/CHOICES.md.)"""
 
-    def __init__(self, version):
-        self.version, self.pooled = version, {1: POOLED_V1, 2: POOLED}[version]
-        self.against = NOT_REPRODUCED if version == 1 else CONTRADICTED
+    version = 2
 
     def layer_rows(self, stats, statistic, x, y=None):
-        rows = stats[(stats.seed == self.pooled) & (stats.statistic == statistic) & (stats.x == x)]
+        rows = stats[(stats.seed == POOLED) & (stats.statistic == statistic) & (stats.x == x)]
         return (rows if y is None else rows[rows.y == y]).sort_values("depth")
 
     def sides(self, rows):
         """Per layer: does it count for r > 0, and for r < 0?"""
-        if self.version == 1:
-            return rows.ci_low > 0, rows.ci_high < 0
         significant = holm(rows.p) < ALPHA
         return significant & (rows.value > 0), significant & (rows.value < 0)
 
     def values(self, rows):
-        text = [f"{r.layer} {_fmt(r.value)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]" for r in rows.itertuples()]
-        if self.version == 2:
-            text = [f"{t} p_holm {_fmt(p)}" for t, p in zip(text, holm(rows.p))]
-        return "; ".join(text)
+        return "; ".join(f"{r.layer} {_fmt(r.value)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] p_holm {_fmt(p)}"
+                         for r, p in zip(rows.itertuples(), holm(rows.p)))
 
     def majority(self, rows, sign):
         """Verdict for 'r has this sign' in most layers, and the count it rests on."""
         positive, negative = self.sides(rows)
         claimed, opposite = (positive, negative) if sign > 0 else (negative, positive)
-        if self.version == 1:
-            count = (f"CI {'above' if sign > 0 else 'below'} 0 in {int(claimed.sum())} of {len(rows)} layers "
-                     f"({int(rows.value.notna().sum())} with a defined r)")
-            if len(rows) and claimed.sum() > len(rows) / 2:
-                return REPRODUCED, count
-            return (NOT_REPRODUCED if claimed.sum() == 0 else INCONCLUSIVE), count
 
         def named(which):
             return f"{int(which.sum())} of {len(rows)} ({' '.join(rows.layer[which]) or 'none'})"
@@ -76,10 +63,6 @@ class Rules:
         return INCONCLUSIVE, count
 
     def majority_rule(self, direction, test=FISHER_TEST):
-        if self.version == 1:
-            return (f"reproduced if the 95% CI lies {direction} 0 in more than half of the layers (a layer where r "
-                    f"is undefined, as a score never varies, counts against); not reproduced if in none; otherwise "
-                    f"inconclusive")
         return (f"per layer, p of {test} Holm-adjusted across the claim's layers; "
                 f"reproduced if p < {ALPHA} with r {direction} 0 in more than half of the layers, contradicted if "
                 f"p < {ALPHA} with r on the other side in more than half, otherwise inconclusive (a layer where r "
@@ -94,9 +77,7 @@ class SeedRules(Rules):
     E4, E6) keep their v2 rules: this class reads v2's pooled rows for every statistic that is
     not a correlation, and decides them as v2 does."""
 
-    def __init__(self):
-        super().__init__(2)
-        self.version = 3
+    version = 3
 
     def layer_rows(self, stats, statistic, x, y=None):
         if statistic not in ("spearman", "partial_spearman"):
@@ -195,46 +176,32 @@ def early_conv_layers(rows):
 
 def fades_with_depth(stats, rules, rs="rs_iam"):
     label = METHOD_NAMES[rs[3:]]
-    if rules.version == 1:
-        rule = ("reproduced if the first conv layer's CI lies above 0 and the last conv layer's r is below "
-                "the first's; not reproduced if the first conv layer's r <= 0 or the last's r >= the first's; "
-                "otherwise inconclusive; tested where at least two conv layers were analysed")
-    else:
-        absent = (f"absent if the first conv layer is equivalent (Holm-adjusted TOST p < {ALPHA} against |r| = "
-                  f"{SESOI_R}, over seeds) and no conv layer has p < {ALPHA}; " if rules.version == 3 else "")
-        rule = (f"Holm-adjusted p across the model's conv layers; reproduced if the first conv layer has p < {ALPHA} "
-                f"with r > 0 and the last conv layer's r is below the first's; contradicted if the first conv layer "
-                f"has p < {ALPHA} with r < 0; {absent}otherwise inconclusive; tested where at least two conv layers "
-                f"were analysed")
+    absent = (f"absent if the first conv layer is equivalent (Holm-adjusted TOST p < {ALPHA} against |r| = "
+              f"{SESOI_R}, over seeds) and no conv layer has p < {ALPHA}; " if rules.version == 3 else "")
+    rule = (f"Holm-adjusted p across the model's conv layers; reproduced if the first conv layer has p < {ALPHA} "
+            f"with r > 0 and the last conv layer's r is below the first's; contradicted if the first conv layer "
+            f"has p < {ALPHA} with r < 0; {absent}otherwise inconclusive; tested where at least two conv layers "
+            f"were analysed")
     rows = rules.layer_rows(stats, "spearman", "selectivity", rs)
     for (dataset, model), group in rows[rows.kind == CONV].groupby(["dataset", "model"], sort=True):
         if len(group) < 2:
             continue
         first, last = group.iloc[0], group.iloc[-1]
-        if rules.version == 1:
-            if first.ci_low > 0 and last.value < first.value:
-                verdict = REPRODUCED
-            elif not first.value > 0 or not last.value < first.value:
-                verdict = NOT_REPRODUCED
-            else:
-                verdict = INCONCLUSIVE
-        else:
-            positive, negative = rules.sides(group)
-            bounded = rules.version == 3 and rules.equivalent(group).iloc[0] and not (positive | negative).any()
-            verdict = (REPRODUCED if positive.iloc[0] and last.value < first.value else
-                       CONTRADICTED if negative.iloc[0] else ABSENT if bounded else INCONCLUSIVE)
+        positive, negative = rules.sides(group)
+        bounded = rules.version == 3 and rules.equivalent(group).iloc[0] and not (positive | negative).any()
+        verdict = (REPRODUCED if positive.iloc[0] and last.value < first.value else
+                   CONTRADICTED if negative.iloc[0] else ABSENT if bounded else INCONCLUSIVE)
         yield {"claim_id": "C2", "claim": "The RS/selectivity correlation is positive in early conv layers "
                f"and fades with depth ({label})", "dataset": dataset, "model": model,
                "statistic": f"Spearman r(selectivity, {rs}) per conv layer [95% CI]",
-               "values": rules.values(group), "key_statistic": _ends(group, rules),
+               "values": rules.values(group), "key_statistic": _ends(group),
                "verdict": verdict, "rule": rule + _one_seed_caveat(stats, rules, dataset, model)}
 
 
-def _ends(group, rules):
-    """r of the first and the last conv layer (v2, v3: with the first's Holm-adjusted p)."""
+def _ends(group):
+    """r of the first and the last conv layer, with the first's Holm-adjusted p."""
     first, last = group.iloc[0], group.iloc[-1]
-    p = f" (p_holm {_fmt(holm(group.p).iloc[0])})" if rules.version >= 2 else ""
-    return f"r {first.layer} {_fmt(first.value)}{p}, {last.layer} {_fmt(last.value)}"
+    return f"r {first.layer} {_fmt(first.value)} (p_holm {_fmt(holm(group.p).iloc[0])}), {last.layer} {_fmt(last.value)}"
 
 
 def fc_before_classifier(stats, rules, cut=0.5):
@@ -242,7 +209,7 @@ def fc_before_classifier(stats, rules, cut=0.5):
     sensitivity analysis reads it at 0.4 and 0.6 too)."""
     share = "half" if cut == 0.5 else f"{cut:.0%}"
     rule = (f"reproduced if over {share} of this layer's RS (IAM) values are 0 and its mean selectivity exceeds "
-            f"the mean over the model's other layers; {rules.against} if neither holds; otherwise inconclusive")
+            f"the mean over the model's other layers; {CONTRADICTED} if neither holds; otherwise inconclusive")
     selectivity = rules.layer_rows(stats, "mean", "selectivity")
     zeros = rules.layer_rows(stats, "fraction_zero", "rs_iam")
     for (dataset, model), group in selectivity.groupby(["dataset", "model"], sort=True):
@@ -253,7 +220,7 @@ def fc_before_classifier(stats, rules, cut=0.5):
         fraction_zero = zero.value.iloc[0] if len(zero) else np.nan
         others = group.iloc[:-1].value.mean()
         holds = [fraction_zero > cut, last.value > others]
-        verdict = REPRODUCED if all(holds) else rules.against if not any(holds) else INCONCLUSIVE
+        verdict = REPRODUCED if all(holds) else CONTRADICTED if not any(holds) else INCONCLUSIVE
         yield {"claim_id": "C3", "claim": "In the FC layer before the classifier, selectivity is high and RS "
                "is mostly 0", "dataset": dataset, "model": model,
                "statistic": "fraction of RS (IAM) = 0; mean selectivity of the layer vs the other layers",
@@ -264,14 +231,14 @@ def fc_before_classifier(stats, rules, cut=0.5):
 
 
 def iam_below_am(stats, rules):
-    rule = (f"reproduced if mean RS (IAM) < mean RS (AM) in more than half of the layers; {rules.against} if "
+    rule = (f"reproduced if mean RS (IAM) < mean RS (AM) in more than half of the layers; {CONTRADICTED} if "
             ">= in more than half; otherwise inconclusive")
     am, iam = rules.layer_rows(stats, "mean", "rs_am"), rules.layer_rows(stats, "mean", "rs_iam")
     both = am.merge(iam, on=["dataset", "model", "depth", "layer"], suffixes=("_am", "_iam"))
     for (dataset, model), group in both.groupby(["dataset", "model"], sort=True):
         lower = (group.value_iam < group.value_am).sum()
         verdict = (REPRODUCED if lower > len(group) / 2 else
-                   rules.against if len(group) - lower > len(group) / 2 else INCONCLUSIVE)
+                   CONTRADICTED if len(group) - lower > len(group) / 2 else INCONCLUSIVE)
         values = "; ".join(f"{r.layer} AM {_fmt(r.value_am)} IAM {_fmt(r.value_iam)}" for r in group.itertuples())
         yield {"claim_id": "C4", "claim": "IAM gives slightly lower RS than AM", "dataset": dataset,
                "model": model, "statistic": "mean RS per layer, AM vs IAM", "values": values,
@@ -292,10 +259,10 @@ def mlp_low_diversity(stats, rules):
             other_sd = others.value.mean() if len(others) else np.nan
             rule = (f"reproduced if the MLP's per-layer sd of RS (IAM), averaged over its layers, is below the "
                     f"same sd averaged over the {which} of the conv models on the same data (one mean over all "
-                    f"those layers); {rules.against} if above; inconclusive without a conv model")
+                    f"those layers); {CONTRADICTED} if above; inconclusive without a conv model")
             for model, mlp in mlps.groupby("model", sort=True):
                 mlp_sd = mlp.value.mean()
-                verdict = INCONCLUSIVE if np.isnan(other_sd) else REPRODUCED if mlp_sd < other_sd else rules.against
+                verdict = INCONCLUSIVE if np.isnan(other_sd) else REPRODUCED if mlp_sd < other_sd else CONTRADICTED
                 yield {"claim_id": claim_id, "claim": "The MLP shows little RS diversity"
                        + ("" if claim_id == "C5" else " (against every layer of the conv models)"),
                        "dataset": dataset, "model": model,
@@ -368,19 +335,17 @@ def welch(a, b):
 
 
 CLAIMS_COLUMNS = ["claim_id", "claim", "dataset", "model", "statistic", "values", "key_statistic", "verdict", "rule",
-                  "verdict_v1", "rule_v1", "verdict_v3", "rule_v3", "values_v3", "key_statistic_v3"]
-BESIDE = {1: ["verdict", "rule"], 3: ["verdict", "rule", "values", "key_statistic"]}  # what each other version adds
+                  "verdict_v3", "rule_v3", "values_v3", "key_statistic_v3"]
+BESIDE_V3 = ["verdict", "rule", "values", "key_statistic"]  # what v3 adds beside v2
 KEYS = ["claim_id", "claim", "dataset", "model"]
 
 
 def claims_table(stats: pd.DataFrame) -> pd.DataFrame:
-    """Every claim by rules v2, with its verdict and rule by v1 and by the registered v3 beside
-    (:class:`Rules`, :class:`SeedRules`), v3 with its own values and count."""
-    table = _all_claims(stats, Rules(2))
-    for version, rules in ((1, Rules(1)), (3, SeedRules())):
-        other = _all_claims(stats, rules)[[*KEYS, *BESIDE[version]]]
-        table = table.merge(other.rename(columns={c: f"{c}_v{version}" for c in BESIDE[version]}), on=KEYS,
-                            how="left")
+    """Every claim by rules v2, with its verdict, rule, values and count by the registered v3
+    beside (:class:`Rules`, :class:`SeedRules`)."""
+    v3 = _all_claims(stats, SeedRules())[[*KEYS, *BESIDE_V3]]
+    table = _all_claims(stats, Rules()).merge(v3.rename(columns={c: f"{c}_v3" for c in BESIDE_V3}), on=KEYS,
+                                              how="left")
     return table[CLAIMS_COLUMNS]
 
 

@@ -7,7 +7,6 @@ import pandas as pd
 
 REPRODUCED, CONTRADICTED, INCONCLUSIVE = "reproduced", "contradicted", "inconclusive"
 ABSENT = "absent"  # rules v3: the data bound the effect below the smallest effect of interest
-NOT_REPRODUCED = "not reproduced"  # rules v1 only: no evidence for the claim, or evidence against it
 ALPHA = 0.05
 
 

@@ -42,7 +42,7 @@ def page(title: str, body: str) -> str:
 
 def claims_body(table: pd.DataFrame) -> str:
     """A claims table for reading: the verdicts (v2, and the registered v3) and their key
-    statistics first, each rule's text once below, and the first release's v1 behind a fold."""
+    statistics first, each rule's text once below."""
     from .robustness import claim_labels
 
     table = table.assign(id=claim_labels(table))
@@ -50,11 +50,8 @@ def claims_body(table: pd.DataFrame) -> str:
              "values", "values_v3"]
     rules = (table[["id", "rule", "rule_v3"]].drop_duplicates()
              .groupby(["rule", "rule_v3"], sort=False).id.agg(" ".join).reset_index()[["id", "rule", "rule_v3"]])
-    v1 = table[["id", "model", "verdict_v1", "rule_v1"]]
     return (table_html(table[[c for c in shown if c in table]]) + "<p><b>Rules</b> (v2 decides <code>verdict"
-            "</code>; v3, registered, decides <code>verdict_v3</code>)</p>" + table_html(rules)
-            + "<details><summary>Rules v1 (the first release), kept for one release</summary>"
-            + table_html(v1) + "</details>")
+            "</code>; v3, registered, decides <code>verdict_v3</code>)</p>" + table_html(rules))
 
 
 def _units(stats, run):

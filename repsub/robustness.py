@@ -23,7 +23,7 @@ from .stats import per_seed, restate
 C3_CUTS = {"c3_cut_40": 0.4, "c3_cut_60": 0.6}
 
 ROBUSTNESS_COLUMNS = ["claim_id", "label", "claim", "dataset", "model", "variant", "layers", "all_layers", "seeds",
-                      "verdict", "base_verdict_same_coverage", "verdict_v1", "verdict_v3", "key_statistic", "values"]
+                      "verdict", "base_verdict_same_coverage", "verdict_v3", "key_statistic", "values"]
 
 
 def claim_labels(claims: pd.DataFrame) -> pd.Series:
@@ -63,13 +63,12 @@ def c3_cut_rows(base_claims: pd.DataFrame, base_coverage: dict, base_stats: pd.D
     base = dict(zip(base_claims.model[base_claims.claim_id == "C3"], base_claims.verdict[base_claims.claim_id == "C3"]))
     rows = []
     for variant, cut in C3_CUTS.items():
-        first_release = {row["model"]: row["verdict"] for row in fc_before_classifier(base_stats, Rules(1), cut)}
-        for row in fc_before_classifier(base_stats, Rules(2), cut):
+        for row in fc_before_classifier(base_stats, Rules(), cut):
             covered = _coverage(base_coverage, row["model"])
             rows.append(row | {"label": "C3", "variant": variant, "layers": " ".join(covered.get("layers", [])),
                                "all_layers": True, "seeds": " ".join(map(str, covered.get("seeds", []))),
                                "base_verdict_same_coverage": base.get(row["model"], ""),
-                               "verdict_v1": first_release.get(row["model"], ""), "verdict_v3": row["verdict"]})
+                               "verdict_v3": row["verdict"]})  # a point-value claim: v3 keeps v2's rule
     return pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS)
 
 

@@ -253,24 +253,22 @@ def class_match(units, permutations=PERMUTATIONS, seed=0):
 
 POOL_KEYS = ("dataset", "model", "architecture", "depth", "layer", "kind", "statistic", "x", "y", "covariate",
              "ablation_precision", "batch_norm")  # the last two are absent from the first release's tables
-POOLED, POOLED_V1 = "pooled", "pooled_v1"  # seed labels of the pooled rows (rules v2 and v1)
+POOLED = "pooled"  # the seed label of the pooled rows
+RETIRED_POOLED = "pooled_v1"  # rules v1's pooled rows, in tables written before v1 retired: never a seed
 CORRELATIONS = {"spearman": 0, "partial_spearman": 1}  # statistic -> covariates held fixed
 TESTED_MEANS = {"class_match"}  # pooled as a mean over seeds, tested against 0
 
 
 def per_seed(stats):
     """The rows of single seeds (not the pooled ones)."""
-    return stats[~stats.seed.isin([POOLED, POOLED_V1])]
+    return stats[~stats.seed.isin([POOLED, RETIRED_POOLED])]
 
 
 def pool_seeds(stats: pd.DataFrame, keys=POOL_KEYS) -> pd.DataFrame:
-    """Append, per layer and statistic (per ``keys``), two pooled rows over seeds.
-
-    ``pooled``: a correlation by a random-effects meta-analysis of the seeds' Fisher z
-    (:func:`random_effects`), so that seeds that happen to agree cannot give an interval
-    narrower than their units allow; any other statistic by its mean over seeds with a
-    t interval. ``pooled_v1``: the rule of the first release, kept beside for one release
-    (docs/CHOICES.md): the mean r with a t interval, and one seed's Pearson-error interval."""
+    """Append, per layer and statistic (per ``keys``), a pooled row over seeds: a correlation
+    by a random-effects meta-analysis of the seeds' Fisher z (:func:`random_effects`), so that
+    seeds that happen to agree cannot give an interval narrower than their units allow; any
+    other statistic by its mean over seeds with a t interval."""
     keys = [key for key in keys if key in stats.columns]
     # a CSV reads the empty y of descriptive rows as NaN, which groupby would drop
     seeds = stats.assign(seed=stats["seed"].astype(str), y=stats["y"].fillna(""), covariate=stats["covariate"].fillna(""))
@@ -285,7 +283,6 @@ def pool_seeds(stats: pd.DataFrame, keys=POOL_KEYS) -> pd.DataFrame:
             rows.append({**common, "seed": POOLED, **group.iloc[0][["value", "ci_low", "ci_high", "p"]].to_dict()})
         else:
             rows.append({**common, "seed": POOLED, **mean_over_seeds(group["value"], statistic in TESTED_MEANS)})
-        rows.append({**common, "seed": POOLED_V1, **_first_release(group, CORRELATIONS.get(statistic))})
     return pd.concat([seeds, pd.DataFrame(rows)], ignore_index=True)
 
 
@@ -356,22 +353,6 @@ def paule_mandel(z, within, iterations=200):
         middle = (low + high) / 2
         low, high = (middle, high) if excess(middle) > 0 else (low, middle)
     return (low + high) / 2
-
-
-def _first_release(group, covariates):
-    """The first release's pooled row: the mean over seeds with a t interval; from one seed
-    of a correlation, the Fisher-z interval with Pearson's error 1 / sqrt(n - 3 - covariates)."""
-    from scipy.stats import norm
-
-    if len(group) == 1 and covariates is not None:
-        r, n = group["value"].iloc[0], group["n"].iloc[0]
-        if pd.isna(r) or n <= 3 + covariates:
-            return {"value": r, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan}
-        half = norm.ppf(0.975) / np.sqrt(n - 3 - covariates)
-        with np.errstate(divide="ignore"):
-            z = np.arctanh(r)
-        return {"value": r, "ci_low": np.tanh(z - half), "ci_high": np.tanh(z + half), "p": np.nan}
-    return mean_over_seeds(group["value"])
 
 
 def trajectory_statistics(units: pd.DataFrame, tables) -> pd.DataFrame:

@@ -53,8 +53,7 @@ def naive_primary(stats):
     for run in ("shallow_cnn", "shallow_cnn_nobn"):
         for layer in ("conv1", "conv2"):  # the first half of the four conv layers
             r = stats[(stats.model == run) & (stats.layer == layer) & (stats.statistic == "spearman")
-                      & (stats.x == "selectivity") & (stats.y == "rs_am") & (stats.seed != "pooled")
-                      & (stats.seed != "pooled_v1")].value.to_numpy(float)
+                      & (stats.x == "selectivity") & (stats.y == "rs_am") & (stats.seed != "pooled")].value.to_numpy(float)
             z = np.arctanh(r)
             p = scipy_stats.ttest_1samp(z, 0).pvalue
             bound = np.arctanh(0.3)

@@ -3,9 +3,10 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from repsub.claims import CONTRADICTED, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, claims_table, holm
+from repsub.claims import CONTRADICTED, INCONCLUSIVE, REPRODUCED, claims_table, holm
 from repsub.errors import UserError
-from repsub.stats import fisher_interval, layer_statistics, paule_mandel, partial_spearman, pool_seeds, spearman
+from repsub.stats import (fisher_interval, layer_statistics, mean_over_seeds, paule_mandel, partial_spearman, pool_seeds,
+                          spearman)
 
 
 def test_spearman_reports_n_r_ci_and_p():
@@ -66,13 +67,25 @@ def _conv1_rows(stats):
     return rows.set_index("seed")
 
 
-def test_pooling_over_seeds_by_random_effects_and_by_the_first_release():
+def test_pooling_over_seeds_by_random_effects():
     stats = pool_seeds(layer_statistics(synthetic_units(+1, seeds=(0, 1, 2))))
     rows = _conv1_rows(stats)
-    per_seed, pooled, first = rows.loc[["0", "1", "2"]], rows.loc["pooled"], rows.loc["pooled_v1"]
-    assert first.value == pytest.approx(per_seed.value.mean())
+    per_seed, pooled = rows.loc[["0", "1", "2"]], rows.loc["pooled"]
+    assert set(rows.index) == {"0", "1", "2", "pooled"}
     assert pooled.n_seeds == 3 and pooled.seed_sd > 0 and pooled.ci_low < pooled.value < pooled.ci_high
     assert per_seed.value.min() <= pooled.value <= per_seed.value.max()
+
+
+def test_a_table_written_before_rules_v1_retired_reads_as_the_current_one():
+    """Tables of earlier releases hold rules v1's pooled rows (seed ``pooled_v1``): they are
+    never taken for a seed, so the restatement and the claims are those of the table without them."""
+    from repsub.stats import RETIRED_POOLED, restate
+
+    stats = pool_seeds(layer_statistics(synthetic_units(+1, seeds=(0, 1, 2))))
+    older = pd.concat([stats, stats[stats.seed == "pooled"].assign(seed=RETIRED_POOLED, value=0.99)],
+                      ignore_index=True)
+    pd.testing.assert_frame_equal(restate(older), restate(stats))
+    pd.testing.assert_frame_equal(claims_table(restate(older)), claims_table(stats))
 
 
 def _seeds_agreeing(r, n, seeds=3):
@@ -83,13 +96,14 @@ def _seeds_agreeing(r, n, seeds=3):
 
 
 def test_seeds_that_happen_to_agree_cannot_narrow_the_interval_below_what_their_units_allow():
-    """Three seeds of 60 units with r = 0.3 each: the first release's t interval over the
-    seeds' r has width 0; the random-effects interval is no narrower than the fixed-effect
+    """Three seeds of 60 units with r = 0.3 each: a t interval over the seeds' r (the first
+    release's rule) has width 0; the random-effects interval is no narrower than the fixed-effect
     interval of all 180 units' information, and wider by the t quantile of 2 degrees of freedom."""
     from scipy.stats import norm, t
 
+    naive = mean_over_seeds(pd.Series([0.3] * 3))
+    assert naive["ci_high"] - naive["ci_low"] == pytest.approx(0)
     pooled = pool_seeds(_seeds_agreeing(0.3, 60)).set_index("seed")
-    assert pooled.loc["pooled_v1", "ci_high"] - pooled.loc["pooled_v1", "ci_low"] == pytest.approx(0)
     assert pooled.loc["pooled", "tau2"] == 0 and pooled.loc["pooled", "value"] == pytest.approx(0.3)
     within = 1.06 / (60 - 3)
     fixed_half = norm.ppf(0.975) * np.sqrt(within / 3)
@@ -168,8 +182,6 @@ def test_claims_follow_the_data_both_ways():
     assert positive[e1] == REPRODUCED and negative[e1] == CONTRADICTED
     e3 = [k for k in positive.index if k[0] == "E3"][0]  # magnitude is noise here: E3 follows E1
     assert positive[e3] == REPRODUCED and negative[e3] == CONTRADICTED
-    first_release = claims_table(pool_seeds(layer_statistics(synthetic_units(-1)))).set_index("claim")
-    assert first_release.loc[c1, "verdict_v1"] == NOT_REPRODUCED  # v1 could not say "contradicted"
 
 
 def test_e3_fails_when_magnitude_explains_the_rs_effect():
@@ -193,7 +205,7 @@ def test_partial_rows_name_their_covariate_and_pool_over_seeds():
     partial = stats[stats.statistic == "partial_spearman"]
     assert set(zip(partial.x, partial.y)) == {(x, y) for m in ("am", "iam", "noise", "top_image")
                                               for x, y in (("selectivity", f"rs_{m}"), (f"rs_{m}", "accuracy_drop"))}
-    assert set(partial.covariate) == {"mean_activation"} and set(partial.seed) == {"0", "1", "pooled", "pooled_v1"}
+    assert set(partial.covariate) == {"mean_activation"} and set(partial.seed) == {"0", "1", "pooled"}
 
 
 def test_every_claim_row_states_its_rule_and_values():
@@ -201,8 +213,8 @@ def test_every_claim_row_states_its_rule_and_values():
     assert {"C1", "C2", "C3", "C4", "E1", "E2", "E3"} <= set(claims.claim_id)
     assert claims.rule.str.len().min() > 40 and claims["values"].str.len().min() > 5
     assert set(claims.verdict) <= {"reproduced", "contradicted", "inconclusive"}
-    assert set(claims.verdict_v1) <= {"reproduced", "not reproduced", "inconclusive"}
-    assert claims.rule_v1.str.len().min() > 40
+    assert set(claims.verdict_v3) <= {"reproduced", "contradicted", "inconclusive", "absent"}
+    assert claims.rule_v3.str.len().min() > 40 and not [c for c in claims if c.endswith("_v1")]  # v1 retired
 
 
 def test_a_score_that_never_varies_counts_against_the_claim_and_is_reported():
@@ -215,12 +227,12 @@ def test_a_score_that_never_varies_counts_against_the_claim_and_is_reported():
     row = claims.loc["High-selectivity units have high RS (IAM)"]
     assert row.key_statistic == ("Holm-adjusted p < 0.05 with r > 0 in 2 of 3 (conv2 fc1); with the opposite sign "
                                  "in 0 of 3 (none)")
-    assert row.verdict == REPRODUCED and row.verdict_v1 == REPRODUCED  # 2 of 3 is more than half
+    assert row.verdict == REPRODUCED  # 2 of 3 is more than half
     assert "conv1 nan [nan, nan] p_holm nan" in row["values"]
     units.loc[units.layer == "conv2", "rs_iam"] = 0.0
     row = claims_table(pool_seeds(layer_statistics(units))).set_index("claim").loc[
         "High-selectivity units have high RS (IAM)"]
-    assert row.verdict == row.verdict_v1 == "inconclusive" and "in 1 of 3 (fc1)" in row.key_statistic
+    assert row.verdict == "inconclusive" and "in 1 of 3 (fc1)" in row.key_statistic
 
 
 def test_depth_claim_needs_two_conv_layers():
@@ -243,7 +255,6 @@ def test_robustness_lines_up_each_claim_across_variants_with_its_layers():
     rows = table.set_index(["variant", "label"])
     assert rows.loc[("base", "C1 IAM"), "verdict"] == REPRODUCED
     assert rows.loc[("fc_only", "C1 IAM"), "verdict"] == CONTRADICTED
-    assert rows.loc[("fc_only", "C1 IAM"), "verdict_v1"] == NOT_REPRODUCED
     assert rows.loc[("fc_only", "C1 IAM"), "layers"] == "fc1" and not rows.loc[("fc_only", "C1 IAM"), "all_layers"]
     assert rows.loc[("base", "C1 IAM"), "all_layers"]
     # beside each row, the base's verdict on that row's layers and seeds
@@ -453,7 +464,7 @@ def test_rules_v3_test_over_seeds_and_find_an_effect_absent_where_the_seeds_boun
     assert "equivalent within +-0.3 in 3 of 3" in claims.loc[c1, "key_statistic_v3"]
     # the values are the seeds' t test, computed again here from the per-seed rows
     rows = stats[(stats.statistic == "spearman") & (stats.y == "rs_iam") & (stats.x == "selectivity")
-                 & (stats.layer == "conv1") & ~stats.seed.isin(["pooled", "pooled_v1"])]
+                 & (stats.layer == "conv1") & (stats.seed != "pooled")]
     expected = seed_test(rows.value.to_numpy(float))
     assert claims.loc[c1, "values_v3"].startswith(f"conv1 {expected['value']:.3g} [{expected['ci_low']:.3g}, ")
     # one seed: no spread to test against, so nothing is decided; a point-value claim keeps v2

@@ -350,7 +350,7 @@ def test_robustness_table_says_which_layers_each_variant_covers(tiny_study):
     assert set(spatial.model) == {"shallow_cnn"} and set(spatial.layers) == {"conv1 conv2"}
     assert {"C1 AM", "C1 IAM", "C1 noise", "C1 top image", "C2 IAM", "E1 IAM"} <= set(spatial.label)
     assert set(table.verdict) <= {"reproduced", "contradicted", "inconclusive"}
-    assert set(table.verdict_v1) <= {"reproduced", "not reproduced", "inconclusive"}
+    assert set(table.verdict_v3) <= {"reproduced", "contradicted", "inconclusive", "absent"}
 
 
 def test_rs_and_the_verdicts_along_the_am_trajectory(tiny_study):
@@ -420,8 +420,8 @@ def test_report_shows_the_verdicts_in_the_browser(tiny_study):
         assert table.count('style="background:') >= len(claims)  # verdicts coloured
     from html import escape as html_text
 
-    claims_page = rendered_text(pages / "claims.html")  # verdicts first, each rule once, v1 folded away
-    assert claims_page.count(html_text(claims.rule.iloc[0], quote=False)) == 1 and "<details>" in claims_page
+    claims_page = rendered_text(pages / "claims.html")  # verdicts first, each rule once
+    assert claims_page.count(html_text(claims.rule.iloc[0], quote=False)) == 1
 
 
 def test_workflow_is_lint_clean_and_formatted(tmp_path):
