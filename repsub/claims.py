@@ -411,7 +411,7 @@ def _claims(stats: pd.DataFrame, rules) -> pd.DataFrame:
 
 def verdicts_by_step(stats: pd.DataFrame, trajectory: pd.DataFrame, claims: pd.DataFrame) -> pd.Series:
     """Each claim's verdict with RS (AM, IAM) as it stood at each recorded AM step, by the same
-    rules: "0: reproduced; 1: ...; 64: not reproduced" per row of ``claims``. Step 0 is the
+    rules: "0: reproduced; 1: ...; 64: contradicted" per row of ``claims``. Step 0 is the
     starting noise, the last step the final images (so the last verdict is the claim's own)."""
     tracked = {c for c in {*trajectory.x, *trajectory.y} if str(c).startswith("rs_")}  # rs_am, rs_iam
     reads_rs = stats.x.isin(tracked) | stats.y.isin(tracked)
