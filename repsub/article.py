@@ -71,7 +71,7 @@ def _dig(mapping, keys):
 class Study:
     """The tables of one published study folder, and the statements the article makes from them."""
 
-    def __init__(self, folder, ours=(), paper=(), registered=None):
+    def __init__(self, folder, ours=(), paper=(), registered=None, power=None):
         self.folder = Path(folder)
         missing = [name for name in TABLES if not (self.folder / name).is_file()]
         if missing:
@@ -83,7 +83,6 @@ class Study:
         self.trajectory, self.robustness = read["trajectory.csv"], read["robustness.csv"]
         self.runs = list(dict.fromkeys(self.claims.model[~self.claims.model.str.contains(" vs ")]))
         self.ours, self.paper = Presets(ours), Presets(paper)  # the configs of the runs, and of the paper's design
-        self.read = [self.folder / name for name in TABLES]
         # the registered analysis (repsub/registered.py): in the study's own folder, or in the
         # published folder of the confirmatory study (``registered``)
         where = Path(registered or self.folder) / "registered"
@@ -93,17 +92,15 @@ class Study:
                             f"publish the confirmatory study there first ('python -m repsub publish')")
         self.registered = {name: pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"seed": str})
                            for name, path in found.items() if path.is_file()}
-        self.read += [path for path in found.values() if path.is_file()]
+        self.power = None if power is None else power_table(power)
 
     # --- what was run ---------------------------------------------------------------
 
     def run_table(self, run, name):
-        """One of a run's own tables (``metrics.csv``, ``cumulative.csv``), noted among the files read."""
+        """One of a run's own tables (``metrics.csv``, ``cumulative.csv``)."""
         path = self.folder / run / name
         if not path.is_file():
             raise UserError(f"{path} is missing; publish the study there first ('python -m repsub publish')")
-        if path not in self.read:
-            self.read.append(path)
         return pd.read_csv(path, dtype={"seed": str})
 
     def metrics(self, run):
@@ -175,6 +172,16 @@ class Study:
         counts = claims[claims["sample"] == sample][VERDICT_COLUMNS[rules]].value_counts()
         return {verdict: int(counts.get(verdict, 0)) for verdict in
                 ("reproduced", "contradicted", "absent", "inconclusive")}
+
+    def power_at(self, design, seeds, basis="sd_z_upper90"):
+        """The power table's row of the design whose name starts with ``design`` at ``seeds``
+        seeds, with the seeds' spread at ``basis`` (the registered bound, or 1.5 times it)."""
+        rows = self.power[self.power.design.str.startswith(design) & (self.power.seeds == int(seeds))
+                          & (self.power.sd_z_basis == basis)]
+        if len(rows) != 1:
+            raise UserError(f"the power table has {len(rows)} rows of {design!r} at {seeds} seeds ({basis}); "
+                            f"give docs/registration/power.csv")
+        return rows.iloc[0]
 
     # --- correlations ---------------------------------------------------------------
 
@@ -297,17 +304,35 @@ class Study:
         return int((self.robustness.variant == variant).sum())
 
 
-def render(template, folder, ours, paper, registered=None) -> str:
+POWER_COLUMNS = ["design", "sd_z_basis", "seeds", "sesoi_r", "power_reproduced_at_sesoi", "power_absent_at_zero"]
+
+
+def power_table(path):
+    """The registered power analysis's table (docs/registration/power.csv, written by
+    docs/registration/power.py), or one sentence saying what is wrong with the file."""
+    fix = "give the table docs/registration/power.py wrote (docs/registration/power.csv)"
+    try:
+        table = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise UserError(f"--power {path} cannot be read as a CSV table ({type(error).__name__}); {fix}") from None
+    missing = [column for column in POWER_COLUMNS if column not in table]
+    if missing:
+        raise UserError(f"--power {path} lacks the column(s) {', '.join(missing)}; {fix}")
+    return table
+
+
+def render(template, folder, ours, paper, registered=None, power=None) -> str:
     """The article: ``template`` rendered over the study in ``folder``, the configs its runs were
     made with (``ours``), those of the paper's design (``paper``) and, where given, the
-    published confirmatory study that holds the registered analysis (``registered``)."""
+    published confirmatory study that holds the registered analysis (``registered``) and the
+    registered power analysis's table (``power``)."""
     import jinja2
 
     template = Path(template)
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(template.parent), undefined=jinja2.StrictUndefined,
                                      keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     environment.filters.update(number=number, share=share)
-    study = Study(folder, ours, paper, registered)
+    study = Study(folder, ours, paper, registered, power)
     try:
         text = environment.get_template(template.name).render(study=study)
     except jinja2.TemplateError as error:

@@ -395,6 +395,8 @@ def build_parser():
     step.param("--paper", nargs="+", required=True, help="the config files of the paper's design")
     step.param("--registered", default=None,
                help="the published confirmatory study whose registered/ tables the article reports")
+    step.param("--power", default=None,
+               help="the registered power analysis's table the article quotes (docs/registration/power.csv)")
     step.param("--out", required=True, help="the Markdown file to write")
     step = Step(sub, "check-config", "Check config files as Snakemake merges them: YAML syntax (with the line of "
                 "an error) and the schema.", commands.check_config_command)

@@ -292,7 +292,7 @@ def article_command(args):
     from .article import render
     from .io import write_text
 
-    write_text(args.out, render(args.template, args.study, args.ours, args.paper, args.registered))
+    write_text(args.out, render(args.template, args.study, args.ours, args.paper, args.registered, args.power))
     print(f"rendered {args.out} from {args.template}")
 
 

@@ -14,17 +14,18 @@ STUDY = REPO / "docs" / "results" / "cifar10"
 OURS = [REPO / "configs" / name for name in ("paper-cpu.yaml", "paper-cpu-variants.yaml")]
 PAPER = [REPO / "configs" / "paper.yaml"]
 ARTICLE = REPO / "docs" / "results" / "cifar10.md"
-# each article: (template, study folder, the configs its runs were made with)
-ARTICLES = {"cifar10": (TEMPLATE, STUDY, OURS),
+POWER = REPO / "docs" / "registration" / "power.csv"
+# each article: (template, study folder, the configs its runs were made with, the power table it quotes)
+ARTICLES = {"cifar10": (TEMPLATE, STUDY, OURS, POWER),
             "resnet18-cifar10": (REPO / "docs" / "articles" / "resnet18-cifar10.md.j2",
                                  REPO / "docs" / "results" / "resnet18-cifar10",
-                                 [REPO / "configs" / "resnet18-cifar10.yaml"])}
+                                 [REPO / "configs" / "resnet18-cifar10.yaml"], None)}
 
 
 @pytest.mark.parametrize("name", ARTICLES)
 def test_the_article_is_its_template_rendered_over_the_committed_tables(name):
-    template, study, ours = ARTICLES[name]
-    assert render(template, study, ours, PAPER) == (REPO / "docs" / "results" / f"{name}.md").read_text(), (
+    template, study, ours, power = ARTICLES[name]
+    assert render(template, study, ours, PAPER, power=power) == (REPO / "docs" / "results" / f"{name}.md").read_text(), (
         f"docs/results/{name}.md differs from its template's rendering: run 'python -m repsub article' "
         f"(docs/articles/{name}.md.j2 names the command)")
 
@@ -73,7 +74,7 @@ def test_a_derived_statement_follows_the_data(tmp_path):
 
 def test_the_resnet_article_follows_its_cumulative_table(tmp_path):
     """The cumulative-ablation table and the layers whose curves repeat each other are computed."""
-    template, committed, ours = ARTICLES["resnet18-cifar10"]
+    template, committed, ours, _ = ARTICLES["resnet18-cifar10"]
     study = tmp_path / "resnet18-cifar10"
     shutil.copytree(committed, study, ignore=shutil.ignore_patterns("*.png"))
     table = pd.read_csv(study / "resnet18" / "cumulative.csv")
@@ -104,3 +105,30 @@ def test_the_registered_test_is_reported_once_its_tables_are_published(tmp_path)
     assert "on the confirmatory seeds (1, 2)" in text and "The confirmatory seeds are being trained" not in text
     assert "**The paper's early-layer claim: neither: the two verdicts as they are.**" in text
     assert "| C1a | AM | **inconclusive** (inconclusive; " in text
+
+
+def test_the_registered_section_quotes_the_power_of_the_samples_count(tmp_path):
+    """With the power table, the section gives the power of the confirmatory sample's seed count
+    (read from primary.csv) and VGG16's at its three seeds; a count the table lacks, or another
+    table, is refused in one sentence."""
+    from repsub.errors import UserError
+    from repsub.io import read_table, write_csv
+    from repsub.registered import primary_test, sample_stats, samples
+    from repsub.stats import STATS_COLUMNS
+
+    stats = read_table(STUDY / "stats.csv", STATS_COLUMNS, "test")
+    stats = stats[stats.model.isin(["shallow_cnn", "shallow_cnn_nobn"])]
+    folder = tmp_path / "cifar10-confirmatory" / "registered"
+    folder.mkdir(parents=True)
+    write_csv(folder / "claims.csv", samples(stats, [1, 2])[1])
+    primary = primary_test(sample_stats(stats, [1, 2]))
+    write_csv(folder / "primary.csv", primary)
+    with pytest.raises(UserError, match="the power table has 0 rows of 'primary' at 2 seeds"):
+        render(TEMPLATE, STUDY, OURS, PAPER, registered=folder.parent, power=POWER)
+    with pytest.raises(UserError, match="lacks the column"):
+        render(TEMPLATE, STUDY, OURS, PAPER, registered=folder.parent, power=POWER.parent / "nuisance.csv")
+    write_csv(folder / "primary.csv", primary.assign(seeds="100 101 102 103"))  # as if from four seeds
+    text = " ".join(render(TEMPLATE, STUDY, OURS, PAPER, registered=folder.parent, power=POWER).split())
+    assert "4 seeds per network is the count" in text
+    assert "a chance of 0.979 to reproduce C1a where r = 0.3 and 0.973 to find it absent" in text
+    assert "C1 over its 14 layers a chance of 0.000 to be reproduced" in text and "(C1a over conv1-conv7: 0.031 and 0.066)" in text
