@@ -105,6 +105,13 @@ def test_the_registered_test_is_reported_once_its_tables_are_published(tmp_path)
     assert "on the confirmatory seeds (1, 2)" in text and "The confirmatory seeds are being trained" not in text
     assert "**The paper's early-layer claim: neither: the two verdicts as they are.**" in text
     assert "| C1a | AM | **inconclusive** (inconclusive; " in text
+    flat = " ".join(text.split())
+    assert "every verdict before it is the exploratory sample's" in flat and "is under way" not in flat
+    assert ("the registered primary test (C1a on AM in the two shallow CNNs) finds the claim inconclusive in the "
+            "shallow CNN and inconclusive in the shallow CNN without BatchNorm: the paper's early-layer claim is "
+            "neither supported nor refuted.") in flat
+    assert "the early-layer claim is neither supported nor refuted (inconclusive in the shallow CNN," in flat
+    assert "configs/confirmatory-only.yaml --config results=RESULTS" in flat
 
 
 def test_the_registered_section_quotes_the_power_of_the_samples_count(tmp_path):

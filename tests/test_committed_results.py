@@ -94,3 +94,23 @@ def test_published_confirmatory_trainings_keep_to_the_registration(study):
     """Each registered training recorded the registered text's sha256, recomputed here from the
     committed docs/REGISTRATION.md (a shallow clone included), and started after it."""
     assert registration_problems(committed("registration.csv", study), REPO / "docs" / "REGISTRATION.md") == []
+
+
+@pytest.mark.parametrize("study", REGISTERED or [pytest.param("", marks=pytest.mark.skip(
+    reason="no study published under the registration yet"))])
+def test_committed_registered_analysis_follows_from_the_committed_stats(tmp_path, study):
+    """registered/stats.csv, claims.csv and primary.csv are recomputed, every column of every row,
+    from the study's stats.csv and the exploratory study's, on the seeds registration.csv lists."""
+    from repsub.io import write_csv
+    from repsub.registered import joined_seeds, primary_test, samples
+
+    seeds = sorted(set(committed("registration.csv", study).seed.astype(int)))
+    paths = [RESULTS / study / "stats.csv", RESULTS / "cifar10" / "stats.csv"]
+    sample_table, claims = samples(joined_seeds([committed("stats.csv", study), committed("stats.csv")], paths),
+                                   seeds)
+    recomputed = {"stats": sample_table, "claims": claims,
+                  "primary": primary_test(sample_table[sample_table["sample"] == "confirmatory"])}
+    for name, table in recomputed.items():
+        write_csv(tmp_path / f"{name}.csv", table)
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / f"{name}.csv", keep_default_na=False, na_values=[""]),
+                                      committed(f"registered/{name}.csv", study), obj=name)
