@@ -16,7 +16,7 @@ import sys
 
 from . import commands, summary_commands
 from .errors import UserError
-from .layout import AM_TABLES, BASE, TABLE_FILES, split_files
+from .layout import AM_FILES, AM_TABLES, BASE, TABLE_FILES, split_files
 from .nets.names import kind_of
 from . import __version__
 from .step_result import StepResult
@@ -264,6 +264,20 @@ def add_model_steps(sub):
                     "substitution.npy, trace.csv, rs.csv, contact_sheet.png, trajectory.npy, "
                     "rs_steps.csv and movement.csv")
 
+    step = Step(sub, "recount", "RS counted again under the AM settings' rs_tolerance from the substitution "
+                "matrices the base analysis recorded (its images, so nothing is optimised again).",
+                commands.recount_command)
+    step.param("--layer", required=True, help="the layer the matrices belong to")
+    step.param("--methods", nargs="+", required=True, choices=METHODS,
+               help="the methods whose RS is counted, in the order of the files")
+    settings(step, AMSettings)
+    for flag, kind in (("--units", "units"), ("--substitution", "substitution"), ("--trajectory", "trajectory")):
+        step.add_file(INPUTS, flag, f"each method's {AM_FILES[kind]} from the am step", many=True)
+    step.add_file(INPUTS, "--base-rs-steps", f"each method's {AM_FILES['rs_steps']} from the am step (its recorded "
+                  "steps)", many=True)
+    step.add_file(OUTPUTS, "--rs", f"each method's {AM_FILES['rs']} to write", many=True)
+    step.add_file(OUTPUTS, "--rs-steps", f"each method's {AM_FILES['rs_steps']} to write", many=True)
+
     for name, text, command in (("ablate", "Single-unit ablation of every unit of a layer.", commands.ablate_command),
                                 ("cumulative", "Cumulative ablation of a layer in several unit orders.",
                                  commands.cumulative_command)):
@@ -297,8 +311,8 @@ def add_summary_steps(sub):
     step.param("--architecture", type=model_name, required=True,
                help="the run's model (--model names the run)")
     step.param("--variant", default=BASE, help=f"the analysis variant (default {BASE})")
-    step.param("--from-base", nargs="*", default=[], choices=("selectivity", *METHODS),
-               help="stages whose tables the variant shares with the base analysis")
+    step.param("--from-base", nargs="*", default=[], choices=("selectivity", *METHODS, *AM_TABLES),
+               help="stages and kinds of AM table that the variant shares with the base analysis")
     step.param("--ablation-settings", type=json_object, default={},
                help="the run's ablation settings as JSON: which units its single-unit ablation chose")
     step.param("--exclude-unmoved", default="false", choices=("true", "false"),

@@ -274,7 +274,6 @@ def am_command(args):
 
 def _am_method(args, model, meta, manifest, settings, method, split):
     import numpy as np
-    import pandas as pd
 
     from .am import maximise_layer
     from .unit_subsets import select_units
@@ -282,7 +281,6 @@ def _am_method(args, model, meta, manifest, settings, method, split):
     from .devices import pick_device
     from .io import save_figure, save_npy, write_csv
     from .layout import am_outputs
-    from .rs import rs_table
     from .settings import METHOD_NAMES, OPTIMISED
     from .sheets import contact_sheet
 
@@ -301,17 +299,50 @@ def _am_method(args, model, meta, manifest, settings, method, split):
     save_npy(out["units"], units)
     save_npy(out["substitution"], result.substitution.numpy())
     write_csv(out["trace"], result.trace)
-    tolerance = settings.rs_tolerance
-    write_csv(out["rs"], rs_table(result.substitution.numpy(), units, args.layer, method, tolerance))
     save_npy(out["trajectory"], result.trajectory.numpy())
-    write_csv(out["rs_steps"], pd.concat([rs_table(matrix.numpy(), units, args.layer, method, tolerance)
-                                          .assign(step=step)
-                                          for step, matrix in zip(result.steps, result.trajectory)],
-                                         ignore_index=True))
+    _write_rs(out, result.substitution.numpy(), result.trajectory.numpy(), result.steps, units, args.layer, method,
+              settings.rs_tolerance)
     write_csv(out["movement"], result.movement)
     title = f"{meta['model']} {args.layer} {METHOD_NAMES[method]} images"
     unmoved = set(result.movement.unit[~result.movement.moved]) if method in OPTIMISED else set()
     save_figure(contact_sheet(result.images.numpy(), np.asarray(units), title, unmoved=unmoved), out["sheet"])
+
+
+def _write_rs(out, substitution, trajectory, steps, units, layer, method, tolerance):
+    """A method's RS on its final images (rs) and at each recorded step (rs_steps)."""
+    import pandas as pd
+
+    from .io import write_csv
+    from .rs import rs_table
+
+    write_csv(out["rs"], rs_table(substitution, units, layer, method, tolerance))
+    write_csv(out["rs_steps"], pd.concat([rs_table(matrix, units, layer, method, tolerance).assign(step=step)
+                                          for step, matrix in zip(steps, trajectory)], ignore_index=True))
+
+
+def recount_command(args):
+    """RS counted again under the AM settings' ``rs_tolerance`` from the substitution
+    matrices another analysis recorded (the base's): counting changes no image, so a variant
+    that changes only the counting optimises nothing again, and its tables equal those the am
+    step would write with that tolerance."""
+    from .io import load_npy, read_table
+    from .settings import AMSettings
+
+    tolerance = AMSettings.from_dict(args.settings).rs_tolerance
+    files = (args.units, args.substitution, args.trajectory, args.base_rs_steps, args.rs, args.rs_steps)
+    if any(len(paths) != len(args.methods) for paths in files):
+        raise UserError(f"give each of --units, --substitution, --trajectory, --base-rs-steps, --rs and --rs-steps "
+                        f"one file per method, in the order of --methods ({' '.join(args.methods)})")
+    for method, units_file, matrix_file, trajectory_file, steps_file, rs, rs_steps in zip(args.methods, *files):
+        units = load_npy(units_file, "am", 1)
+        matrix = load_npy(matrix_file, "am", 2)
+        trajectory = load_npy(trajectory_file, "am", 3)
+        steps = list(dict.fromkeys(read_table(steps_file, ["step"], "am").step))
+        if trajectory.shape[0] != len(steps) or trajectory.shape[1:] != matrix.shape or len(units) != len(matrix):
+            raise UserError(f"{trajectory_file} has shape {trajectory.shape} where {len(steps)} recorded steps of "
+                            f"{matrix_file}'s {matrix.shape} matrix for the {len(units)} units of {units_file} "
+                            f"belong; give the files of one method of one layer, as the am step wrote them")
+        _write_rs({"rs": rs, "rs_steps": rs_steps}, matrix, trajectory, steps, units, args.layer, method, tolerance)
 
 
 def am_files(args):

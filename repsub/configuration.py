@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from .errors import UserError
-from .layout import BASE, DATA, STUDY
+from .layout import AM_TABLES, BASE, COUNTED_TABLES, DATA, STUDY
 from .nets.names import kind_of
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")  # never a leading '-', which a command would read as an option
@@ -261,6 +261,7 @@ VARIANT_NAME = re.compile(r"(?!seed\d+$|(conv|fc)\d+$)[a-z][a-z0-9_]*")
 # AM settings that the noise and top-image baselines read (they optimise nothing).
 BASELINE_SETTINGS = {"noise_seed", "compare", "optimise", "max_units_per_layer", "max_units_by_layer", "rs_tolerance"}
 IAM_ONLY = {"iam_others"}  # AM settings that change IAM's images alone
+RECOUNT_ONLY = {"rs_tolerance"}  # AM settings that change how RS is counted, not the images
 
 
 def run_name(run):
@@ -316,16 +317,26 @@ def variant_layers(run_layers, overlay):
     return [layer for layer in run_layers if layer in overlay.get("layers", run_layers)]
 
 
+def recounts_only(overlay):
+    """Whether a variant changes only how RS is counted on the base's images (``rs_tolerance``):
+    it counts again from the base's substitution matrices instead of making the images again."""
+    am = set(overlay.get("am", {}))
+    return "unit" not in overlay and bool(am) and am <= RECOUNT_ONLY
+
+
 def shared_with_base(overlay):
-    """The stages whose outputs a variant takes from the base analysis, as it changes nothing they
-    read: selectivity and the methods am, iam, noise, top_image (single-unit ablation and
-    cumulative ablation always belong to the base)."""
+    """What a variant takes from the base analysis, as it changes nothing they read: the stages
+    selectivity and the methods am, iam, noise, top_image (single-unit ablation and cumulative
+    ablation always belong to the base), and for a variant that only recounts RS, every AM
+    table but the counted ones."""
     changes_unit, am = "unit" in overlay, set(overlay.get("am", {}))
     shared = [] if changes_unit else ["selectivity"]
     if not changes_unit and am <= IAM_ONLY:
         shared += ["am"] if am else ["am", "iam"]
     if not changes_unit and not am & BASELINE_SETTINGS:
         shared += ["noise", "top_image"]
+    if recounts_only(overlay):
+        shared += [kind for kind in AM_TABLES if kind not in COUNTED_TABLES]
     return shared
 
 

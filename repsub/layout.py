@@ -217,6 +217,7 @@ def benchmark(results, folder, name):
 
 Table = namedtuple("Table", "kind seed layer method path")
 AM_TABLES = ("rs", "images", "units", "substitution", "rs_steps", "movement")
+COUNTED_TABLES = ("rs", "rs_steps")  # the AM tables that depend on how RS is counted
 TABLE_FILES = {"metrics": "metrics.csv", "selectivity": "selectivity.csv", "ablation": "ablation.csv",
                "cumulative": "cumulative.csv", **{kind: AM_FILES[kind] for kind in AM_TABLES}}
 
@@ -240,11 +241,12 @@ def run_table_slots(seeds, layers, methods, variant=BASE):
 
 
 def run_tables(results, dataset, model, seeds, layers, methods, variant=BASE, from_base=()):
-    """Those tables with their paths. ``from_base`` names the stages (selectivity, or a
-    method) whose tables the variant shares with the base."""
+    """Those tables with their paths. ``from_base`` names what the variant shares with the
+    base: stages (selectivity, or a method) and kinds of AM file (a variant that only
+    recounts RS shares every AM file but the RS tables)."""
 
     def path(kind, seed, layer, method):
-        source = BASE if (method or kind) in from_base else variant
+        source = BASE if kind in from_base or method in from_base else variant
         if kind == "metrics":
             return metrics(results, dataset, model, seed)
         if kind == "selectivity":

@@ -231,3 +231,25 @@ def test_check_config_refuses_a_file_whose_aliases_expand_without_end(tmp_path, 
     laughs.write_text("\n".join(lines) + "\n")
     assert main(["check-config", str(laughs)]) == 2
     assert "expands to more than 100,000 values" in capsys.readouterr().err
+
+
+def test_recount_refuses_files_that_do_not_belong_together(trained, digits_manifest, tmp_path):
+    made = tmp_path / "made"
+    result = repsub("am", "--checkpoint", trained, "--manifest", digits_manifest, "--layer", "conv1",
+                    "--methods", "am", "noise", "--settings", '{"steps": 4, "max_units_per_layer": 4}',
+                    "--out-dir", made)
+    assert result.returncode == 0, result.stderr
+
+    def recount(methods, trajectory):
+        return repsub("recount", "--layer", "conv1", "--methods", *methods, "--settings", '{"rs_tolerance": 0.01}',
+                      "--units", made / "am/units.npy", "--substitution", made / "am/substitution.npy",
+                      "--trajectory", trajectory, "--base-rs-steps", made / "am/rs_steps.csv",
+                      "--rs", tmp_path / "out/rs.csv", "--rs-steps", tmp_path / "out/rs_steps.csv")
+
+    assert_one_sentence_error(recount(["am", "noise"], made / "am/trajectory.npy"),
+                              r"give each of --units, .* one file per method, in the order of --methods \(am noise\)")
+    assert_one_sentence_error(recount(["am"], made / "noise/trajectory.npy"),
+                              r"noise/trajectory.npy has shape \(1, 4, 64\) where 4 recorded steps of .* belong")
+    assert not (tmp_path / "out").exists()
+    assert recount(["am"], made / "am/trajectory.npy").returncode == 0
+    assert (tmp_path / "out/rs.csv").is_file() and (tmp_path / "out/rs_steps.csv").is_file()

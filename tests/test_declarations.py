@@ -53,13 +53,13 @@ def check_job(job):
 def other_kinds_config(tmp_path):
     """Runs that reach the rules the tiny study does not: a downloaded CIFAR-10 (no internet
     needed for a dry run), downloaded ImageNet weights, a torchvision model's check and
-    stored weights, and a registered training."""
+    stored weights, a registered training, and a variant that only recounts RS."""
     import torch
     import torchvision
 
     root = write_image_folder(tmp_path / "shapes", classes=("a", "b", "c"), per_class=2, size=16)
     torch.save(torchvision.models.resnet18(num_classes=3).state_dict(), tmp_path / "resnet18.pt")
-    config = tiny_config(tmp_path / "results", variants={})
+    config = tiny_config(tmp_path / "results", variants={"near_ties": {"am": {"rs_tolerance": 0.01}}})
     config["datasets"] = {"shapes": {"source": "imagefolder", "root": str(root)},
                           "cifar": {"source": "cifar10", "root": str(tmp_path / "cifar"), "download": True},
                           "imagenet": {"source": "imagefolder", "root": str(root)}}

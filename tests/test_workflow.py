@@ -277,7 +277,9 @@ def run_tiny_study(workdir, **overrides):
 
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory):
-    return run_tiny_study(tmp_path_factory.mktemp("study"))
+    # near_ties changes only how RS is counted (rule recount_rs); only this study has it
+    variants = {**tiny_config("")["variants"], "near_ties": {"am": {"rs_tolerance": 0.2}, "layers": ["conv2"]}}
+    return run_tiny_study(tmp_path_factory.mktemp("study"), variants=variants)
 
 
 def test_tiny_study_writes_every_artifact(tiny_study):
@@ -334,12 +336,37 @@ def test_a_variant_reruns_only_what_it_changes_in_its_own_paths(tiny_study):
     assert fourier == {f"feature_vis/conv2/{m}/images.npy" for m in ("am", "iam")}
 
 
+def test_a_variant_that_only_recounts_rs_writes_what_the_am_step_would(tiny_study, tmp_path):
+    """near_ties (rs_tolerance 0.2, conv2) makes no image: it counts RS again on the base's
+    substitution matrices, and its tables equal, byte for byte, those the am step writes when
+    it makes conv2's images again with that tolerance."""
+    from repsub.settings import METHODS
+
+    seed = tiny_study / "digits" / "shallow_cnn" / "seed0"
+    made = {p.relative_to(seed / "near_ties").as_posix() for p in (seed / "near_ties").rglob("*")
+            if p.is_file() and not p.name.endswith(".prov.json")}
+    assert made == {f"conv2/{m}/{table}" for m in METHODS for table in ("rs.csv", "rs_steps.csv")}
+    argv = json.loads((seed / "base/conv2/am/rs.csv.prov.json").read_text())["argv"]
+    step = argv[argv.index("am"):]
+    settings = json.loads(step[step.index("--settings") + 1])
+    step[step.index("--settings") + 1] = json.dumps({**settings, "rs_tolerance": 0.2})
+    step[step.index("--out-dir") + 1] = str(tmp_path)
+    subprocess.run([sys.executable, "-m", "repsub", *step], cwd=REPO, check=True, capture_output=True)
+    counted_apart = 0
+    for method in METHODS:
+        for table in ("rs.csv", "rs_steps.csv"):
+            assert filecmp.cmp(seed / "near_ties/conv2" / method / table, tmp_path / method / table, shallow=False)
+        counted_apart += (seed / "near_ties/conv2" / method / "rs.csv").read_bytes() != \
+            (seed / "base/conv2" / method / "rs.csv").read_bytes()
+    assert counted_apart  # the tolerance changed some unit's RS
+
+
 def test_robustness_table_says_which_layers_each_variant_covers(tiny_study):
     import pandas as pd
 
     table = pd.read_csv(tiny_study / "digits" / "robustness.csv", keep_default_na=False)
     assert list(dict.fromkeys(table.variant)) == ["base", "long_am", "spatial_max", "iam_as_first", "feature_vis",
-                                                   "moved_only", "c3_cut_40", "c3_cut_60"]
+                                                   "moved_only", "near_ties", "c3_cut_40", "c3_cut_60"]
     base = table[table.variant == "base"]
     assert set(base.layers[base.model == "shallow_cnn"]) == {"conv1 conv2 conv3 conv4 fc1"} and base.all_layers.all()
     long_am = table[table.variant == "long_am"]

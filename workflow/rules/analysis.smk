@@ -129,3 +129,42 @@ for AM_METHODS, AM_VARIANTS in am_method_sets().items():
             " --out-dir {params.folder:q} --device {params.device:q} --precision {params.precision:q}"
             " --threads {threads:q} > {log:q} 2>&1"
             " || (tail -n 1 {log:q} >&2; exit 1)"
+
+
+# A variant that changes only how RS is counted (rs_tolerance) counts again on the base's
+# substitution matrices: making its images again would give the same images.
+rule recount_rs:
+    input:
+        units=base_am_files("units"),
+        substitution=base_am_files("substitution"),
+        trajectory=base_am_files("trajectory"),
+        base_rs_steps=base_am_files("rs_steps"),
+    output:
+        rs=am_outputs("rs", METHODS),
+        rs_steps=am_outputs("rs_steps", METHODS),
+    log:
+        job_log(
+            layout.am_layer_dir(RESULTS, DATASET, MODEL, SEED, VARIANT, LAYER),
+            "recount",
+        ),
+    benchmark:
+        job_benchmark(
+            layout.am_layer_dir(RESULTS, DATASET, MODEL, SEED, VARIANT, LAYER),
+            "recount",
+        )
+    wildcard_constraints:
+        variant=recount_variants(),
+    conda:
+        "../../envs/stats.yaml"
+    threads: 1
+    resources:
+        **retried(2000, 10),
+    params:
+        settings=stage_settings("am", exclude=("methods",)),
+        methods=METHODS,
+    shell:
+        "python -m repsub recount --layer {wildcards.layer:q} --methods {params.methods:q}"
+        " --settings {params.settings:q} --units {input.units:q} --substitution {input.substitution:q}"
+        " --trajectory {input.trajectory:q} --base-rs-steps {input.base_rs_steps:q}"
+        " --rs {output.rs:q} --rs-steps {output.rs_steps:q} > {log:q} 2>&1"
+        " || (tail -n 1 {log:q} >&2; exit 1)"

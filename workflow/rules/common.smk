@@ -23,6 +23,7 @@ from repsub.configuration import (
     exploratory_stats,
     run_layers,
     schema_error,
+    recounts_only,
     registration_file,
     scoped_layers,
     shared_with_base,
@@ -216,14 +217,31 @@ def am_outputs(kind, methods):
 
 
 def am_method_sets():
-    """Each set of methods that some variant's AM jobs make -> those variants."""
+    """Each set of methods that some variant's AM jobs make -> those variants (a variant
+    that only recounts RS makes no images: rule recount_rs)."""
     sets = {}
     for variant, overlay in VARIANTS.items():
+        if recounts_only(overlay):
+            continue
         shared = [] if variant == BASE else shared_with_base(overlay)
         methods = tuple(m for m in METHODS if m not in shared)
         if methods:
             sets.setdefault(methods, []).append(variant)
     return sets
+
+
+def recount_variants():
+    """A wildcard constraint matching the variants that only recount RS."""
+    names = [variant for variant, overlay in VARIANTS.items() if recounts_only(overlay)]
+    return "|".join(names) if names else "(?!)"  # (?!) matches nothing
+
+
+def base_am_files(kind):
+    """The base analysis's ``kind`` file of every method, for the job's seed and layer."""
+    return [
+        str(layout.am_file(RESULTS, DATASET, MODEL, SEED, BASE, LAYER, method, kind))
+        for method in METHODS
+    ]
 
 
 def am_rule_name(methods):
@@ -416,11 +434,12 @@ def model_figure(name, category):
     )
 
 
-# Downloads need the internet, which compute nodes often lack, and the summary steps take
-# seconds: they run where Snakemake runs rather than waiting in a cluster's queue.
+# Downloads need the internet, which compute nodes often lack, and the summary steps and
+# recounts take seconds: they run where Snakemake runs rather than waiting in a cluster's queue.
 localrules:
     download_cifar10,
     download_weights,
+    recount_rs,
     model_statistics,
     study_statistics,
     robustness,
