@@ -232,8 +232,9 @@ def am_method_sets():
 
 def recount_variants():
     """A wildcard constraint matching the variants that only recount RS."""
-    names = [variant for variant, overlay in VARIANTS.items() if recounts_only(overlay)]
-    return "|".join(names) if names else "(?!)"  # (?!) matches nothing
+    return exactly(
+        variant for variant, overlay in VARIANTS.items() if recounts_only(overlay)
+    )
 
 
 def base_am_files(kind):
@@ -453,15 +454,20 @@ def model_code(run):
     return kind_of(run["model"]).files(run.get("model_options", {}))
 
 
+def exactly(names):
+    """A wildcard constraint matching exactly ``names``."""
+    names = sorted({re.escape(name) for name in names})
+    return "|".join(names) if names else "(?!)"  # (?!) matches nothing
+
+
 def names_matching(runs):
     """A wildcard constraint matching exactly the names of ``runs``."""
-    names = sorted({re.escape(run["name"]) for run in runs})
-    return "|".join(names) if names else "(?!)"  # (?!) matches nothing
+    return exactly(run["name"] for run in runs)
 
 
 def layers_matching():
     """A wildcard constraint matching exactly the layers the runs analyse."""
-    return "|".join(sorted({re.escape(l) for run in RUNS for l in run_layers(run)}))
+    return exactly(layer for run in RUNS for layer in run_layers(run))
 
 
 wildcard_constraints:
@@ -471,5 +477,5 @@ wildcard_constraints:
     pretrained=names_matching([run for run in RUNS if not trains(run)]),
     checked=names_matching([run for run in RUNS if checked_before_jobs(run)]),
     seed=r"\d+",
-    layer=layers_matching() or "(?!)",
+    layer=layers_matching(),
     variant="|".join(VARIANTS),
