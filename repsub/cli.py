@@ -312,7 +312,8 @@ def add_summary_steps(sub):
                help="the run's model (--model names the run)")
     step.param("--variant", default=BASE, help=f"the analysis variant (default {BASE})")
     step.param("--from-base", nargs="*", default=[], choices=("selectivity", *METHODS, *AM_TABLES),
-               help="stages and kinds of AM table that the variant shares with the base analysis")
+               help="stages and kinds of AM table that the variant shares with the base analysis; "
+               "recorded in the provenance for the audit (--tables already names their files)")
     step.param("--ablation-settings", type=json_object, default={},
                help="the run's ablation settings as JSON: which units its single-unit ablation chose")
     step.param("--exclude-unmoved", default="false", choices=("true", "false"),
