@@ -478,4 +478,4 @@ wildcard_constraints:
     checked=names_matching([run for run in RUNS if checked_before_jobs(run)]),
     seed=r"\d+",
     layer=layers_matching(),
-    variant="|".join(VARIANTS),
+    variant=exactly(VARIANTS),
