@@ -15,17 +15,19 @@ OURS = [REPO / "configs" / name for name in ("paper-cpu.yaml", "paper-cpu-varian
 PAPER = [REPO / "configs" / "paper.yaml"]
 ARTICLE = REPO / "docs" / "results" / "cifar10.md"
 POWER = REPO / "docs" / "registration" / "power.csv"
-# each article: (template, study folder, the configs its runs were made with, the power table it quotes)
-ARTICLES = {"cifar10": (TEMPLATE, STUDY, OURS, POWER),
+CONFIRMATORY = REPO / "docs" / "results" / "cifar10-confirmatory"
+# each article: (template, study folder, the configs its runs were made with, the power table it quotes,
+# the published confirmatory study it reports)
+ARTICLES = {"cifar10": (TEMPLATE, STUDY, OURS, POWER, CONFIRMATORY),
             "resnet18-cifar10": (REPO / "docs" / "articles" / "resnet18-cifar10.md.j2",
                                  REPO / "docs" / "results" / "resnet18-cifar10",
-                                 [REPO / "configs" / "resnet18-cifar10.yaml"], None)}
+                                 [REPO / "configs" / "resnet18-cifar10.yaml"], None, None)}
 
 
 @pytest.mark.parametrize("name", ARTICLES)
 def test_the_article_is_its_template_rendered_over_the_committed_tables(name):
-    template, study, ours, power = ARTICLES[name]
-    assert render(template, study, ours, PAPER, power=power) == (REPO / "docs" / "results" / f"{name}.md").read_text(), (
+    template, study, ours, power, registered = ARTICLES[name]
+    assert render(template, study, ours, PAPER, registered, power) == (REPO / "docs" / "results" / f"{name}.md").read_text(), (
         f"docs/results/{name}.md differs from its template's rendering: run 'python -m repsub article' "
         f"(docs/articles/{name}.md.j2 names the command)")
 
@@ -74,7 +76,7 @@ def test_a_derived_statement_follows_the_data(tmp_path):
 
 def test_the_resnet_article_follows_its_cumulative_table(tmp_path):
     """The cumulative-ablation table and the layers whose curves repeat each other are computed."""
-    template, committed, ours, _ = ARTICLES["resnet18-cifar10"]
+    template, committed, ours, *_ = ARTICLES["resnet18-cifar10"]
     study = tmp_path / "resnet18-cifar10"
     shutil.copytree(committed, study, ignore=shutil.ignore_patterns("*.png"))
     table = pd.read_csv(study / "resnet18" / "cumulative.csv")
@@ -107,9 +109,10 @@ def test_the_registered_test_is_reported_once_its_tables_are_published(tmp_path)
     assert "| C1a | AM | **inconclusive** (inconclusive; " in text
     flat = " ".join(text.split())
     assert "every verdict before it is the exploratory sample's" in flat and "is under way" not in flat
-    assert ("the registered primary test (C1a on AM in the two shallow CNNs) finds the claim inconclusive in the "
-            "shallow CNN and inconclusive in the shallow CNN without BatchNorm: the paper's early-layer claim is "
-            "neither supported nor refuted.") in flat
+    assert ("its primary test is C1a (in early conv layers, high-selectivity units have high RS) on AM in the two "
+            "shallow CNNs, with seeds as the unit of inference. On 2 new seeds per network, it finds the claim "
+            "inconclusive in the shallow CNN and inconclusive in the shallow CNN without BatchNorm: the paper's "
+            "early-layer claim is neither supported nor refuted.") in flat
     assert "the early-layer claim is neither supported nor refuted (inconclusive in the shallow CNN," in flat
     assert "configs/confirmatory-only.yaml --config results=RESULTS" in flat
 

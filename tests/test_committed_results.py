@@ -1,5 +1,5 @@
-"""The committed verdicts (CIFAR-10's paper design, its first release, and ResNet-18) follow from
-the committed statistics by the current rules."""
+"""The committed verdicts (CIFAR-10's paper design, its confirmatory sample, its first release,
+and ResNet-18) follow from the committed statistics by the current rules."""
 
 import pandas as pd
 import pytest
@@ -16,7 +16,7 @@ def committed(name, study="cifar10"):
     return pd.read_csv(RESULTS / study / name, keep_default_na=False, na_values=[""])
 
 
-@pytest.mark.parametrize("study", ["cifar10", "cifar10-first-release", "resnet18-cifar10"])
+@pytest.mark.parametrize("study", ["cifar10", "cifar10-confirmatory", "cifar10-first-release", "resnet18-cifar10"])
 def test_committed_claims_follow_from_the_committed_stats(tmp_path, study):
     """claims.csv is recomputed from stats.csv alone, every column of every row (a workflow
     run's claims.csv also holds verdict_by_step, from the AM trajectory, which stats.csv lacks)."""
@@ -27,7 +27,7 @@ def test_committed_claims_follow_from_the_committed_stats(tmp_path, study):
     pd.testing.assert_frame_equal(recomputed, committed("claims.csv", study)[list(recomputed.columns)])
 
 
-@pytest.mark.parametrize("study", ["cifar10", "cifar10-first-release"])
+@pytest.mark.parametrize("study", ["cifar10", "cifar10-confirmatory", "cifar10-first-release"])
 def test_committed_stats_are_their_own_restatement(tmp_path, study):
     """Every pooled row and interval of stats.csv is what the current rules give from its per-seed rows
     (the first release's folder, kept as published, also holds rules v1's retired pooled rows)."""
@@ -44,7 +44,7 @@ def test_committed_stats_are_their_own_restatement(tmp_path, study):
                                   in_order(stats[stats.seed != RETIRED_POOLED]))
 
 
-@pytest.mark.parametrize("study", ["cifar10", "resnet18-cifar10"])
+@pytest.mark.parametrize("study", ["cifar10", "cifar10-confirmatory", "resnet18-cifar10"])
 def test_committed_per_seed_statistics_follow_from_the_committed_units(study):
     """Each run's units.csv is what a referee needs: every per-seed correlation, description and
     class-match row of stats.csv is recomputed from it (to the 9 digits a CSV keeps)."""
@@ -68,7 +68,7 @@ def test_committed_per_seed_statistics_follow_from_the_committed_units(study):
 RESTATED = {"claims.csv", "robustness.csv", "stats.csv", "trajectory.csv"}  # rewritten by later rules (CHANGELOG)
 
 
-@pytest.mark.parametrize("study", ["cifar10", "resnet18-cifar10"])
+@pytest.mark.parametrize("study", ["cifar10", "cifar10-confirmatory", "resnet18-cifar10"])
 def test_committed_files_are_those_published_but_the_restated_tables(study):
     """Every file published.json lists is in the folder with the sha256 publish recorded, but
     the summary tables restated since by later rules (which the tests above recompute);
