@@ -108,7 +108,7 @@ def test_the_registered_test_is_reported_once_its_tables_are_published(tmp_path)
     assert "**The paper's early-layer claim: neither: the two verdicts as they are.**" in text
     assert "| C1a | AM | **inconclusive** (inconclusive; " in text
     flat = " ".join(text.split())
-    assert "every verdict before it is the exploratory sample's" in flat and "is under way" not in flat
+    assert "the sections between them report the exploratory sample" in flat and "is under way" not in flat
     assert ("its primary test is C1a (in early conv layers, high-selectivity units have high RS) on AM in the two "
             "shallow CNNs, with seeds as the unit of inference. On 2 new seeds per network, it finds the claim "
             "inconclusive in the shallow CNN and inconclusive in the shallow CNN without BatchNorm: the paper's "
