@@ -85,11 +85,15 @@ class Study:
         self.ours, self.paper = Presets(ours), Presets(paper)  # the configs of the runs, and of the paper's design
         # the registered analysis (repsub/registered.py): in the study's own folder, or in the
         # published folder of the confirmatory study (``registered``)
+        # with its robustness table, where the registered sensitivity analyses are
         where = Path(registered or self.folder) / "registered"
         found = {name: where / f"{name}.csv" for name in ("claims", "primary")}
-        if registered and not all(path.is_file() for path in found.values()):
-            raise UserError(f"--registered {registered} holds no registered/claims.csv and registered/primary.csv; "
-                            f"publish the confirmatory study there first ('python -m repsub publish')")
+        if registered:
+            found["sensitivity"] = Path(registered) / "robustness.csv"
+            if not all(path.is_file() for path in found.values()):
+                raise UserError(f"--registered {registered} holds no registered/claims.csv, registered/primary.csv "
+                                f"and robustness.csv; publish the confirmatory study there first "
+                                f"('python -m repsub publish')")
         self.registered = {name: pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"seed": str})
                            for name, path in found.items() if path.is_file()}
         self.power = None if power is None else power_table(power)
@@ -172,6 +176,19 @@ class Study:
         counts = claims[claims["sample"] == sample][VERDICT_COLUMNS[rules]].value_counts()
         return {verdict: int(counts.get(verdict, 0)) for verdict in
                 ("reproduced", "contradicted", "absent", "inconclusive")}
+
+    def sensitivity_verdict(self, variant, claim_id, run) -> str:
+        """A claim's v3 verdict on the confirmatory seeds under one registered sensitivity analysis
+        (a variant of the confirmatory study's robustness.csv; ``base`` for the base's)."""
+        table = self.registered["sensitivity"]
+        rows = table[(table.variant == variant) & (table.claim_id == claim_id) & (table.model == run)]
+        return rows.verdict_v3.iloc[0] if len(rows) else "not tested"
+
+    def sensitivity_run(self, variant) -> bool:
+        """Whether the confirmatory study's robustness.csv holds a sensitivity analysis (a
+        variant, or a run such as the 100-epoch networks) yet."""
+        table = self.registered["sensitivity"]
+        return bool((table.variant == variant).any() or (table.model == variant).any())
 
     def power_at(self, design, seeds, basis="sd_z_upper90"):
         """The power table's row of the design whose name starts with ``design`` at ``seeds``

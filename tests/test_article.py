@@ -100,9 +100,10 @@ def test_the_registered_test_is_reported_once_its_tables_are_published(tmp_path)
     confirmatory = tmp_path / "cifar10-confirmatory"  # as publish lays out the confirmatory study
     (confirmatory / "registered").mkdir(parents=True)
     write_csv(confirmatory / "registered" / "claims.csv", claims)
-    with pytest.raises(Exception, match="holds no registered/claims.csv and registered/primary.csv"):
-        render(TEMPLATE, STUDY, OURS, PAPER, registered=confirmatory)
     write_csv(confirmatory / "registered" / "primary.csv", primary_test(sample_stats(stats, [1, 2])))
+    with pytest.raises(Exception, match="holds no registered/claims.csv, registered/primary.csv and robustness.csv"):
+        render(TEMPLATE, STUDY, OURS, PAPER, registered=confirmatory)
+    shutil.copy(CONFIRMATORY / "robustness.csv", confirmatory)
     text = render(TEMPLATE, STUDY, OURS, PAPER, registered=confirmatory)
     assert "on the confirmatory seeds (1, 2)" in text and "The confirmatory seeds are being trained" not in text
     assert "**The paper's early-layer claim: neither: the two verdicts as they are.**" in text
@@ -131,6 +132,7 @@ def test_the_registered_section_quotes_the_power_of_the_samples_count(tmp_path):
     folder = tmp_path / "cifar10-confirmatory" / "registered"
     folder.mkdir(parents=True)
     write_csv(folder / "claims.csv", samples(stats, [1, 2])[1])
+    shutil.copy(CONFIRMATORY / "robustness.csv", folder.parent)
     primary = primary_test(sample_stats(stats, [1, 2]))
     write_csv(folder / "primary.csv", primary)
     with pytest.raises(UserError, match="the power table has 0 rows of 'primary' at 2 seeds"):
@@ -142,3 +144,23 @@ def test_the_registered_section_quotes_the_power_of_the_samples_count(tmp_path):
     assert "4 seeds per network is the count" in text
     assert "a chance of 0.979 to reproduce C1a where r = 0.3 and 0.973 to find it absent" in text
     assert "C1 over its 14 layers a chance of 0.000 to be reproduced" in text and "(C1a over conv1-conv7: 0.031 and 0.066)" in text
+
+
+def test_the_sensitivity_analyses_are_reported_as_they_join_the_robustness_table(tmp_path):
+    """C3's cuts are read from the confirmatory study's robustness.csv; a tolerance or long-AM
+    analysis is "to come" until its rows are there, and then its verdicts are the table's."""
+    confirmatory = tmp_path / "cifar10-confirmatory"
+    shutil.copytree(CONFIRMATORY, confirmatory, ignore=shutil.ignore_patterns("*.png", "mlp", "shallow_cnn*"))
+    flat = " ".join(render(TEMPLATE, STUDY, OURS, PAPER, confirmatory).split())
+    assert "| MLP | inconclusive | inconclusive | inconclusive | to come | to come | to come | to come |" in flat
+    assert "Still to run, and to be reported here: 256 AM steps on every layer" in flat
+    robustness = pd.read_csv(confirmatory / "robustness.csv", keep_default_na=False)
+    tolerance = robustness[robustness.claim_id.isin(["C3", "C5"]) & (robustness.variant == "base")]
+    tolerance = tolerance.assign(variant="rs_tolerance_1pc", verdict_v3="contradicted")  # a made-up verdict
+    long_am = robustness[robustness.variant == "base"].assign(variant="long_am_256")
+    pd.concat([robustness, tolerance, long_am]).to_csv(confirmatory / "robustness.csv", index=False)
+    flat = " ".join(render(TEMPLATE, STUDY, OURS, PAPER, confirmatory).split())
+    assert "| MLP | inconclusive | inconclusive | inconclusive | to come | contradicted | to come | contradicted |" in flat
+    assert "| shallow CNN | reproduced | inconclusive | inconclusive | to come | contradicted | to come | not tested |" in flat
+    assert ("Still to run, and to be reported here: the shallow CNN and the shallow CNN without BatchNorm "
+            "trained for the paper's 100 epochs.") in flat
