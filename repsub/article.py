@@ -84,8 +84,8 @@ class Study:
         self.runs = list(dict.fromkeys(self.claims.model[~self.claims.model.str.contains(" vs ")]))
         self.ours, self.paper = Presets(ours), Presets(paper)  # the configs of the runs, and of the paper's design
         # the registered analysis (repsub/registered.py): in the study's own folder, or in the
-        # published folder of the confirmatory study (``registered``)
-        # with its robustness table, where the registered sensitivity analyses are
+        # published folder of the confirmatory study (``registered``), whose robustness table
+        # holds the registered sensitivity analyses
         where = Path(registered or self.folder) / "registered"
         found = {name: where / f"{name}.csv" for name in ("claims", "primary")}
         if registered:
