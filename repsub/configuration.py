@@ -376,4 +376,16 @@ def active_runs(config, notice):
                    f"datasets.{run['dataset']}.root to switch it on")
             continue
         runs.append(run)
+    check_registered_runs(registration, config["runs"])
     return runs
+
+
+def check_registered_runs(registration, runs):
+    """registration.runs must name runs of the config that have every registered seed."""
+    named = registration.get("runs") or []
+    seeds = set(registration.get("seeds", []))
+    having = {run_name(run) for run in runs if seeds <= set(run.get("seeds", []))}
+    wrong = [name for name in named if name not in having]
+    if wrong:
+        raise UserError(f"registration.runs: {', '.join(wrong)} is not a run of runs: with every registered seed "
+                        f"{sorted(seeds)}; name the registered networks (a run's name:, or its model)")

@@ -5,7 +5,9 @@ A study's stats.csv holds every seed's rows, the exploratory seeds' and the regi
 (confirmatory) seeds' alike, and its claims pool them all. The registration makes the
 confirmatory sample's verdicts those of record and reports the exploratory sample's and
 all seeds' beside them, so each sample's pooled statistics are computed again from its own
-per-seed rows (:func:`repsub.stats.restate`) and its claims tested by the same rules.
+per-seed rows (:func:`repsub.stats.restate`) and its claims tested by the same rules. The
+registered seeds count only in the registered networks: a sensitivity analysis that trains
+another network on one of them (the 100-epoch runs) is reported in robustness.csv, in no sample.
 
 The primary test is C1a on AM in the two shallow CNNs, on the confirmatory seeds: the four
 layer tests (two networks, their two early conv layers) form one Holm family, for the
@@ -40,6 +42,21 @@ def joined_seeds(tables, paths) -> pd.DataFrame:
     return pd.concat([per_seed(table) for table in tables], ignore_index=True)
 
 
+def registered_networks(stats, seeds, runs=None) -> pd.DataFrame:
+    """The per-seed rows the samples are drawn from: the registered ``seeds`` count only in the
+    registered networks ``runs`` (every run if None); another run of those seeds, such as a
+    sensitivity analysis's 100-epoch network, is in no sample. The other seeds' rows stay."""
+    rows = per_seed(stats)
+    if runs is None:
+        return rows
+    registered = rows.seed.astype(int).isin(seeds)
+    missing = sorted(set(runs) - set(rows.model[registered]))
+    if missing:
+        raise UserError(f"the study's stats.csv has no rows of the registered networks {missing} on the registered "
+                        f"seeds; finish their runs first (or check registration.runs)")
+    return rows[~registered | rows.model.isin(runs)]
+
+
 def sample_seeds(stats, registered) -> dict:
     """Each sample's seeds: the registered ones, the others, and all of them."""
     seeds = sorted({int(seed) for seed in per_seed(stats).seed}, key=int)
@@ -58,8 +75,10 @@ def sample_stats(stats, seeds) -> pd.DataFrame:
     return restate(rows[rows.seed.astype(int).isin(seeds)])
 
 
-def samples(stats, registered):
-    """(statistics, claims) of every sample, each with a ``sample`` column first."""
+def samples(stats, registered, runs=None):
+    """(statistics, claims) of every sample, each with a ``sample`` column first; ``runs``: the
+    registered networks (:func:`registered_networks`)."""
+    stats = registered_networks(stats, registered, runs)
     tables = []
     for name, seeds in sample_seeds(stats, registered).items():
         restated = sample_stats(stats, seeds)

@@ -108,7 +108,7 @@ def registered_command(args):
 
     registered_text(args.registration)  # readable, or one sentence
     stats = joined_seeds([read_table(path, STATS_COLUMNS, "study-stats") for path in args.stats], args.stats)
-    sample_table, claims = samples(stats, args.seeds)
+    sample_table, claims = samples(stats, args.seeds, args.runs)
     primary = primary_test(sample_table[sample_table["sample"] == "confirmatory"])
     write_csv(args.out, sample_table)
     write_csv(args.claims, claims)

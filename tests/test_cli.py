@@ -207,7 +207,11 @@ def test_check_config_refuses_a_repeated_key_and_a_crop_larger_than_the_images(t
 @pytest.mark.parametrize("registration, named", [
     ({"file": "docs/NOT-REGISTERED.md", "seeds": [0]}, "registration.file: docs/NOT-REGISTERED.md does not exist"),
     ({"file": "docs/REGISTRATION.md", "seeds": [0], "exploratory_stats": "docs/results/none/stats.csv"},
-     "registration.exploratory_stats: docs/results/none/stats.csv does not exist")])
+     "registration.exploratory_stats: docs/results/none/stats.csv does not exist"),
+    ({"file": "docs/REGISTRATION.md", "seeds": [0], "runs": ["mlp", "vgg16"]},
+     "registration.runs: vgg16 is not a run of runs: with every registered seed [0]"),
+    ({"file": "docs/REGISTRATION.md", "seeds": [0, 1], "runs": ["mlp"]},
+     "registration.runs: mlp is not a run of runs: with every registered seed [0, 1]")])
 def test_check_config_refuses_a_registration_naming_a_missing_file(tmp_path, capsys, registration, named):
     import json
 

@@ -70,7 +70,7 @@ def other_kinds_config(tmp_path):
          "model_options": {"weights": "IMAGENET1K_V1"}},
         {"dataset": "cifar", "model": "mlp", "seeds": [0], "layers": ["fc1"], "train": {"epochs": 1}},
     ]
-    config["registration"] = {"file": "docs/REGISTRATION.md", "seeds": [0]}
+    config["registration"] = {"file": "docs/REGISTRATION.md", "seeds": [0], "runs": ["mlp"]}
     return write_config(tmp_path / "other.json", config)
 
 

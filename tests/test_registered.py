@@ -46,6 +46,21 @@ def test_samples_split_the_seeds_and_refuse_a_registered_seed_without_rows(commi
         sample_seeds(committed_stats, [1, 7])
 
 
+def test_a_registered_seed_counts_only_in_the_registered_networks(committed_stats):
+    """Another network trained on a registered seed (a sensitivity analysis's 100-epoch run) is
+    in no sample; a registered network without rows of the registered seeds is refused."""
+    seeds = per_seed(committed_stats)
+    longer = seeds[(seeds.model == "shallow_cnn") & (seeds.seed == "2")].assign(model="shallow_cnn_100ep")
+    joined = pd.concat([committed_stats, longer], ignore_index=True)
+    _, claims = samples(joined, [2], runs=SMALL)
+    _, without = samples(committed_stats, [2])
+    pd.testing.assert_frame_equal(claims, without)
+    _, every_run = samples(joined, [2])
+    assert "shallow_cnn_100ep" in set(every_run.model[every_run["sample"] == "confirmatory"])
+    with pytest.raises(Exception, match="no rows of the registered networks \\['mlp'\\]"):
+        samples(committed_stats, [2], runs=["shallow_cnn", "mlp"])
+
+
 def naive_primary(stats):
     """The primary test written out: scipy's one-sample t test of each layer's Fisher z over
     seeds, TOST against |r| = 0.3, Holm over the four tests, then the claim's rule."""

@@ -137,6 +137,11 @@ def registration_of(seed):
     )
 
 
+def registered_runs(registration):
+    """The arguments that name the registered networks, where the registration names them."""
+    return ["--runs", *registration["runs"]] if registration.get("runs") else []
+
+
 def registered_datasets():
     """The data sets with a run of the registered seeds: they get the registered analysis."""
     seeds = set((config.get("registration") or {}).get("seeds", []))

@@ -141,9 +141,10 @@ rule registered_analysis:
         **retried(2000, 10),
     params:
         seeds=lambda wc: config["registration"]["seeds"],
+        runs=lambda wc: registered_runs(config["registration"]),
     shell:
         "python -m repsub registered --stats {input.stats:q} --registration {input.registration:q}"
-        " --seeds {params.seeds:q} --out {output.stats:q} --claims {output.claims:q}"
+        " --seeds {params.seeds:q} {params.runs:q} --out {output.stats:q} --claims {output.claims:q}"
         " --primary {output.primary:q} > {log:q} 2>&1"
         " || (tail -n 1 {log:q} >&2; exit 1)"
 
