@@ -10,6 +10,7 @@ hand. A test renders the template again and compares it byte for byte with the
 committed article.
 """
 
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +97,17 @@ class Study:
                                 f"('python -m repsub publish')")
         self.registered = {name: pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"seed": str})
                            for name, path in found.items() if path.is_file()}
+        self.registered_folder = registered
+        # an analysis variant's trajectory (variants/<variant>/trajectory.csv), where published
+        self.variant_trajectories = {path.parent.name: pd.read_csv(path, dtype={"seed": str})
+                                     for path in sorted((self.folder / "variants").glob("*/trajectory.csv"))}
         self.power = None if power is None else power_table(power)
+
+    @cached_property
+    def confirmatory(self):
+        """The published confirmatory study's own tables (its runs' seeds, metrics, per-seed
+        statistics, variants' trajectories), read when the article first asks for them."""
+        return Study(self.registered_folder) if self.registered_folder else None
 
     # --- what was run ---------------------------------------------------------------
 
@@ -121,6 +132,14 @@ class Study:
         metrics = self.metrics(run)
         last = metrics.loc[metrics.groupby("seed", sort=False).epoch.idxmax()]
         return ", ".join(f"{100 * a:.2f}%" for a in last.test_accuracy)
+
+    def accuracy(self, run, seed) -> str:
+        """One seed's final test accuracy, as "86.12%"."""
+        metrics = self.metrics(run)
+        rows = metrics[metrics.seed == str(seed)]
+        if not len(rows):
+            raise UserError(f"{run}/metrics.csv has no rows of seed {seed}")
+        return f"{100 * rows.test_accuracy.loc[rows.epoch.idxmax()]:.2f}%"
 
     # --- verdicts -------------------------------------------------------------------
 
@@ -177,11 +196,13 @@ class Study:
         return {verdict: int(counts.get(verdict, 0)) for verdict in
                 ("reproduced", "contradicted", "absent", "inconclusive")}
 
-    def sensitivity_verdict(self, variant, claim_id, run) -> str:
+    def sensitivity_verdict(self, variant, claim_id, run, source=None) -> str:
         """A claim's v3 verdict on the confirmatory seeds under one registered sensitivity analysis
         (a variant of the confirmatory study's robustness.csv; ``base`` for the base's)."""
         table = self.registered["sensitivity"]
         rows = table[(table.variant == variant) & (table.claim_id == claim_id) & (table.model == run)]
+        if source is not None:
+            rows = rows[rows.claim.str.endswith(f"({source})")]
         return rows.verdict_v3.iloc[0] if len(rows) else "not tested"
 
     def sensitivity_run(self, variant) -> bool:
@@ -214,6 +235,14 @@ class Study:
         if len(rows) != 1:
             raise UserError(f"stats.csv has {len(rows)} pooled rows of {statistic} {x} {y} in {run} {layer}")
         return rows.iloc[0]
+
+    def seed_r(self, run, seed, layer, y, x="selectivity") -> float:
+        """One seed's Spearman correlation in one layer."""
+        rows = self.stats[(self.stats.model == run) & (self.stats.seed == str(seed)) & (self.stats.layer == layer)
+                          & (self.stats.statistic == "spearman") & (self.stats.x == x) & (self.stats.y == y)]
+        if len(rows) != 1:
+            raise UserError(f"stats.csv has {len(rows)} rows of spearman {x} {y} in {run} seed {seed} {layer}")
+        return float(rows.value.iloc[0])
 
     def r_text(self, run, layer, y, x="selectivity", statistic="spearman") -> str:
         row = self.r(run, layer, y, x, statistic)
@@ -258,11 +287,18 @@ class Study:
     def steps(self):
         return sorted(self.trajectory.step.unique())
 
-    def r_at(self, run, layer, y, step) -> float:
-        rows = self.trajectory[(self.trajectory.model == run) & (self.trajectory.seed == POOLED)
-                               & (self.trajectory.layer == layer) & (self.trajectory.statistic == "spearman")
-                               & (self.trajectory.x == "selectivity") & (self.trajectory.y == y)
-                               & (self.trajectory.step == step)]
+    def r_at(self, run, layer, y, step, variant=None) -> float:
+        """The pooled r at an AM step, in the base's trajectory or in a published variant's."""
+        if variant is not None and variant not in self.variant_trajectories:
+            raise UserError(f"{self.folder} holds no variants/{variant}/trajectory.csv; publish the study again "
+                            f"('python -m repsub publish')")
+        table = self.trajectory if variant is None else self.variant_trajectories[variant]
+        rows = table[(table.model == run) & (table.seed == POOLED) & (table.layer == layer)
+                     & (table.statistic == "spearman") & (table.x == "selectivity") & (table.y == y)
+                     & (table.step == step)]
+        if len(rows) != 1:
+            raise UserError(f"the trajectory of {variant or 'the base'} has {len(rows)} pooled rows of {run} "
+                            f"{layer} {y} at step {step}")
         return float(rows.value.iloc[0])
 
     def sign_turn(self, run, layer, y) -> str:

@@ -1,7 +1,8 @@
 """A data set's finished results as a referee needs them, in a folder to commit.
 
 The study's claims, statistics (per seed and pooled), trajectory and robustness
-tables, and its registered analysis where it has one; per run its per-unit table,
+tables, each analysis variant's trajectory (the AM steps a long-AM variant adds), and
+its registered analysis where it has one; per run its per-unit table,
 per-seed training metrics and cumulative-ablation curves (one table each, with a seed
 column); the figures (PNG). ``published.json``
 names each file's source under the results folder and the sha256 of what was read.
@@ -22,6 +23,7 @@ from .provenance import check_made
 from .stats import CUMULATIVE_COLUMNS, per_seed
 
 
+VARIANTS = "variants"  # the published folder's subfolder of the variants' tables
 SEED_TABLES = {"metrics.csv": ["epoch", "test_accuracy"], "cumulative.csv": CUMULATIVE_COLUMNS}
 
 
@@ -107,6 +109,11 @@ def sources(results: Path, dataset: str):
         copies.update({f"{run}/{figure}.png": layout.figure(results, dataset, run, figure)
                        for figure in layout.MODEL_FIGURES})
     copies.update({f"{figure}.png": layout.study_figure(results, dataset, figure) for figure in layout.STUDY_FIGURES})
+    # each variant's trajectory, of the variants the study's robustness table holds (the
+    # rows of C3's cuts read the base's statistics again and have none)
+    variants = dict.fromkeys(read_table(study["robustness.csv"], ["variant"], "publish").variant)
+    copies.update({f"{VARIANTS}/{variant}/trajectory.csv": layout.study_trajectory(results, dataset, variant)
+                   for variant in variants if variant != layout.BASE})
     # the registered analysis, where the study has one (only the files that exist are copied)
     copies.update({f"registered/{table}.csv": layout.registered(results, dataset, table)
                    for table in layout.REGISTERED_TABLES})

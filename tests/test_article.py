@@ -147,8 +147,8 @@ def test_the_registered_section_quotes_the_power_of_the_samples_count(tmp_path):
 
 
 def test_the_sensitivity_analyses_are_reported_as_they_join_the_robustness_table(tmp_path):
-    """C3's cuts are read from the confirmatory study's robustness.csv; a tolerance or long-AM
-    analysis is "to come" until its rows are there, and then its verdicts are the table's."""
+    """C3's cuts are read from the confirmatory study's robustness.csv; a tolerance analysis is
+    "to come" until its rows are there, and then its verdicts are the table's."""
     confirmatory = tmp_path / "cifar10-confirmatory"
     shutil.copytree(CONFIRMATORY, confirmatory, ignore=shutil.ignore_patterns("*.png", "mlp", "shallow_cnn*"))
     flat = " ".join(render(TEMPLATE, STUDY, OURS, PAPER, confirmatory).split())
@@ -157,10 +157,52 @@ def test_the_sensitivity_analyses_are_reported_as_they_join_the_robustness_table
     robustness = pd.read_csv(confirmatory / "robustness.csv", keep_default_na=False)
     tolerance = robustness[robustness.claim_id.isin(["C3", "C5"]) & (robustness.variant == "base")]
     tolerance = tolerance.assign(variant="rs_tolerance_1pc", verdict_v3="contradicted")  # a made-up verdict
-    long_am = robustness[robustness.variant == "base"].assign(variant="long_am_256")
-    pd.concat([robustness, tolerance, long_am]).to_csv(confirmatory / "robustness.csv", index=False)
+    pd.concat([robustness, tolerance]).to_csv(confirmatory / "robustness.csv", index=False)
     flat = " ".join(render(TEMPLATE, STUDY, OURS, PAPER, confirmatory).split())
     assert "| MLP | inconclusive | inconclusive | inconclusive | to come | contradicted | to come | contradicted |" in flat
     assert "| shallow CNN | reproduced | inconclusive | inconclusive | to come | contradicted | to come | not tested |" in flat
-    assert ("Still to run, and to be reported here: the shallow CNN and the shallow CNN without BatchNorm "
-            "trained for the paper's 100 epochs.") in flat
+    assert ("Still to run, and to be reported here: 256 AM steps on every layer, each layer's r at 64 and 256 "
+            "steps side by side; the shallow CNN and the shallow CNN without BatchNorm trained for the paper's "
+            "100 epochs.") in flat
+
+
+def test_the_long_am_and_100_epoch_analyses_are_reported_once_published(tmp_path):
+    """Made-up rows for the analyses still to run: each layer's r at steps 64 and 256 is read
+    from the long-AM variant's published trajectory, the 100-epoch networks' r and accuracy
+    from their own rows beside the same seed's at 12 epochs."""
+    from repsub.article import number
+
+    confirmatory = tmp_path / "cifar10-confirmatory"
+    shutil.copytree(CONFIRMATORY, confirmatory, ignore=shutil.ignore_patterns("*.png", "units.csv", "cumulative.csv"))
+    trajectory = pd.read_csv(confirmatory / "trajectory.csv", dtype={"seed": str})
+    at_64 = trajectory[trajectory.step == 64]
+    longer = at_64.assign(step=256, value=at_64.value.where(at_64.model != "shallow_cnn", 0.5))
+    (confirmatory / "variants" / "long_am_256").mkdir(parents=True)
+    pd.concat([trajectory, longer]).to_csv(confirmatory / "variants" / "long_am_256" / "trajectory.csv", index=False)
+    robustness = pd.read_csv(confirmatory / "robustness.csv", keep_default_na=False)
+    base = robustness[robustness.variant == "base"]
+    long_am = base.assign(variant="long_am_256", verdict_v3=base.verdict_v3.where(
+        (base.model != "shallow_cnn") | (base.label != "C1a AM"), "absent"))  # a made-up verdict
+    hundred = {"shallow_cnn": "shallow_cnn_100ep", "shallow_cnn_nobn": "shallow_cnn_nobn_100ep"}
+    runs = base[base.model.isin(list(hundred))].assign(model=lambda rows: rows.model.map(hundred))
+    pd.concat([robustness, long_am, runs]).to_csv(confirmatory / "robustness.csv", index=False)
+    stats = pd.read_csv(confirmatory / "stats.csv", dtype={"seed": str}, keep_default_na=False, na_values=[""])
+    seed_100 = stats[stats.model.isin(list(hundred)) & (stats.seed == "100")]
+    pd.concat([stats, seed_100.assign(model=seed_100.model.map(hundred), value=-seed_100.value)]).to_csv(
+        confirmatory / "stats.csv", index=False)
+    for base_run, run in hundred.items():
+        (confirmatory / run).mkdir()
+        metrics = pd.read_csv(confirmatory / base_run / "metrics.csv")
+        metrics = metrics[metrics.seed == 100].assign(epoch=lambda rows: rows.epoch + 88, test_accuracy=0.9)
+        metrics.to_csv(confirmatory / run / "metrics.csv", index=False)
+    flat = " ".join(render(TEMPLATE, STUDY, OURS, PAPER, confirmatory).split())
+    r_64 = at_64[(at_64.model == "shallow_cnn") & (at_64.seed == "pooled") & (at_64.layer == "conv2")
+                 & (at_64.statistic == "spearman") & (at_64.x == "selectivity") & (at_64.y == "rs_am")].value.iloc[0]
+    assert f"| shallow CNN | conv2 | {number(r_64)} | +0.50 |" in flat
+    assert "| shallow CNN | contradicted | absent | contradicted | contradicted | reproduced | reproduced |" in flat
+    assert "trained again for 100 epochs (the paper's; the base's 12)" in flat
+    assert "| test accuracy | 86." not in flat and "| 90.00% |" in flat
+    r_conv1 = seed_100[(seed_100.model == "shallow_cnn") & (seed_100.layer == "conv1") & (seed_100.statistic ==
+                       "spearman") & (seed_100.x == "selectivity") & (seed_100.y == "rs_am")].value.iloc[0]
+    assert f"| conv1 | {number(r_conv1)} | {number(-r_conv1)} |" in flat
+    assert "Still to run" not in flat

@@ -573,6 +573,10 @@ def test_publish_copies_what_a_referee_needs_and_refuses_to_overwrite(tiny_study
     for name, entry in published["files"].items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == entry["sha256"], name
     assert not list(out.rglob("*.npy")) and not list(out.rglob("*.prov.json"))
+    assert (out / "variants" / "long_am" / "trajectory.csv").read_bytes() == (
+        tiny_study / "digits" / "study" / "long_am" / "trajectory.csv").read_bytes()  # a variant's AM steps
+    published_variants = {path.parent.name for path in out.glob("variants/*/trajectory.csv")}
+    assert {"long_am", "near_ties"} <= published_variants and not published_variants & {"base", "c3_cut_40"}
 
     before = sorted(p.name for p in out.rglob("*"))
     assert main(["publish", "--results", str(tiny_study), "--dataset", "digits", "--out", str(out)]) == 2
@@ -600,7 +604,7 @@ def test_publish_takes_the_runs_and_seeds_of_the_study_not_every_run_folder(tiny
     shutil.copytree(results / "digits" / "mlp", results / "digits" / "mlp_from_an_earlier_config")
     out = tmp_path / "published"
     assert main(["publish", "--results", str(results), "--dataset", "digits", "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["mlp", "shallow_cnn"]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["mlp", "shallow_cnn", "variants"]
 
     units = results / "digits" / "mlp" / "base" / "units.csv"
     table = pd.read_csv(units)
