@@ -205,4 +205,5 @@ def test_the_long_am_and_100_epoch_analyses_are_reported_once_published(tmp_path
     r_conv1 = seed_100[(seed_100.model == "shallow_cnn") & (seed_100.layer == "conv1") & (seed_100.statistic ==
                        "spearman") & (seed_100.x == "selectivity") & (seed_100.y == "rs_am")].value.iloc[0]
     assert f"| conv1 | {number(r_conv1)} | {number(-r_conv1)} |" in flat
+    assert "C5 under a tolerance compares the MLP with the conv layers of every CNN the confirmatory study" in flat
     assert "Still to run" not in flat
