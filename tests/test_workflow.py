@@ -72,6 +72,13 @@ def test_the_confirmatory_seeds_train_as_the_exploratory_ones_under_the_registra
         added = [seed for seed in run["seeds"] if seed not in exploratory["seeds"]]
         assert added in ([], registration["seeds"]), name
         assert not set(run.get("variant_scope", {}).get("seeds", run["seeds"])) & set(registration["seeds"]), name
+    # the registered networks are the four with the registered seeds; the sensitivity overlay's
+    # 100-epoch runs of seed 100 are not among them, so they join no sample of the registered analysis
+    assert registration["runs"] == [run.get("name", run["model"]) for run in confirmatory["runs"]
+                                    if set(registration["seeds"]) <= set(run["seeds"])]
+    sensitivity = yaml.safe_load((REPO / "configs" / "confirmatory-sensitivity.yaml").read_text())
+    assert [run["name"] for run in sensitivity["runs"] if run.get("name", run["model"]) not in registration["runs"]] == [
+        "shallow_cnn_100ep", "shallow_cnn_nobn_100ep"]
 
 
 def test_the_confirmatory_only_overlay_trains_the_registered_seeds_as_the_registered_preset():
