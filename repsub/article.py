@@ -301,6 +301,17 @@ class Study:
                             f"{layer} {y} at step {step}")
         return float(rows.value.iloc[0])
 
+    def differs_from_base(self, variant, step, y="rs_am") -> list:
+        """The (run, layer) whose pooled r at ``step`` differs between a variant's trajectory and
+        the base's (none where the variant runs the same optimisation on)."""
+        def pooled(table):
+            rows = table[(table.seed == POOLED) & (table.step == step) & (table.statistic == "spearman")
+                         & (table.x == "selectivity") & (table.y == y)]
+            return rows.set_index(["model", "layer"]).value
+        base, variant = pooled(self.trajectory), pooled(self.variant_trajectories[variant])
+        both = base.index.intersection(variant.index)
+        return [key for key in both if not np.isclose(base[key], variant[key], equal_nan=True)]
+
     def sign_turn(self, run, layer, y) -> str:
         """Where along the AM steps the pooled r first takes the other sign than at step 0:
         "between steps 2 and 4 (+0.13 to -0.12)", or "never"."""

@@ -207,3 +207,9 @@ def test_the_long_am_and_100_epoch_analyses_are_reported_once_published(tmp_path
     assert f"| conv1 | {number(r_conv1)} | {number(-r_conv1)} |" in flat
     assert "C5 under a tolerance compares the MLP with the conv layers of every CNN the confirmatory study" in flat
     assert "Still to run" not in flat
+    assert "at step 64 every layer's r is the base's" in flat
+    moved = (trajectory.step == 64) & (trajectory.model == "shallow_cnn") & (trajectory.layer == "conv2")
+    pd.concat([trajectory.assign(value=trajectory.value.where(~moved, 0.1)), longer]).to_csv(
+        confirmatory / "variants" / "long_am_256" / "trajectory.csv", index=False)
+    flat = " ".join(render(TEMPLATE, STUDY, OURS, PAPER, confirmatory).split())
+    assert "at step 64 it differs from the base's in 1 layer (shallow CNN conv2)" in flat
