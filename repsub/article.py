@@ -308,9 +308,9 @@ class Study:
             rows = table[(table.seed == POOLED) & (table.step == step) & (table.statistic == "spearman")
                          & (table.x == "selectivity") & (table.y == y)]
             return rows.set_index(["model", "layer"]).value
-        base, variant = pooled(self.trajectory), pooled(self.variant_trajectories[variant])
-        both = base.index.intersection(variant.index)
-        return [key for key in both if not np.isclose(base[key], variant[key], equal_nan=True)]
+        base, theirs = pooled(self.trajectory), pooled(self.variant_trajectories[variant])
+        return [key for key in base.index.intersection(theirs.index)
+                if not np.isclose(base[key], theirs[key], equal_nan=True)]
 
     def sign_turn(self, run, layer, y) -> str:
         """Where along the AM steps the pooled r first takes the other sign than at step 0:

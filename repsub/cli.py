@@ -341,8 +341,9 @@ def add_summary_steps(sub):
                   "apart (e.g. the exploratory seeds' published stats.csv and the confirmatory study's)", many=True)
     step.add_file(INPUTS, "--registration", "the registration (docs/REGISTRATION.md)")
     step.param("--seeds", type=int, nargs="+", required=True, help="the registered (confirmatory) seeds")
-    step.param("--runs", nargs="+", default=None, when_configured=True, help="the registered networks: only their rows of the registered "
-               "seeds form the confirmatory sample (default: every run's)")
+    step.param("--runs", nargs="+", default=None, when_configured=True,
+               help="the registered networks: only their rows of the registered seeds form the confirmatory "
+                    "sample (default: every run's)")
     step.add_file(OUTPUTS, "--out", "each sample's statistics, CSV").add_file(OUTPUTS, "--claims", "each sample's "
                                                                                 "claims, CSV")
     step.add_file(OUTPUTS, "--primary", "the primary test, CSV")
