@@ -208,6 +208,7 @@ def test_the_long_am_and_100_epoch_analyses_are_reported_once_published(tmp_path
     assert "C5 under a tolerance compares the MLP with the conv layers of every CNN the confirmatory study" in flat
     assert "Still to run" not in flat
     assert "at step 64 every layer's r is the base's" in flat
+    assert "configs/confirmatory-only.yaml configs/confirmatory-sensitivity.yaml --config results=RESULTS" in flat
     moved = (trajectory.step == 64) & (trajectory.model == "shallow_cnn") & (trajectory.layer == "conv2")
     pd.concat([trajectory.assign(value=trajectory.value.where(~moved, 0.1)), longer]).to_csv(
         confirmatory / "variants" / "long_am_256" / "trajectory.csv", index=False)
