@@ -18,6 +18,7 @@ import pandas as pd
 
 from .claims import early_conv_layers, holm
 from .errors import UserError
+from .publish import VARIANTS
 from .stats import POOLED
 
 TABLES = ("claims.csv", "stats.csv", "trajectory.csv", "robustness.csv")
@@ -100,7 +101,7 @@ class Study:
         self.registered_folder = registered
         # an analysis variant's trajectory (variants/<variant>/trajectory.csv), where published
         self.variant_trajectories = {path.parent.name: pd.read_csv(path, dtype={"seed": str})
-                                     for path in sorted((self.folder / "variants").glob("*/trajectory.csv"))}
+                                     for path in sorted((self.folder / VARIANTS).glob("*/trajectory.csv"))}
         self.power = None if power is None else power_table(power)
 
     @cached_property
@@ -127,19 +128,16 @@ class Study:
     def epochs(self, run) -> int:
         return int(self.metrics(run).epoch.max())
 
-    def accuracies(self, run) -> str:
-        """The final test accuracy of each seed, as "86.12%, 85.35%, 85.31%"."""
+    def accuracies(self, run, seeds=None) -> str:
+        """The final test accuracy of each seed (or of ``seeds``), as "86.12%, 85.35%, 85.31%"."""
         metrics = self.metrics(run)
+        if seeds is not None:
+            missing = sorted({str(seed) for seed in seeds} - set(metrics.seed))
+            if missing:
+                raise UserError(f"{run}/metrics.csv has no rows of seeds {', '.join(missing)}")
+            metrics = metrics[metrics.seed.isin([str(seed) for seed in seeds])]
         last = metrics.loc[metrics.groupby("seed", sort=False).epoch.idxmax()]
         return ", ".join(f"{100 * a:.2f}%" for a in last.test_accuracy)
-
-    def accuracy(self, run, seed) -> str:
-        """One seed's final test accuracy, as "86.12%"."""
-        metrics = self.metrics(run)
-        rows = metrics[metrics.seed == str(seed)]
-        if not len(rows):
-            raise UserError(f"{run}/metrics.csv has no rows of seed {seed}")
-        return f"{100 * rows.test_accuracy.loc[rows.epoch.idxmax()]:.2f}%"
 
     # --- verdicts -------------------------------------------------------------------
 
@@ -228,21 +226,13 @@ class Study:
         rows = rows.drop_duplicates("layer").sort_values("depth")
         return list(rows.layer[rows.kind == kind]) if kind else list(rows.layer)
 
-    def r(self, run, layer, y, x="selectivity", statistic="spearman"):
-        """The pooled row of a correlation: value, ci_low, ci_high, p."""
-        rows = self.stats[(self.stats.model == run) & (self.stats.seed == POOLED) & (self.stats.layer == layer)
+    def r(self, run, layer, y, x="selectivity", statistic="spearman", seed=POOLED):
+        """The row of a correlation, pooled over seeds or of one ``seed``: value, ci_low, ci_high, p."""
+        rows = self.stats[(self.stats.model == run) & (self.stats.seed == str(seed)) & (self.stats.layer == layer)
                           & (self.stats.statistic == statistic) & (self.stats.x == x) & (self.stats.y == y)]
         if len(rows) != 1:
-            raise UserError(f"stats.csv has {len(rows)} pooled rows of {statistic} {x} {y} in {run} {layer}")
+            raise UserError(f"stats.csv has {len(rows)} rows of {statistic} {x} {y} in {run} {layer} (seed {seed})")
         return rows.iloc[0]
-
-    def seed_r(self, run, seed, layer, y, x="selectivity") -> float:
-        """One seed's Spearman correlation in one layer."""
-        rows = self.stats[(self.stats.model == run) & (self.stats.seed == str(seed)) & (self.stats.layer == layer)
-                          & (self.stats.statistic == "spearman") & (self.stats.x == x) & (self.stats.y == y)]
-        if len(rows) != 1:
-            raise UserError(f"stats.csv has {len(rows)} rows of spearman {x} {y} in {run} seed {seed} {layer}")
-        return float(rows.value.iloc[0])
 
     def r_text(self, run, layer, y, x="selectivity", statistic="spearman") -> str:
         row = self.r(run, layer, y, x, statistic)
@@ -287,15 +277,19 @@ class Study:
     def steps(self):
         return sorted(self.trajectory.step.unique())
 
-    def r_at(self, run, layer, y, step, variant=None) -> float:
-        """The pooled r at an AM step, in the base's trajectory or in a published variant's."""
+    def pooled_at(self, y, step, variant=None) -> pd.DataFrame:
+        """Every layer's pooled r of selectivity and ``y`` at an AM step, in the base's trajectory
+        or in a published variant's."""
         if variant is not None and variant not in self.variant_trajectories:
-            raise UserError(f"{self.folder} holds no variants/{variant}/trajectory.csv; publish the study again "
+            raise UserError(f"{self.folder} holds no {VARIANTS}/{variant}/trajectory.csv; publish the study again "
                             f"('python -m repsub publish')")
         table = self.trajectory if variant is None else self.variant_trajectories[variant]
-        rows = table[(table.model == run) & (table.seed == POOLED) & (table.layer == layer)
-                     & (table.statistic == "spearman") & (table.x == "selectivity") & (table.y == y)
-                     & (table.step == step)]
+        return table[(table.seed == POOLED) & (table.statistic == "spearman") & (table.x == "selectivity")
+                     & (table.y == y) & (table.step == step)]
+
+    def r_at(self, run, layer, y, step, variant=None) -> float:
+        rows = self.pooled_at(y, step, variant)
+        rows = rows[(rows.model == run) & (rows.layer == layer)]
         if len(rows) != 1:
             raise UserError(f"the trajectory of {variant or 'the base'} has {len(rows)} pooled rows of {run} "
                             f"{layer} {y} at step {step}")
@@ -304,11 +298,7 @@ class Study:
     def differs_from_base(self, variant, step, y="rs_am") -> list:
         """The (run, layer) whose pooled r at ``step`` differs between a variant's trajectory and
         the base's (none where the variant runs the same optimisation on)."""
-        def pooled(table):
-            rows = table[(table.seed == POOLED) & (table.step == step) & (table.statistic == "spearman")
-                         & (table.x == "selectivity") & (table.y == y)]
-            return rows.set_index(["model", "layer"]).value
-        base, theirs = pooled(self.trajectory), pooled(self.variant_trajectories[variant])
+        base, theirs = (self.pooled_at(y, step, which).set_index(["model", "layer"]).value for which in (None, variant))
         return [key for key in base.index.intersection(theirs.index)
                 if not np.isclose(base[key], theirs[key], equal_nan=True)]
 
