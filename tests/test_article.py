@@ -44,6 +44,13 @@ def _copy(tmp_path):
     return study
 
 
+def _copy_confirmatory(tmp_path):
+    """The published confirmatory study, as publish lays it out, without its pictures and per-unit tables."""
+    confirmatory = tmp_path / "cifar10-confirmatory"
+    shutil.copytree(CONFIRMATORY, confirmatory, ignore=shutil.ignore_patterns("*.png", "units.csv", "cumulative.csv"))
+    return confirmatory
+
+
 def test_a_changed_cell_changes_the_article(tmp_path):
     """A verdict, an accuracy and a pooled correlation, each changed in a copy of its table."""
     study = _copy(tmp_path)
@@ -97,10 +104,10 @@ def test_the_registered_test_is_reported_once_its_tables_are_published(tmp_path)
     stats = read_table(STUDY / "stats.csv", STATS_COLUMNS, "test")
     stats = stats[stats.model.isin(["shallow_cnn", "shallow_cnn_nobn"])]
     _, claims = samples(stats, [1, 2])
-    confirmatory = tmp_path / "cifar10-confirmatory"  # as publish lays out the confirmatory study
-    (confirmatory / "registered").mkdir(parents=True)
+    confirmatory = _copy_confirmatory(tmp_path)
     write_csv(confirmatory / "registered" / "claims.csv", claims)
     write_csv(confirmatory / "registered" / "primary.csv", primary_test(sample_stats(stats, [1, 2])))
+    (confirmatory / "robustness.csv").unlink()
     with pytest.raises(Exception, match="holds no registered/claims.csv, registered/primary.csv and robustness.csv"):
         render(TEMPLATE, STUDY, OURS, PAPER, registered=confirmatory)
     shutil.copy(CONFIRMATORY / "robustness.csv", confirmatory)
@@ -129,10 +136,8 @@ def test_the_registered_section_quotes_the_power_of_the_samples_count(tmp_path):
 
     stats = read_table(STUDY / "stats.csv", STATS_COLUMNS, "test")
     stats = stats[stats.model.isin(["shallow_cnn", "shallow_cnn_nobn"])]
-    folder = tmp_path / "cifar10-confirmatory" / "registered"
-    folder.mkdir(parents=True)
+    folder = _copy_confirmatory(tmp_path) / "registered"
     write_csv(folder / "claims.csv", samples(stats, [1, 2])[1])
-    shutil.copy(CONFIRMATORY / "robustness.csv", folder.parent)
     primary = primary_test(sample_stats(stats, [1, 2]))
     write_csv(folder / "primary.csv", primary)
     with pytest.raises(UserError, match="the power table has 0 rows of 'primary' at 2 seeds"):
@@ -149,8 +154,7 @@ def test_the_registered_section_quotes_the_power_of_the_samples_count(tmp_path):
 def test_the_sensitivity_analyses_are_reported_as_they_join_the_robustness_table(tmp_path):
     """C3's cuts are read from the confirmatory study's robustness.csv; a tolerance analysis is
     "to come" until its rows are there, and then its verdicts are the table's."""
-    confirmatory = tmp_path / "cifar10-confirmatory"
-    shutil.copytree(CONFIRMATORY, confirmatory, ignore=shutil.ignore_patterns("*.png", "mlp", "shallow_cnn*"))
+    confirmatory = _copy_confirmatory(tmp_path)
     flat = " ".join(render(TEMPLATE, STUDY, OURS, PAPER, confirmatory).split())
     assert "| MLP | inconclusive | inconclusive | inconclusive | to come | to come | to come | to come |" in flat
     assert "Still to run, and to be reported here: 256 AM steps on every layer" in flat
@@ -172,8 +176,7 @@ def test_the_long_am_and_100_epoch_analyses_are_reported_once_published(tmp_path
     from their own rows beside the same seed's at 12 epochs."""
     from repsub.article import number
 
-    confirmatory = tmp_path / "cifar10-confirmatory"
-    shutil.copytree(CONFIRMATORY, confirmatory, ignore=shutil.ignore_patterns("*.png", "units.csv", "cumulative.csv"))
+    confirmatory = _copy_confirmatory(tmp_path)
     trajectory = pd.read_csv(confirmatory / "trajectory.csv", dtype={"seed": str})
     at_64 = trajectory[trajectory.step == 64]
     longer = at_64.assign(step=256, value=at_64.value.where(at_64.model != "shallow_cnn", 0.5))
@@ -207,6 +210,9 @@ def test_the_long_am_and_100_epoch_analyses_are_reported_once_published(tmp_path
     assert f"| conv1 | {number(r_conv1)} | {number(-r_conv1)} |" in flat
     assert "C5 under a tolerance compares the MLP with the conv layers of every CNN the confirmatory study" in flat
     assert "Still to run" not in flat
+    # the confirmatory trainings' table lists the registered networks' seeds, not the 100-epoch runs
+    assert "| shallow CNN | 100, 101, 102, 103 | 12 | 85.51%, 85.43%, 85.68%, 85.56% |" in flat
+    assert "| 100 | 100 |" not in flat
     assert "at step 64 every layer's r is the base's" in flat
     assert "configs/confirmatory-only.yaml configs/confirmatory-sensitivity.yaml --config results=RESULTS" in flat
     moved = (trajectory.step == 64) & (trajectory.model == "shallow_cnn") & (trajectory.layer == "conv2")
