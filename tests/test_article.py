@@ -123,6 +123,12 @@ def test_the_registered_test_is_reported_once_its_tables_are_published(tmp_path)
             "early-layer claim is neither supported nor refuted.") in flat
     assert "the early-layer claim is neither supported nor refuted (inconclusive in the shallow CNN," in flat
     assert "configs/confirmatory-only.yaml --config results=RESULTS" in flat
+    # the discussion's counts and lists come from the sample's claims
+    mine = claims[claims["sample"] == "confirmatory"].set_index(["claim_id", "model"]).verdict_v3
+    assert f"(E4 reproduced in {int((mine['E4'] == 'reproduced').sum())} of 2)" in flat
+    c3 = {"shallow_cnn": "the shallow CNN", "shallow_cnn_nobn": "the shallow CNN without BatchNorm"}
+    held = [name for run, name in c3.items() if mine["C3", run] == "reproduced"]
+    assert f"most units in {' and '.join(held) or 'none'}, but not decidedly in" in flat
 
 
 def test_the_registered_section_quotes_the_power_of_the_samples_count(tmp_path):
