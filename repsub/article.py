@@ -64,6 +64,13 @@ class Presets:
         return found
 
 
+def claim_rows(table, claim_id, run, source=None) -> pd.DataFrame:
+    """A claims or robustness table's rows of one claim and network, and of one RS source
+    (the claim text's bracket, e.g. "(AM)") where given."""
+    rows = table[(table.claim_id == claim_id) & (table.model == run)]
+    return rows if source is None else rows[rows.claim.str.endswith(f"({source})")]
+
+
 def _dig(mapping, keys):
     for key in keys:
         mapping = mapping.get(key) if isinstance(mapping, dict) else None
@@ -148,11 +155,11 @@ class Study:
 
     def verdict(self, claim_id, run, source=None, rules="v2") -> str:
         """The verdict of a claim's row by rules v2 (the tables' ``verdict``) or ``rules="v3"``."""
-        rows = self._rows(claim_id, run, source)
+        rows = claim_rows(self.claims, claim_id, run, source)
         return rows[VERDICT_COLUMNS[rules]].iloc[0] if len(rows) else "not tested"
 
     def key(self, claim_id, run, source=None) -> str:
-        rows = self._rows(claim_id, run, source)
+        rows = claim_rows(self.claims, claim_id, run, source)
         return rows.key_statistic.iloc[0] if len(rows) else ""
 
     def claim_text(self, claim_id) -> str:
@@ -160,12 +167,6 @@ class Study:
         text = self.claims[self.claims.claim_id == claim_id].claim.iloc[0]
         return text.rsplit(" (", 1)[0] if text.endswith(")") and claim_id.startswith(("C1", "C2", "E1", "E3")) \
             else text
-
-    def _rows(self, claim_id, run, source):
-        rows = self.claims[(self.claims.claim_id == claim_id) & (self.claims.model == run)]
-        if source is not None:
-            rows = rows[rows.claim.str.endswith(f"({source})")]
-        return rows
 
     def rows_with(self, ids, verdict):
         """(claim id, run, RS source) of the rows of ``ids`` with ``verdict``."""
@@ -178,10 +179,15 @@ class Study:
     def sample_verdict(self, sample, claim_id, run, source=None, rules="v3") -> str:
         """A claim's verdict on one sample of seeds (confirmatory, exploratory, all)."""
         claims = self.registered["claims"]
-        rows = claims[(claims["sample"] == sample) & (claims.claim_id == claim_id) & (claims.model == run)]
-        if source is not None:
-            rows = rows[rows.claim.str.endswith(f"({source})")]
+        rows = claim_rows(claims[claims["sample"] == sample], claim_id, run, source)
         return rows[VERDICT_COLUMNS[rules]].iloc[0] if len(rows) else "not tested"
+
+    def sample_networks(self, sample, claim_id, verdict, source=None) -> tuple:
+        """(the networks where a claim has ``verdict`` on a sample of seeds, the networks the
+        claim is tested in there), each in the sample's order."""
+        verdicts = {run: self.sample_verdict(sample, claim_id, run, source) for run in self.sample_runs(sample)}
+        tested = [run for run, found in verdicts.items() if found != "not tested"]
+        return [run for run in tested if verdicts[run] == verdict], tested
 
     def sample_runs(self, sample) -> list:
         """The networks a sample of seeds has (a row comparing two, "a vs b", is not one)."""
@@ -198,9 +204,7 @@ class Study:
         """A claim's v3 verdict on the confirmatory seeds under one registered sensitivity analysis
         (a variant of the confirmatory study's robustness.csv; ``base`` for the base's)."""
         table = self.registered["sensitivity"]
-        rows = table[(table.variant == variant) & (table.claim_id == claim_id) & (table.model == run)]
-        if source is not None:
-            rows = rows[rows.claim.str.endswith(f"({source})")]
+        rows = claim_rows(table[table.variant == variant], claim_id, run, source)
         return rows.verdict_v3.iloc[0] if len(rows) else "not tested"
 
     def sensitivity_run(self, variant) -> bool:
