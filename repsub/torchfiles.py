@@ -4,6 +4,7 @@ preparing data does not import them).
 Files are always read with ``weights_only=True``: a file can never run code.
 """
 
+import json
 import warnings
 from pathlib import Path
 
@@ -26,10 +27,9 @@ def load_torch_file(path, what="checkpoint", fix="delete it and run training aga
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{what} {path} does not exist; train the model first or fix the path")
-    with open(path, "rb") as handle:
-        if handle.read(1) in (b"{", b"["):
-            raise UserError(f"{what} {path} is a JSON file (a manifest or a record?), not a torch file; pass the "
-                            f".pt file the workflow wrote")
+    if _is_json(path):
+        raise UserError(f"{what} {path} is a JSON file (a manifest or a record?), not a torch file; pass the "
+                        f".pt file the workflow wrote")
     try:
         with warnings.catch_warnings():  # torch warns about foreign pickles before refusing them
             warnings.simplefilter("ignore")
@@ -37,3 +37,16 @@ def load_torch_file(path, what="checkpoint", fix="delete it and run training aga
     except Exception as error:  # torch raises many kinds for a damaged or foreign file
         raise UserError(f"{what} {path} is truncated, corrupted or not a weights-only torch "
                         f"file ({type(error).__name__}); {fix}") from None
+
+
+def _is_json(path: Path) -> bool:
+    """Whether the file parses as JSON: one damaged file in 128 begins with a brace or a
+    bracket by chance, and it must be reported as damaged, not as a manifest."""
+    with open(path, "rb") as handle:
+        if handle.read(1) not in (b"{", b"["):
+            return False
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:  # also a UnicodeDecodeError
+        return False
+    return True

@@ -3,6 +3,7 @@
 import os
 import re
 import pickle
+import random
 import subprocess
 import sys
 
@@ -85,13 +86,15 @@ def test_missing_data_root(tmp_path):
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "code"])
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "garbage after a brace", "code"])
 def test_damaged_or_unsafe_checkpoint(trained, digits_manifest, tmp_path, damage):
     bad = tmp_path / "bad.pt"
     if damage == "truncated":
         bad.write_bytes(trained.read_bytes()[:5000])
     elif damage == "garbage":
-        bad.write_bytes(os.urandom(4096))
+        bad.write_bytes(random.Random(0).randbytes(4096))
+    elif damage == "garbage after a brace":  # begins as JSON would, yet is no JSON
+        bad.write_bytes(b"{" + random.Random(1).randbytes(4095))
     else:  # a pickle that would run code when unpickled without weights_only
         bad.write_bytes(pickle.dumps(type("Evil", (), {"__reduce__": lambda self: (os.system, ("touch pwned",))})()))
     result = repsub("selectivity", "--checkpoint", bad, "--manifest", digits_manifest, "--out", tmp_path / "s.csv",
