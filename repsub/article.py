@@ -26,8 +26,9 @@ VERDICT_COLUMNS = {"v2": "verdict", "v3": "verdict_v3"}
 
 
 def number(value, digits=2) -> str:
-    """A correlation or share as the article prints it: signed where it is a correlation."""
-    return "nan" if pd.isna(value) else f"{value:+.{digits}f}"
+    """A correlation as the article prints it, signed; undefined where one of its variables is
+    constant (an MLP's first layer gives every unit the same RS on its AM image)."""
+    return "undefined" if pd.isna(value) else f"{value:+.{digits}f}"
 
 
 def share(value, digits=1) -> str:

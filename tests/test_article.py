@@ -51,6 +51,20 @@ def _copy_confirmatory(tmp_path):
     return confirmatory
 
 
+def _before_the_sensitivity_runs(confirmatory):
+    """The confirmatory study as published before its sensitivity runs: no variant's rows or
+    trajectories, no 100-epoch network; C3's cuts stay (they need no new computation)."""
+    shutil.rmtree(confirmatory / "variants", ignore_errors=True)
+    for run in confirmatory.glob("*_100ep"):
+        shutil.rmtree(run)
+    robustness = pd.read_csv(confirmatory / "robustness.csv", keep_default_na=False)
+    keep = robustness.variant.isin(["base", "c3_cut_40", "c3_cut_60"]) & ~robustness.model.str.endswith("_100ep")
+    robustness[keep].to_csv(confirmatory / "robustness.csv", index=False)
+    stats = pd.read_csv(confirmatory / "stats.csv", dtype={"seed": str}, keep_default_na=False, na_values=[""])
+    stats[~stats.model.str.endswith("_100ep")].to_csv(confirmatory / "stats.csv", index=False)
+    return confirmatory
+
+
 def test_a_changed_cell_changes_the_article(tmp_path):
     """A verdict, an accuracy and a pooled correlation, each changed in a copy of its table."""
     study = _copy(tmp_path)
@@ -160,7 +174,7 @@ def test_the_registered_section_quotes_the_power_of_the_samples_count(tmp_path):
 def test_the_sensitivity_analyses_are_reported_as_they_join_the_robustness_table(tmp_path):
     """C3's cuts are read from the confirmatory study's robustness.csv; a tolerance analysis is
     "to come" until its rows are there, and then its verdicts are the table's."""
-    confirmatory = _copy_confirmatory(tmp_path)
+    confirmatory = _before_the_sensitivity_runs(_copy_confirmatory(tmp_path))
     flat = " ".join(render(TEMPLATE, STUDY, OURS, PAPER, confirmatory).split())
     assert "| MLP | inconclusive | inconclusive | inconclusive | to come | to come | to come | to come |" in flat
     assert "Still to run, and to be reported here: 256 AM steps on every layer" in flat
@@ -182,7 +196,7 @@ def test_the_long_am_and_100_epoch_analyses_are_reported_once_published(tmp_path
     from their own rows beside the same seed's at 12 epochs."""
     from repsub.article import number
 
-    confirmatory = _copy_confirmatory(tmp_path)
+    confirmatory = _before_the_sensitivity_runs(_copy_confirmatory(tmp_path))
     trajectory = pd.read_csv(confirmatory / "trajectory.csv", dtype={"seed": str})
     at_64 = trajectory[trajectory.step == 64]
     longer = at_64.assign(step=256, value=at_64.value.where(at_64.model != "shallow_cnn", 0.5))
@@ -215,7 +229,9 @@ def test_the_long_am_and_100_epoch_analyses_are_reported_once_published(tmp_path
                        "spearman") & (seed_100.x == "selectivity") & (seed_100.y == "rs_am")].value.iloc[0]
     assert f"| conv1 | {number(r_conv1)} | {number(-r_conv1)} |" in flat
     assert "C5 under a tolerance compares the MLP with the conv layers of every CNN the confirmatory study" in flat
-    assert "Still to run" not in flat
+    assert "Still to run" not in flat and "published while that training ran" not in flat
+    assert ("With AM run on to 256 steps (a registered sensitivity analysis), C1a on AM is absent in the shallow "
+            "CNN and contradicted in the shallow CNN without BatchNorm.") in flat
     # the confirmatory trainings' table lists the registered networks' seeds, not the 100-epoch runs
     assert "| shallow CNN | 100, 101, 102, 103 | 12 | 85.51%, 85.43%, 85.68%, 85.56% |" in flat
     assert "| 100 | 100 |" not in flat
