@@ -208,6 +208,19 @@ class Study:
         rows = claim_rows(table[table.variant == variant], claim_id, run, source)
         return rows.verdict_v3.iloc[0] if len(rows) else "not tested"
 
+    def sensitivity_changes(self, variant) -> tuple:
+        """How one sensitivity analysis re-reads the base's claim rows on the confirmatory seeds:
+        the rows both hold, those whose v3 verdict changes, and those that change sign (from
+        reproduced to contradicted or back), the change a referee would weigh most."""
+        table = self.registered["sensitivity"]
+        keys = ["claim_id", "model", "label"]
+        pairs = table[table.variant == "base"].merge(table[table.variant == variant], on=keys,
+                                                     suffixes=("", "_variant"), validate="1:1")
+        changed = pairs.verdict_v3 != pairs.verdict_v3_variant
+        signed = ["reproduced", "contradicted"]
+        flipped = changed & pairs.verdict_v3.isin(signed) & pairs.verdict_v3_variant.isin(signed)
+        return len(pairs), int(changed.sum()), int(flipped.sum())
+
     def sensitivity_run(self, variant) -> bool:
         """Whether the confirmatory study's robustness.csv holds a sensitivity analysis (a
         variant, or a run such as the 100-epoch networks) yet."""

@@ -185,6 +185,9 @@ def test_the_sensitivity_analyses_are_reported_as_they_join_the_robustness_table
     flat = " ".join(render(TEMPLATE, STUDY, OURS, PAPER, confirmatory).split())
     assert "| MLP | inconclusive | inconclusive | inconclusive | to come | contradicted | to come | contradicted |" in flat
     assert "| shallow CNN | reproduced | inconclusive | inconclusive | to come | contradicted | to come | not tested |" in flat
+    # C3 reproduced in two networks and C5 in the MLP: three of the five rows turn sign
+    assert ("both hold in [robustness.csv](cifar10-confirmatory/robustness.csv) (5, not only those above), 5 change "
+            "verdict within 1%; 3 turn from reproduced to contradicted or back.") in flat
     assert ("Still to run, and to be reported here: 256 AM steps on every layer, each layer's r at 64 and 256 "
             "steps side by side; the shallow CNN and the shallow CNN without BatchNorm trained for the paper's "
             "100 epochs.") in flat
@@ -230,6 +233,7 @@ def test_the_long_am_and_100_epoch_analyses_are_reported_once_published(tmp_path
     assert f"| conv1 | {number(r_conv1)} | {number(-r_conv1)} |" in flat
     assert "C5 under a tolerance compares the MLP with the conv layers of every CNN the confirmatory study" in flat
     assert "Still to run" not in flat and "published while that training ran" not in flat
+    assert "(136, not only those above), 1 changes verdict at 256 AM steps; none turns from reproduced" in flat
     assert ("With AM run on to 256 steps (a registered sensitivity analysis), C1a on AM is absent in the shallow "
             "CNN and contradicted in the shallow CNN without BatchNorm.") in flat
     # the confirmatory trainings' table lists the registered networks' seeds, not the 100-epoch runs
