@@ -310,8 +310,9 @@ def robustness_grid(table: pd.DataFrame):
                   loc="lower center",
                   ncol=3, fontsize=8, frameon=False)
     inch = 1 / figure.get_figheight()  # room for the legend below and the title above, whatever the height
-    figure.suptitle("Verdict of each claim across analysis variants (dot: not the base's verdict on the same "
-                    "layers and seeds)", fontsize=10, y=1 - 0.1 * inch, va="top")
+    # the grid reads the verdict column (rules v2), whose same-coverage base it can compare with
+    figure.suptitle("Verdict by rules v2 of each claim across analysis variants (dot: not the base's verdict on "
+                    "the same layers and seeds)", fontsize=10, y=1 - 0.1 * inch, va="top")
     # the legend below and the title above sit outside the panels' rectangle: a tight layout there
     figure.set_layout_engine("tight", rect=(0, 0.5 * inch, 1, 1 - 0.4 * inch))
     return figure
